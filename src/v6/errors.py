@@ -1,0 +1,68 @@
+"""The one exception tree of v6.
+
+Every error v6 raises derives from :class:`V6Error`. Errors about the IB connection also derive
+from the builtin a caller would naturally catch, so ``except ConnectionError`` (as in the original
+plan) and ``except TimeoutError`` keep working::
+
+    V6Error
+    ├── ConfigError(V6Error, ValueError)             invalid configuration, raised at construction
+    └── IBConnectionError(V6Error, ConnectionError)  anything about reaching the gateway
+        ├── ConnectFailed                            one attempt or the whole retry loop failed;
+        │   │                                        ``__cause__`` holds the last underlying error
+        │   ├── ConnectTimeout(…, TimeoutError)      no API-ready answer within connect_timeout
+        │   └── HandshakeFailed                      accepted, then closed or answered nonsense
+        ├── ClientIdInUse                            TWS error 326: the id is held by a live session
+        ├── CircuitOpenError                         the breaker is OPEN; nothing was sent
+        ├── HeartbeatTimeout(…, TimeoutError)        a probe got no answer within heartbeat_timeout
+        └── NotConnected                             an operation needs a live connection
+"""
+
+from __future__ import annotations
+
+
+class V6Error(Exception):
+    """Base of every error raised by v6."""
+
+
+class ConfigError(V6Error, ValueError):
+    """Invalid configuration. The message names the field and the allowed range."""
+
+
+class IBConnectionError(V6Error, ConnectionError):
+    """Base of every error about the connection to TWS / IB Gateway."""
+
+
+class ConnectFailed(IBConnectionError):
+    """A connection attempt (or the whole retry loop) failed. ``__cause__`` is the last error."""
+
+
+class ConnectTimeout(ConnectFailed, TimeoutError):
+    """The gateway did not make the API ready within ``connect_timeout``."""
+
+
+class HandshakeFailed(ConnectFailed):
+    """The socket was accepted but the API handshake or start-up sync did not complete."""
+
+
+class ClientIdInUse(IBConnectionError):
+    """TWS error 326: another live session holds this client id."""
+
+    def __init__(self, client_id: int) -> None:
+        super().__init__(f"client id {client_id} is already in use (TWS error 326)")
+        self.client_id = client_id
+
+
+class CircuitOpenError(IBConnectionError):
+    """The circuit breaker is OPEN: the attempt was refused without touching the network."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"circuit breaker is OPEN; next trial allowed in {retry_after:.1f}s")
+        self.retry_after = retry_after
+
+
+class HeartbeatTimeout(IBConnectionError, TimeoutError):
+    """A heartbeat probe got no answer within ``heartbeat_timeout``."""
+
+
+class NotConnected(IBConnectionError):
+    """The operation needs a live API connection and there is none."""

@@ -1,0 +1,120 @@
+"""Validated connection settings, from arguments or from ``IB_*`` environment variables (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from v6.errors import ConfigError
+from v6.utils import defaults as d
+from v6.utils.backoff import ExponentialBackoff
+from v6.utils.validation import require_int, require_range
+
+MAX_CLIENT_ID = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything IBConnectionManager needs to know, checked once at construction."""
+
+    host: str = d.DEFAULT_HOST
+    port: int = d.DEFAULT_PORT
+    client_ids: tuple[int, ...] = (d.DEFAULT_CLIENT_ID,)
+    max_retries: int = d.DEFAULT_MAX_RETRIES
+    retry_delay: float = d.DEFAULT_RETRY_DELAY
+    heartbeat_interval: float = d.DEFAULT_HEARTBEAT_INTERVAL
+    heartbeat_timeout: float = d.DEFAULT_HEARTBEAT_TIMEOUT
+    connect_timeout: float = d.DEFAULT_CONNECT_TIMEOUT
+    max_delay: float = d.DEFAULT_MAX_DELAY
+    jitter: float = d.DEFAULT_JITTER
+    degraded_grace: float = d.DEFAULT_DEGRADED_GRACE
+    readonly: bool = False
+    account: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host, str) or not self.host.strip():
+            raise ConfigError(f"host must be a non-empty host name or address, got {self.host!r}")
+        require_int("port", self.port, low=1, high=65535)
+        if not self.client_ids:
+            raise ConfigError("client_id must be an integer or a non-empty list of integers")
+        for client_id in self.client_ids:
+            require_int("client_id", client_id, low=0, high=MAX_CLIENT_ID)
+        if len(set(self.client_ids)) != len(self.client_ids):
+            raise ConfigError(f"client_id list must not repeat ids, got {list(self.client_ids)}")
+        require_int("max_retries", self.max_retries, low=0)
+        require_range("heartbeat_interval", self.heartbeat_interval, low=0.0, low_open=True)
+        require_range("heartbeat_timeout", self.heartbeat_timeout, low=0.0, low_open=True)
+        require_range("connect_timeout", self.connect_timeout, low=0.0, low_open=True)
+        require_range("degraded_grace", self.degraded_grace, low=0.0)
+        self.backoff  # noqa: B018 - validates retry_delay, max_delay and jitter
+
+    @property
+    def backoff(self) -> ExponentialBackoff:
+        return ExponentialBackoff(base=self.retry_delay, cap=self.max_delay, jitter=self.jitter)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], prefix: str = d.ENV_PREFIX, **overrides: Any
+    ) -> ConnectionSettings:
+        """Read ``<prefix><FIELD>`` variables (``IB_HOST``, ``IB_PORT``, ``IB_CLIENT_ID`` ...).
+
+        ``IB_CLIENT_ID`` may be a comma-separated list. Keyword overrides win over the
+        environment. A value that does not parse raises ConfigError naming the variable.
+        """
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            env_name = prefix + ("CLIENT_ID" if field.name == "client_ids" else field.name.upper())
+            raw = environ.get(env_name)
+            if raw is None or raw.strip() == "":
+                continue
+            parse = _PARSERS.get(field.name, _parse_float)
+            try:
+                values[field.name] = parse(raw.strip())
+            except ValueError as exc:
+                raise ConfigError(f"{env_name}={raw!r}: {exc}") from None
+        values.update(overrides)
+        return cls(**values)
+
+
+def client_id_tuple(client_id: int | Sequence[int]) -> tuple[int, ...]:
+    if isinstance(client_id, int):
+        return (client_id,)
+    return tuple(client_id)
+
+
+def _parse_int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("must be an integer") from None
+
+
+def _parse_float(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError("must be a number") from None
+
+
+def _parse_ids(raw: str) -> tuple[int, ...]:
+    return tuple(_parse_int(part) for part in raw.split(",") if part.strip())
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be one of 1/0, true/false, yes/no, on/off")
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "host": str,
+    "account": str,
+    "port": _parse_int,
+    "max_retries": _parse_int,
+    "client_ids": _parse_ids,
+    "readonly": _parse_bool,
+}
