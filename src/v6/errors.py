@@ -12,6 +12,8 @@ plan) and ``except TimeoutError`` keep working::
         │   ├── ConnectTimeout(…, TimeoutError)      no API-ready answer within connect_timeout
         │   └── HandshakeFailed                      accepted, then closed or answered nonsense
         ├── ClientIdInUse                            TWS error 326: the id is held by a live session
+        ├── FatalConnectError                        retrying cannot fix it (host does not resolve,
+        │                                            invalid address); ``__cause__`` is the original
         ├── CircuitOpenError                         the breaker is OPEN; nothing was sent
         ├── HeartbeatTimeout(…, TimeoutError)        a probe got no answer within heartbeat_timeout
         └── NotConnected                             an operation needs a live connection
@@ -42,6 +44,10 @@ class ConnectTimeout(ConnectFailed, TimeoutError):
 
 class HandshakeFailed(ConnectFailed):
     """The socket was accepted but the API handshake or start-up sync did not complete."""
+
+
+class FatalConnectError(IBConnectionError):
+    """An attempt failed in a way retrying cannot fix. ``__cause__`` is the original error."""
 
 
 class ClientIdInUse(IBConnectionError):

@@ -40,3 +40,9 @@ def test_transient_errors_are_retried(exc: BaseException) -> None:
 )
 def test_errors_retrying_cannot_fix_are_fatal(exc: BaseException) -> None:
     assert classify(exc) is Verdict.FATAL
+
+
+def test_our_fatal_error_stays_fatal() -> None:
+    from v6.errors import FatalConnectError
+
+    assert classify(FatalConnectError("no such host")) is Verdict.FATAL

@@ -225,6 +225,8 @@ def format_field(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
+    if isinstance(value, int):
+        return str(int(value))  # int() also strips IntEnum members to their value
     if isinstance(value, float):
         return repr(value)
     text = value if isinstance(value, str) else str(value)
@@ -434,7 +436,7 @@ class ServerCodec:
         if self.state is CodecState.AWAIT_MAGIC:
             data = self._pending + data
             if MAGIC[: len(data)] != data[: len(MAGIC)]:
-                raise BadMagic(f"expected {MAGIC!r}, got {data[:len(MAGIC)]!r}")
+                raise BadMagic(f"expected {MAGIC!r}, got {data[: len(MAGIC)]!r}")
             if len(data) < len(MAGIC):
                 self._pending = data
                 return []
@@ -683,7 +685,9 @@ class _Fields:
         try:
             return int(raw or 0)
         except ValueError:
-            raise MalformedRequest(f"{self.name}: field {self.pos - 1} not an int: {raw!r}") from None
+            raise MalformedRequest(
+                f"{self.name}: field {self.pos - 1} not an int: {raw!r}"
+            ) from None
 
     def number(self) -> float:
         raw = self.text()
@@ -742,7 +746,14 @@ def _parse_historical(f: _Fields) -> ReqHistoricalData:
     f.combo_legs(contract)
     keep_up_to_date = f.flag() if f.pos < len(f.fields) else False
     return ReqHistoricalData(
-        req_id, contract, end, bar_size, duration, use_rth, what_to_show, format_date,
+        req_id,
+        contract,
+        end,
+        bar_size,
+        duration,
+        use_rth,
+        what_to_show,
+        format_date,
         keep_up_to_date,
     )
 
@@ -890,7 +901,8 @@ def portfolio_value(
     unrealized_pnl: float,
     realized_pnl: float,
 ) -> bytes:
-    """``7,8,<11 contract fields without exchange>,position,price,value,cost,uPnL,rPnL,acct`` (20)."""
+    """``7,8,<11 contract fields without exchange>,position,price,value,cost,uPnL,rPnL,account``
+    (exactly 20 fields)."""
     c = contract
     return encode_message(
         ServerMessage.PORTFOLIO_VALUE, 8, c.con_id, c.symbol, c.sec_type, c.last_trade_date,

@@ -35,6 +35,7 @@ from v6.errors import (
     ClientIdInUse,
     ConnectFailed,
     ConnectTimeout,
+    FatalConnectError,
     HandshakeFailed,
     HeartbeatTimeout,
     V6Error,
@@ -437,6 +438,8 @@ class IBConnectionManager:
         """Attempt until connected. ``bounded``: give up after ``max_retries`` retries and raise
         when the breaker is OPEN (plain connect()); otherwise wait the breaker out (supervisor).
         """
+        if self._state in LIVE_STATES:  # the socket died before its close event was handled
+            self._teardown("connection lost")
         failures = 0
         while True:
             if not self.circuit_breaker.can_attempt():
@@ -463,14 +466,20 @@ class IBConnectionManager:
                     self.stats.count_attempt("fatal")
                     self._last_error = f"{type(exc).__name__}: {exc}"
                     self._set_state(ConnectionState.DISCONNECTED, f"fatal error: {exc!r}")
-                    raise
+                    if isinstance(exc, V6Error):
+                        raise
+                    raise FatalConnectError(
+                        f"cannot connect to {self.host}:{self.port}: {exc!r}"
+                    ) from exc
                 failures += 1
                 rotated = self._note_failure(exc)
                 if bounded and failures > self.settings.max_retries:
                     self._set_state(
                         ConnectionState.DISCONNECTED, f"gave up after {failures} attempts"
                     )
-                    raise self._final_error(exc, failures) from exc
+                    if isinstance(exc, V6Error):
+                        raise  # already ours, with the underlying error as its cause
+                    raise ConnectFailed(f"failed after {failures} attempts: {exc!r}") from exc
                 if self.circuit_breaker.state is CircuitState.OPEN:
                     if bounded:
                         self._set_state(ConnectionState.CIRCUIT_OPEN, "breaker opened")
@@ -501,12 +510,6 @@ class IBConnectionManager:
             self._log.warning("Client id {} in use; trying {}", exc.client_id, self.client_id)
             return True
         return False
-
-    @staticmethod
-    def _final_error(exc: Exception, attempts: int) -> V6Error:
-        if isinstance(exc, ClientIdInUse | ConnectFailed):
-            return exc
-        return ConnectFailed(f"failed after {attempts} attempts: {exc!r}")
 
     async def _attempt(self, client_id: int) -> None:
         """One attempt: socket, handshake, start-up sync. Errors leave here mapped and closed."""
@@ -623,12 +626,9 @@ class IBConnectionManager:
                     self._on_up()
                 reason = await self._watch()
                 self._teardown(reason)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
+        except Exception as exc:  # fatal (see v6.utils.retry): surfaced by wait_connected()
             self._fatal_error = exc
             self._log.opt(exception=exc).error("Supervision stopped by a fatal error: {!r}", exc)
-            raise
 
     async def _watch(self) -> str:
         """Return the reason the live connection must be torn down."""

@@ -17,7 +17,7 @@ import errno
 import socket
 from enum import Enum
 
-from v6.errors import ClientIdInUse, ConnectFailed
+from v6.errors import ClientIdInUse, ConnectFailed, FatalConnectError
 
 
 class Verdict(Enum):
@@ -44,6 +44,8 @@ _TRANSIENT_GAI = frozenset({socket.EAI_AGAIN})
 
 def classify(exc: BaseException) -> Verdict:
     """Retry or give up after ``exc`` from one connection attempt."""
+    if isinstance(exc, FatalConnectError):
+        return Verdict.FATAL
     if isinstance(exc, ConnectFailed | ClientIdInUse | TimeoutError):
         return Verdict.RETRY
     if isinstance(exc, socket.gaierror):
