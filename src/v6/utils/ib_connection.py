@@ -747,10 +747,14 @@ class IBConnectionManager:
         self._closing = True
         client: Any = self.ib.client
         try:
-            self.ib.disconnect()
-            # IB.disconnect() does nothing before the version handshake completes.
-            if client.conn.isConnected():
+            if self.ib.isConnected():
+                self.ib.disconnect()
+            elif client.conn.isConnected():
+                # Mid-handshake, IB.disconnect() either does nothing (before the version reply)
+                # or raises "Not connected" (after it, via connectionStats()).
                 client.disconnect()
+                wrapper: Any = self.ib.wrapper
+                wrapper.reset()
         finally:
             self._closing = False
 
