@@ -120,7 +120,9 @@ _ops = st.lists(
     timeout=st.floats(min_value=0.5, max_value=20),
     ops=_ops,
 )
-def test_breaker_matches_model(threshold: int, timeout: float, ops: list[tuple[str, float]]) -> None:
+def test_breaker_matches_model(
+    threshold: int, timeout: float, ops: list[tuple[str, float]]
+) -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(failure_threshold=threshold, timeout=timeout, clock=clock)
     state, failures, opened_at, trial = "closed", 0, 0.0, False

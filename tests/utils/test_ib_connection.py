@@ -98,7 +98,11 @@ async def test_jittered_schedule_stays_within_bounds(gateway: FakeGateway) -> No
         slept.append(seconds)
 
     manager = IBConnectionManager(
-        port=port, max_retries=6, max_delay=20, sleep=fake_sleep, rng=random.Random(7),
+        port=port,
+        max_retries=6,
+        max_delay=20,
+        sleep=fake_sleep,
+        rng=random.Random(7),
         circuit_breaker=CircuitBreaker(failure_threshold=100),
     )
     with pytest.raises(ConnectFailed):
@@ -121,7 +125,11 @@ async def test_breaker_opening_mid_loop_stops_it_and_then_blocks_without_network
 
     breaker = CircuitBreaker(failure_threshold=2, timeout=60, clock=clock)
     manager = IBConnectionManager(
-        port=gateway.port, max_retries=5, circuit_breaker=breaker, clock=clock, sleep=no_sleep,
+        port=gateway.port,
+        max_retries=5,
+        circuit_breaker=breaker,
+        clock=clock,
+        sleep=no_sleep,
         connect_timeout=20 * T,
     )
     with pytest.raises(CircuitOpenError) as info:
@@ -145,7 +153,10 @@ async def test_half_open_admits_one_concurrent_trial_then_closes(gateway: FakeGa
     clock.advance(5)
     managers = [
         IBConnectionManager(
-            port=gateway.port, client_id=i, circuit_breaker=breaker, clock=clock,
+            port=gateway.port,
+            client_id=i,
+            circuit_breaker=breaker,
+            clock=clock,
             **fast_settings(),
         )
         for i in (1, 2, 3)
@@ -176,7 +187,9 @@ async def test_failed_trial_in_half_open_reopens(gateway: FakeGateway) -> None:
     await manager.stop()
 
 
-async def test_accept_then_close_is_detected_at_once(make_manager: Factory, gateway: FakeGateway) -> None:
+async def test_accept_then_close_is_detected_at_once(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
     gateway.handshake_fault("close")
     manager = make_manager(max_retries=0, connect_timeout=100 * T)
     loop = asyncio.get_running_loop()
@@ -199,7 +212,9 @@ async def test_silent_handshake_times_out(make_manager: Factory, gateway: FakeGa
     await wait_until(lambda: manager.ib.client.conn.transport is None)
 
 
-async def test_client_id_in_use_is_recognised_at_once(make_manager: Factory, gateway: FakeGateway) -> None:
+async def test_client_id_in_use_is_recognised_at_once(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
     holder = IB()
     await holder.connectAsync("127.0.0.1", gateway.port, clientId=1)
     try:
@@ -244,7 +259,9 @@ async def test_single_id_in_use_backs_off_and_retries_until_freed(
     assert manager.is_connected
 
 
-async def test_heartbeat_detects_stall_and_reconnects(make_manager: Factory, gateway: FakeGateway) -> None:
+async def test_heartbeat_detects_stall_and_reconnects(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
     manager = make_manager()
     await manager.connect()
     await manager.start_heartbeat()
@@ -261,7 +278,8 @@ async def test_heartbeat_detects_stall_and_reconnects(make_manager: Factory, gat
     await manager.wait_connected(timeout=100 * T)
     assert manager.stats.reconnects == 1
     health = await manager.connection_health()
-    assert health["reconnect_count"] == 1 and health["healthy"]
+    assert health["reconnect_count"] == 1
+    assert health["healthy"]
 
 
 async def test_heartbeat_uses_current_time_never_account_summary(
@@ -276,14 +294,17 @@ async def test_heartbeat_uses_current_time_never_account_summary(
     assert gateway.request_counts[MSG_REQ_ACCOUNT_SUMMARY] == 0
     assert manager.last_heartbeat is not None
     health = await manager.connection_health()
-    assert health["last_rtt_seconds"] is not None and health["last_rtt_seconds"] < 2 * T
+    assert health["last_rtt_seconds"] is not None
+    assert health["last_rtt_seconds"] < 2 * T
 
 
 def manager_interval() -> float:
     return float(fast_settings()["heartbeat_interval"])
 
 
-async def test_an_active_connection_is_not_probed(make_manager: Factory, gateway: FakeGateway) -> None:
+async def test_an_active_connection_is_not_probed(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
     from ib_async import Stock
 
     gateway.set_tick_rate(20 / manager_interval())
@@ -302,9 +323,10 @@ async def test_context_manager_cleans_up_also_on_exceptions(gateway: FakeGateway
         pass
 
     manager = IBConnectionManager(port=gateway.port, supervise=True, **fast_settings())
-    with pytest.raises(Boom):
+    with pytest.raises(Boom):  # noqa: PT012 - the whole block is the subject
         async with manager as entered:
-            assert entered is manager and manager.is_connected
+            assert entered is manager
+            assert manager.is_connected
             await manager.start_heartbeat()
             assert manager_tasks()
             raise Boom
@@ -314,17 +336,31 @@ async def test_context_manager_cleans_up_also_on_exceptions(gateway: FakeGateway
 
 async def test_failed_aenter_leaves_nothing_behind(gateway: FakeGateway) -> None:
     gateway.handshake_fault("silent")
-    manager = IBConnectionManager(port=gateway.port, **fast_settings(max_retries=0, connect_timeout=3 * T))
+    manager = IBConnectionManager(
+        port=gateway.port, **fast_settings(max_retries=0, connect_timeout=3 * T)
+    )
     with pytest.raises(ConnectTimeout):
         async with manager:
             pytest.fail("entered a context that never connected")
     await assert_no_leaks(manager, gateway)
 
 
-async def test_ensure_connected_reconnects_after_a_drop(make_manager: Factory, gateway: FakeGateway) -> None:
+async def test_ensure_connected_reconnects_after_a_drop(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
     manager = make_manager()
     await manager.connect()
     await gateway.drop_all()
     await wait_until(lambda: not manager.is_connected)
     await manager.ensure_connected()
     assert manager.is_connected
+
+
+async def test_concurrent_callers_share_one_connection(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
+    manager = make_manager()
+    await asyncio.gather(*(manager.ensure_connected() for _ in range(5)))
+    assert manager.is_connected
+    assert gateway.connection_count == 1
+    assert manager.stats.attempts == {"ok": 1}

@@ -64,7 +64,9 @@ def test_from_env_reads_prefixed_variables() -> None:
     assert settings.heartbeat_timeout == 2.5
     assert settings.readonly is True
     manager = IBConnectionManager.from_env(env, heartbeat_interval=5.0)
-    assert manager.port == 4002 and manager.client_id == 7 and manager.heartbeat_interval == 5.0
+    assert manager.port == 4002
+    assert manager.client_id == 7
+    assert manager.heartbeat_interval == 5.0
 
 
 @pytest.mark.parametrize(

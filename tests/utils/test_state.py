@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from v6.utils.state import LIVE_STATES, TRANSITIONS, ConnectionState, IllegalTransition, check_transition
+from v6.utils.state import (
+    LIVE_STATES,
+    TRANSITIONS,
+    ConnectionState,
+    IllegalTransition,
+    check_transition,
+)
 
 S = ConnectionState
 

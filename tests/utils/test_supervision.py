@@ -26,7 +26,9 @@ def record_states(manager: IBConnectionManager) -> list[ConnectionState]:
     return seen
 
 
-async def test_reconnects_on_drop_without_caller_action(make_manager: Factory, gateway: FakeGateway) -> None:
+async def test_reconnects_on_drop_without_caller_action(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
     manager = make_manager()
     reconnects: list[bool] = []
     reasons: list[str] = []
@@ -50,7 +52,9 @@ async def test_reconnects_on_drop_without_caller_action(make_manager: Factory, g
 
 
 @pytest.mark.parametrize("reset", [False, True])
-async def test_reconnects_after_fin_and_rst(make_manager: Factory, gateway: FakeGateway, reset: bool) -> None:
+async def test_reconnects_after_fin_and_rst(
+    make_manager: Factory, gateway: FakeGateway, reset: bool
+) -> None:
     manager = make_manager()
     await manager.start()
     await manager.wait_connected(timeout=40 * T)
@@ -91,7 +95,9 @@ async def test_1100_degrades_and_1102_restores_without_reconnect(
     gateway.broadcast_error(1100)
     await wait_until(lambda: manager.state is S.DEGRADED)
     health = await manager.connection_health()
-    assert health["state"] == "degraded" and not health["healthy"] and health["connected"]
+    assert health["state"] == "degraded"
+    assert not health["healthy"]
+    assert health["connected"]
     gateway.broadcast_error(1102)
     await wait_until(lambda: manager.state is S.CONNECTED)
     await asyncio.sleep(4 * T)
@@ -129,7 +135,9 @@ async def test_resubscribe_fires_once_after_1101_and_once_after_reconnect(
         manager.ib.reqMktData(AAPL)
 
     manager.add_resubscribe(resubscribe)
-    manager.ib.pendingTickersEvent += lambda tickers: ticks.append(asyncio.get_running_loop().time())
+    manager.ib.pendingTickersEvent += lambda tickers: ticks.append(
+        asyncio.get_running_loop().time()
+    )
     await manager.start()
     await manager.wait_connected(timeout=40 * T)
     manager.ib.reqMktData(AAPL)
@@ -179,7 +187,9 @@ async def test_raw_ib_async_does_exhaust_them(gateway: FakeGateway) -> None:
         ib.disconnect()
 
 
-async def test_supervised_326_rotates_client_ids(make_manager: Factory, gateway: FakeGateway) -> None:
+async def test_supervised_326_rotates_client_ids(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
     manager = make_manager(client_id=[11, 12])
     await manager.start()
     await manager.wait_connected(timeout=40 * T)
@@ -235,8 +245,14 @@ async def test_waits_out_a_down_gateway_through_the_breaker(gateway: FakeGateway
 
     breaker = CircuitBreaker(failure_threshold=2, timeout=4 * T)
     manager = IBConnectionManager(
-        port=gateway.port, circuit_breaker=breaker, retry_delay=T, max_delay=2 * T,
-        heartbeat_interval=2 * T, heartbeat_timeout=2 * T, connect_timeout=20 * T, jitter=0,
+        port=gateway.port,
+        circuit_breaker=breaker,
+        retry_delay=T,
+        max_delay=2 * T,
+        heartbeat_interval=2 * T,
+        heartbeat_timeout=2 * T,
+        connect_timeout=20 * T,
+        jitter=0,
     )
     states = record_states(manager)
     await manager.start()
@@ -250,7 +266,9 @@ async def test_waits_out_a_down_gateway_through_the_breaker(gateway: FakeGateway
     await manager.stop()
 
 
-async def test_farm_notices_are_tracked_not_acted_on(make_manager: Factory, gateway: FakeGateway) -> None:
+async def test_farm_notices_are_tracked_not_acted_on(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
     manager = make_manager()
     await manager.start()
     await manager.wait_connected(timeout=40 * T)
@@ -258,7 +276,8 @@ async def test_farm_notices_are_tracked_not_acted_on(make_manager: Factory, gate
     await wait_until(lambda: manager._farms.get("market_data:usfarm") == "broken")
     health = await manager.connection_health()
     assert health["farms"]["market_data:usfarm"] == "broken"
-    assert manager.state is S.CONNECTED and manager.stats.reconnects == 0
+    assert manager.state is S.CONNECTED
+    assert manager.stats.reconnects == 0
     gateway.broadcast_error(2104, "Market data farm connection is OK:usfarm")
     await wait_until(lambda: manager._farms.get("market_data:usfarm") == "ok")
 

@@ -181,6 +181,7 @@ class IBConnectionManager:
         self._live = asyncio.Event()  # set while state is CONNECTED or DEGRADED
         self._wake = asyncio.Event()  # wakes the supervisor early
         self._supervisor: asyncio.Task[None] | None = None
+        self._connect_lock = asyncio.Lock()
         self._callback_tasks: set[asyncio.Task[Any]] = set()
         self._closing = False  # our own ib.disconnect() is running
         self._ever_connected = False
@@ -327,8 +328,11 @@ class IBConnectionManager:
                 raise CircuitOpenError(self.circuit_breaker.retry_after())
             await self.wait_connected()
             return
-        await self._connect_loop(bounded=True)
-        self._on_up()
+        async with self._connect_lock:  # concurrent callers share one attempt loop
+            if self.is_connected:
+                return
+            await self._connect_loop(bounded=True)
+            self._on_up()
 
     async def disconnect(self) -> None:
         """Stop supervision and the heartbeat, close the connection (state STOPPED)."""
