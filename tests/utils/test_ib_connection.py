@@ -364,3 +364,20 @@ async def test_concurrent_callers_share_one_connection(
     assert manager.is_connected
     assert gateway.connection_count == 1
     assert manager.stats.attempts == {"ok": 1}
+
+
+async def test_undecodable_bytes_are_not_proof_of_life(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
+    """A garbage length prefix makes ib_async buffer every later byte; the tick stream that
+    keeps arriving must not keep the connection 'alive'."""
+    from ib_async import Stock
+
+    gateway.set_tick_rate(20 / manager_interval())
+    manager = make_manager()
+    await manager.connect()
+    manager.ib.reqMktData(Stock("AAPL", "SMART", "USD", conId=265598))
+    await manager.start_heartbeat()
+    await gateway.send_garbage(b"\x00\xff\xff\xff")  # "a 16 MiB frame follows"
+    await wait_until(lambda: manager.stats.reconnects == 1 and manager.is_connected)
+    assert manager.stats.probes_failed == 1

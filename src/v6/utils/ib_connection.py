@@ -185,7 +185,8 @@ class IBConnectionManager:
         self._callback_tasks: set[asyncio.Task[Any]] = set()
         self._closing = False  # our own ib.disconnect() is running
         self._ever_connected = False
-        self._last_alive: float | None = None  # clock() of the last byte from the gateway
+        self._last_alive: float | None = None  # clock() of the last message from the gateway
+        self._messages_decoded = 0  # ib_async's count for this session, to spot new messages
         self._last_rtt: float | None = None
         self._consecutive_failures = 0
         self._last_error: str | None = None
@@ -693,7 +694,7 @@ class IBConnectionManager:
     # ------------------------------------------------------------- ib_async events
 
     def _adopt(self, ib: IB) -> None:
-        ib.updateEvent += self._mark_alive
+        ib.updateEvent += self._on_network_read
         ib.disconnectedEvent += self._on_ib_disconnected
         ib.errorEvent += self._on_ib_error
         # ib_async opens an account-summary subscription on every 1102 and never cancels it;
@@ -705,6 +706,17 @@ class IBConnectionManager:
 
     def _mark_alive(self) -> None:
         self._last_alive = self._clock()
+
+    def _on_network_read(self) -> None:
+        """Proof of life is a decoded message, not a byte: after a garbage length prefix
+        ib_async buffers every later byte unparsed, and a stream of those proves nothing."""
+        client = self.ib.client
+        if not client.isReady():
+            return
+        decoded = client.connectionStats().numMsgRecv
+        if decoded != self._messages_decoded:
+            self._messages_decoded = decoded
+            self._mark_alive()
 
     def _on_ib_disconnected(self) -> None:
         if self._closing or self._state not in LIVE_STATES:
