@@ -789,7 +789,16 @@ class IBConnectionManager:
         level = "INFO" if new in (ConnectionState.CONNECTED, ConnectionState.STOPPED) else "WARNING"
         if new is ConnectionState.CONNECTING:
             level = "INFO"
-        self._log.log(level, "{} -> {}: {}", old.name, new.name, reason)
+        self._log.log(
+            level,
+            "{}:{} #{} {} -> {}: {}",
+            self.host,
+            self.port,
+            self.client_id,
+            old.name,
+            new.name,
+            reason,
+        )
         self._state_listeners.fire(old, new, reason)
 
     def _spawn(self, awaitable: Awaitable[Any], what: str) -> None:
