@@ -308,3 +308,21 @@ async def test_supervise_flag_in_async_with(gateway: FakeGateway) -> None:
         await gateway.drop_all()
         await wait_until(lambda: m.stats.reconnects == 1 and m.is_connected)
     assert m.state is S.STOPPED
+
+
+async def test_async_callbacks_fired_by_stop_run_and_leave_no_task(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
+    manager = make_manager()
+    seen: list[str] = []
+
+    async def on_disconnected(reason: str) -> None:
+        await asyncio.sleep(0)
+        seen.append(reason)
+
+    manager.on_disconnected(on_disconnected)
+    await manager.start()
+    await manager.wait_connected(timeout=40 * T)
+    await manager.stop()
+    assert seen == ["stopped by the user"]
+    assert not manager._callback_tasks

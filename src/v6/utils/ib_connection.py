@@ -54,6 +54,8 @@ CODE_CLIENT_ID_IN_USE = 326
 CODES_CUT_OFF = frozenset({1100, 2110})  # TWS lost its link to IB; the API socket stays up
 CODE_RESTORED_DATA_LOST = 1101  # market data subscriptions must be made again
 CODE_RESTORED_DATA_KEPT = 1102
+#: How long stop() lets async callbacks finish before cancelling them.
+CALLBACK_GRACE = 1.0
 # Farm notices: code -> (farm kind, ok?). Tracked for health; never a reason to reconnect.
 FARM_CODES: dict[int, tuple[str, bool]] = {
     2103: ("market_data", False),
@@ -355,12 +357,15 @@ class IBConnectionManager:
     async def stop(self) -> None:
         """Stop supervision and every task, close the socket; state becomes STOPPED."""
         await self._stop_supervisor()
+        self._teardown("stopped by the user", error=False)
+        self._set_state(ConnectionState.STOPPED, "stopped by the user")
+        # Let async callbacks (including the ones just fired) finish briefly, then cancel.
         tasks = list(self._callback_tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=CALLBACK_GRACE)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._teardown("stopped by the user", error=False)
-        self._set_state(ConnectionState.STOPPED, "stopped by the user")
 
     async def start_heartbeat(self) -> None:
         """Start heartbeat monitoring: silent gateways are probed, and a probe that times out
@@ -454,7 +459,8 @@ class IBConnectionManager:
                 )
                 if bounded:
                     raise CircuitOpenError(retry_after)
-                await self._sleep(retry_after)
+                # retry_after is 0 when a shared breaker's HALF_OPEN trial is someone else's.
+                await self._sleep(retry_after or self.settings.retry_delay)
                 continue
             self._set_state(
                 ConnectionState.CONNECTING,
