@@ -155,6 +155,7 @@ class ServerMessage(IntEnum):
     OPEN_ORDER_END = 53
     ACCT_DOWNLOAD_END = 54
     EXECUTION_DATA_END = 55
+    TICK_SNAPSHOT_END = 57
     POSITION_DATA = 61
     POSITION_END = 62
     ACCOUNT_SUMMARY = 63
@@ -962,6 +963,11 @@ def tick_size(req_id: int, tick_type: int, size: int) -> bytes:
     """``2,6,reqId,tickType,size``."""
     data = f"2\x006\x00{req_id}\x00{tick_type}\x00{size}\x00".encode()
     return _HEADER.pack(len(data)) + data
+
+
+def tick_snapshot_end(req_id: int) -> bytes:
+    """``57,1,reqId``."""
+    return encode_message(ServerMessage.TICK_SNAPSHOT_END, 1, req_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,169 @@
+"""Configuration checks, the account state, pure helpers, the CLI and the pytest plugin."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from tests.testing.conftest import RawClient
+from v6.errors import ConfigError
+from v6.protocol import codec
+from v6.testing import AccountState, AccountValue, FakeGateway, Position
+from v6.testing.gateway import bar_seconds, duration_seconds, make_bars
+
+MakeGateway = Callable[..., Awaitable[FakeGateway]]
+RawFactory = Callable[[int], Awaitable[RawClient]]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "allowed"),
+    [
+        ({"port": -1}, "port", "0..65535"),
+        ({"port": 65536}, "port", "0..65535"),
+        ({"max_clients": 0}, "max_clients", "1..1024"),
+        ({"pacing_limit": 0}, "pacing_limit", "1..100000"),
+        ({"server_version": 123}, "server_version", "124..178"),
+        ({"server_version": 179}, "server_version", "124..178"),
+        ({"next_order_id": -1}, "next_order_id", "0.."),
+        ({"max_account_summaries": -1}, "max_account_summaries", "0..1000"),
+        ({"tick_rate": 0}, "tick_rate", "> 0"),
+        ({"tick_rate": math.nan}, "tick_rate", "> 0"),
+        ({"latency": -0.5}, "latency", ">= 0"),
+        ({"accounts": []}, "accounts", "at least one"),
+        ({"accounts": ["DU1", "DU1"]}, "accounts", "duplicates"),
+        ({"accounts": ["DU 1"]}, "accounts", "A-Za-z0-9"),
+        ({"accounts": ["a,b"]}, "accounts", "A-Za-z0-9"),
+        ({"accounts": ["DU1"], "account_state": AccountState()}, "accounts", "not both"),
+    ],
+)
+def test_invalid_configuration_names_the_field_and_range(
+    kwargs: dict[str, Any], field: str, allowed: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        FakeGateway(**kwargs)
+    assert isinstance(info.value, ValueError)
+    assert str(info.value).startswith(field + ":")
+    assert allowed in str(info.value)
+
+
+def test_account_state_validates_positions_and_values() -> None:
+    with pytest.raises(ConfigError, match="positions"):
+        AccountState(accounts=("DU1",), positions=(Position("DU2", "AAPL", 1, 1.0),))
+    with pytest.raises(ConfigError, match="values"):
+        AccountState(accounts=("DU1",), values={"DU2": (AccountValue("NetLiquidation", "1"),)})
+
+
+def test_position_derived_figures() -> None:
+    option = Position("DU1", "SPY", 2, 150.0, market_price=2.0, multiplier="100", sec_type="OPT")
+    assert option.market_value == 400.0
+    assert option.unrealized_pnl == 100.0
+    assert Position("DU1", "AAPL", 10, 50.0).price == 50.0
+    assert Position("DU1", "AAPL", 10, 50.0).contract.local_symbol == "AAPL"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30 S", 30), ("1 D", 86_400), ("2 W", 1_209_600), ("garbage", 30)]
+)
+def test_duration_seconds(text: str, seconds: int) -> None:
+    assert duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("5 secs", 5), ("1 min", 60), ("15 mins", 900), ("1 hour", 3600), ("1 day", 86_400),
+     ("0 secs", 5), ("x", 5)],
+)  # fmt: skip
+def test_bar_seconds(text: str, seconds: int) -> None:
+    assert bar_seconds(text) == seconds
+
+
+def _hist(duration: str, bar: str, format_date: int = 1) -> codec.ReqHistoricalData:
+    return codec.ReqHistoricalData(
+        1, codec.ContractSpec(symbol="X"), "", bar, duration, False, "TRADES", format_date
+    )
+
+
+def test_make_bars_is_deterministic_and_bounded() -> None:
+    now = 1_795_518_499.0
+    start, end, bars = make_bars(_hist("30 S", "5 secs"), now)
+    assert len(bars) == 6
+    assert (start, end) == ("20261124  11:07:45", "20261124  11:08:15")
+    assert bars[0].date == "20261124  11:07:45"
+    assert make_bars(_hist("30 S", "5 secs"), now) == (start, end, bars)
+    assert len(make_bars(_hist("1 Y", "1 secs"), now, max_bars=50)[2]) == 50
+    assert make_bars(_hist("30 S", "5 secs", format_date=2), now)[2][0].date == "1795518465"
+    assert make_bars(_hist("2 D", "1 day"), now)[2][0].date == "20261122"
+
+
+async def test_lower_server_version_offer(
+    make_gateway: MakeGateway, raw_client: RawFactory
+) -> None:
+    gw = await make_gateway(server_version=160)
+    raw = await raw_client(gw.port)
+    hello = await raw.handshake()
+    assert hello.version == 160
+    startup = await raw.messages()
+    assert startup[2].fields == ("4", "2", "-1", "2104", "Market data farm connection is OK:usfarm")
+
+
+async def test_plugin_fixture_yields_a_started_gateway(fake_gateway: FakeGateway) -> None:
+    assert fake_gateway.is_serving
+    assert fake_gateway.port > 0
+    assert fake_gateway.host == "127.0.0.1"
+
+
+def test_cli_serves_until_sigterm() -> None:
+    env = {**os.environ, "PYTHONASYNCIODEBUG": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "v6.testing.cli", "gateway", "--port", "0", "--accounts", "DU1,DU2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("fake gateway listening on 127.0.0.1:")
+        port = int(line.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(codec.encode_hello() + codec.encode_message(71, 2, 5, ""))
+            client = codec.ClientCodec()
+            events: list[codec.ClientEvent] = []
+            deadline = time.monotonic() + 2
+            while len(events) < 2 and time.monotonic() < deadline:
+                events += client.receive_data(sock.recv(4096))
+            assert events[1] == codec.Message(15, ("15", "1", "DU1,DU2"))
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=5)
+        assert proc.returncode == 0
+        assert "client connected from" in stderr
+        assert "disconnected (client id 5)" in stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_cli_rejects_bad_port() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "v6.testing.cli", "gateway", "--port", "70000"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "port: 70000 is outside 0..65535" in result.stderr

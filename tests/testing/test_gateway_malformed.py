@@ -1,0 +1,171 @@
+"""Malformed input: the offending client is closed or its message ignored, as TWS does, and the
+gateway keeps serving everyone else. After each bad client a good ib_async client connects."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+
+import pytest
+from ib_async import IB
+
+from tests.testing.conftest import RawClient
+from v6.protocol import codec
+from v6.protocol.codec import MAGIC, ClientMessage, Message
+from v6.testing import FakeGateway, gateway
+
+MakeGateway = Callable[..., Awaitable[FakeGateway]]
+RawFactory = Callable[[int], Awaitable[RawClient]]
+IBFactory = Callable[[], IB]
+
+CLOSING_INPUTS = {
+    "http request": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "bad magic": b"APX\0" + codec.frame(b"v157..178"),
+    "hello not a range": MAGIC + codec.frame(b"hello"),
+    "no common version (too new)": codec.encode_hello(179, 200),
+    "no common version (too old)": codec.encode_hello(1, 50),
+    "oversized frame": codec.encode_hello() + b"\xff\xff\xff\xff",
+    "random bytes": random.Random(7).randbytes(256),
+}
+
+
+async def served(ib: IB, port: int, client_id: int) -> None:
+    await ib.connectAsync("127.0.0.1", port, clientId=client_id, timeout=2, raiseSyncErrors=True)
+    assert await ib.reqCurrentTimeAsync()
+    ib.disconnect()
+
+
+@pytest.mark.parametrize("data", list(CLOSING_INPUTS.values()), ids=list(CLOSING_INPUTS))
+async def test_bad_input_closes_only_that_client(
+    fake_gateway: FakeGateway, raw_client: RawFactory, ib_client: IBFactory, data: bytes
+) -> None:
+    bystander = await raw_client(fake_gateway.port)
+    await bystander.ready(client_id=50)
+
+    bad = await raw_client(fake_gateway.port)
+    bad.send_raw(data)
+    assert await bad.closed_by_peer()
+    assert bad.events == []  # not even a version answer
+
+    await served(ib_client(), fake_gateway.port, 1)
+    bystander.send(ClientMessage.REQ_CURRENT_TIME, 1)
+    [reply] = await bystander.messages()
+    assert reply.msg_id == 49
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        codec.frame(b"xyz\0"),  # non-numeric message id
+        codec.frame(b""),  # empty frame
+        codec.frame(b"49\x001"),  # not NUL-terminated
+        codec.frame(b"\xff\xfe\0"),  # not UTF-8
+        codec.encode_message(999, 1),  # unknown message id
+        codec.encode_message(ClientMessage.REQ_ACCOUNT_SUMMARY, 1, 5),  # missing fields
+        codec.encode_message(ClientMessage.REQ_IDS, 1, "many"),  # non-numeric field
+        codec.encode_message(ClientMessage.PLACE_ORDER, 45, 1),  # known but not supported
+    ],
+    ids=["text id", "empty", "unterminated", "not utf-8", "unknown id", "missing", "nan", "order"],
+)
+async def test_bad_messages_are_ignored_and_the_client_kept(
+    fake_gateway: FakeGateway, raw_client: RawFactory, ib_client: IBFactory, data: bytes
+) -> None:
+    raw = await raw_client(fake_gateway.port)
+    await raw.ready()
+    raw.send_raw(data)
+    raw.send(ClientMessage.REQ_CURRENT_TIME, 1)
+    replies = await raw.messages()
+    assert [m.msg_id for m in replies] == [49]
+    assert fake_gateway.client_ids == {1}
+    await served(ib_client(), fake_gateway.port, 2)
+
+
+async def test_unknown_ids_are_counted(fake_gateway: FakeGateway, raw_client: RawFactory) -> None:
+    raw = await raw_client(fake_gateway.port)
+    await raw.ready()
+    raw.send(999, 1)
+    raw.send(999, 1)
+    raw.send(ClientMessage.REQ_CURRENT_TIME, 1)
+    await raw.messages()
+    assert fake_gateway.request_counts[999] == 2
+
+
+async def test_requests_before_start_api_are_ignored(
+    fake_gateway: FakeGateway, raw_client: RawFactory
+) -> None:
+    raw = await raw_client(fake_gateway.port)
+    raw.hello()
+    await raw.next_event()
+    raw.send(ClientMessage.REQ_CURRENT_TIME, 1)
+    assert await raw.messages() == []
+    raw.send(71, 2, 4, "")
+    startup = await raw.messages()
+    assert startup[0].msg_id == 15
+
+
+async def test_byte_by_byte_and_merged_input(
+    fake_gateway: FakeGateway, raw_client: RawFactory
+) -> None:
+    raw = await raw_client(fake_gateway.port)
+    data = codec.encode_hello() + codec.encode_message(71, 2, 1, "")
+    for i in range(len(data)):
+        raw.send_raw(data[i : i + 1])
+        await raw.writer.drain()
+    hello = await raw.next_event()
+    assert isinstance(hello, codec.ServerHello)
+    assert hello.version == 178
+    await raw.messages()
+    raw.send_raw(codec.encode_message(49, 1) * 3)
+    assert [m.msg_id for m in await raw.messages()] == [49, 49, 49]
+
+
+async def test_peer_vanishing_mid_frame(
+    fake_gateway: FakeGateway, raw_client: RawFactory, ib_client: IBFactory
+) -> None:
+    raw = await raw_client(fake_gateway.port)
+    await raw.ready()
+    raw.send_raw(codec.encode_message(62, 1, 3, "All", "NetLiquidation")[:9])
+    await raw.close()
+    await served(ib_client(), fake_gateway.port, 1)  # the id was released
+
+
+async def test_handler_exception_closes_only_that_client(
+    fake_gateway: FakeGateway,
+    raw_client: RawFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    ib_client: IBFactory,
+) -> None:
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("handler bug")
+
+    monkeypatch.setattr(gateway, "make_bars", explode)
+    bystander = await raw_client(fake_gateway.port)
+    await bystander.ready(client_id=2)
+    victim = await raw_client(fake_gateway.port)
+    await victim.ready(client_id=1)
+    contract = ("0", "EUR", "CASH", "", "0.0", "", "", "IDEALPRO", "", "USD", "", "")
+    victim.send(20, 3, *contract, 0, "", "5 secs", "30 S", 0, "MIDPOINT", 1, 0, "")
+    try:
+        closed = await victim.closed_by_peer()
+    except ConnectionResetError:
+        closed = True
+    assert closed
+    bystander.send(ClientMessage.REQ_CURRENT_TIME, 1)
+    assert [m.msg_id for m in await bystander.messages()] == [49]
+    await served(ib_client(), fake_gateway.port, 3)
+
+
+async def test_pacing_drops_excess_and_reports_100_once_per_second(
+    make_gateway: MakeGateway, raw_client: RawFactory
+) -> None:
+    gw = await make_gateway(pacing_limit=10)
+    raw = await raw_client(gw.port)
+    await raw.ready()  # startApi is message 1 of this second
+    for _ in range(20):
+        raw.send(ClientMessage.REQ_CURRENT_TIME, 1)
+    replies: list[Message] = await raw.messages()
+    assert [m.msg_id for m in replies].count(49) == 9
+    errors = [m.fields for m in replies if m.msg_id == 4]
+    assert len(errors) == 1
+    assert errors[0][2:4] == ("-1", "100")
+    assert gw.request_counts[49] == 20
