@@ -6,6 +6,10 @@ plan) and ``except TimeoutError`` keep working::
 
     V6Error
     ├── ConfigError(V6Error, ValueError)             invalid configuration, raised at construction
+    ├── ProtocolError(V6Error, ValueError)           bytes that break the TWS protocol (codec)
+    │   ├── BadMagic, BadHello, NoCommonVersion      the handshake cannot proceed: close
+    │   ├── FrameTooLarge                            framing cannot be recovered: close
+    │   └── MalformedRequest                         one bad message: log and ignore it
     └── IBConnectionError(V6Error, ConnectionError)  anything about reaching the gateway
         ├── ConnectFailed                            one attempt or the whole retry loop failed;
         │   │                                        ``__cause__`` holds the last underlying error
@@ -72,3 +76,27 @@ class HeartbeatTimeout(IBConnectionError, TimeoutError):
 
 class NotConnected(IBConnectionError):
     """The operation needs a live API connection and there is none."""
+
+
+class ProtocolError(V6Error, ValueError):
+    """Bytes that cannot be part of a TWS API conversation; the connection cannot continue."""
+
+
+class BadMagic(ProtocolError):
+    """The connection did not start with ``API\\0``."""
+
+
+class BadHello(ProtocolError):
+    """The version hello is not ``v<min>..<max>[ <options>]``."""
+
+
+class NoCommonVersion(ProtocolError):
+    """The client's version range and the server's do not overlap."""
+
+
+class FrameTooLarge(ProtocolError):
+    """A length prefix above ``v6.protocol.codec.MAX_FRAME_SIZE`` (framing cannot be recovered)."""
+
+
+class MalformedRequest(ProtocolError):
+    """A well-framed message whose fields do not fit its message id (missing or non-numeric)."""

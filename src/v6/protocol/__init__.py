@@ -1,5 +1,6 @@
 """The TWS API wire protocol as a pure (Sans-I/O) codec; see :mod:`v6.protocol.codec`."""
 
+from v6.errors import ProtocolError
 from v6.protocol.codec import (
     MAGIC,
     MAX_SERVER_VERSION,
@@ -10,7 +11,6 @@ from v6.protocol.codec import (
     FrameBuffer,
     Hello,
     Message,
-    ProtocolError,
     ServerCodec,
     ServerHello,
     ServerMessage,

@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Final
 
-from v6.errors import V6Error
+from v6.errors import (
+    BadHello,
+    BadMagic,
+    FrameTooLarge,
+    MalformedRequest,
+    NoCommonVersion,
+    ProtocolError,
+)
 
 # --------------------------------------------------------------------------------------------------
 # Constants
@@ -178,34 +185,6 @@ class TickType(IntEnum):
     LOW = 7
     VOLUME = 8
     CLOSE = 9
-
-
-# --------------------------------------------------------------------------------------------------
-# Errors
-
-
-class ProtocolError(V6Error, ValueError):
-    """Bytes that cannot be part of a TWS API conversation; the connection cannot continue."""
-
-
-class BadMagic(ProtocolError):
-    """The connection did not start with ``API\\0``."""
-
-
-class BadHello(ProtocolError):
-    """The version hello is not ``v<min>..<max>[ <options>]``."""
-
-
-class NoCommonVersion(ProtocolError):
-    """The client's version range and the server's do not overlap."""
-
-
-class FrameTooLarge(ProtocolError):
-    """A length prefix above :data:`MAX_FRAME_SIZE` (framing cannot be recovered)."""
-
-
-class MalformedRequest(ProtocolError):
-    """A well-framed message whose fields do not fit its message id (missing or non-numeric)."""
 
 
 # --------------------------------------------------------------------------------------------------

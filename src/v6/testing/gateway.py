@@ -41,7 +41,7 @@ from typing import Final
 
 from loguru import logger
 
-from v6.errors import ConfigError
+from v6.errors import ConfigError, MalformedRequest, NoCommonVersion, ProtocolError
 from v6.protocol import codec
 from v6.protocol.codec import (
     MAX_SERVER_VERSION,
@@ -50,7 +50,6 @@ from v6.protocol.codec import (
     ClientMessage,
     Hello,
     Message,
-    ProtocolError,
     ServerCodec,
     TickType,
 )
@@ -462,7 +461,7 @@ class _Client(asyncio.Protocol):
             version = codec.negotiate_version(
                 hello, server_max=self.gw.server_version, server_min=MIN_SERVER_VERSION
             )
-        except codec.NoCommonVersion as exc:
+        except NoCommonVersion as exc:
             logger.warning("fake gateway: {} {}; closing", self.peer, exc)
             self.abort()
             return
@@ -482,7 +481,7 @@ class _Client(asyncio.Protocol):
             return
         try:
             request = codec.parse_request(message)
-        except codec.MalformedRequest as exc:
+        except MalformedRequest as exc:
             logger.warning("fake gateway: {} malformed request ignored: {}", self.peer, exc)
             return
         if self.phase is Phase.AWAIT_START_API:
