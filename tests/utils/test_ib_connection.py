@@ -381,3 +381,49 @@ async def test_undecodable_bytes_are_not_proof_of_life(
     await gateway.send_garbage(b"\x00\xff\xff\xff")  # "a 16 MiB frame follows"
     await wait_until(lambda: manager.stats.reconnects == 1 and manager.is_connected)
     assert manager.stats.probes_failed == 1
+
+
+async def test_326_with_a_free_id_left_does_not_feed_the_breaker(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
+    holder = IB()
+    await holder.connectAsync("127.0.0.1", gateway.port, clientId=5)
+    try:
+        breaker = CircuitBreaker(failure_threshold=2)
+        breaker.record_failure()  # one more failure would open it
+        manager = make_manager(client_id=[5, 6], circuit_breaker=breaker, max_retries=0)
+        await manager.connect()
+        assert manager.client_id == 6
+        assert breaker.state is CircuitState.CLOSED
+    finally:
+        holder.disconnect()
+
+
+async def test_every_id_in_use_backs_off_and_counts(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
+    holders = [IB(), IB()]
+    for holder, client_id in zip(holders, (5, 6), strict=True):
+        await holder.connectAsync("127.0.0.1", gateway.port, clientId=client_id)
+    try:
+        manager = make_manager(client_id=[5, 6], max_retries=1)
+        states = []
+        manager.on_state_change(lambda old, new, why: states.append(new))
+        with pytest.raises(ClientIdInUse):
+            await manager.connect()
+        assert manager.stats.attempts == {"client_id_in_use": 4}  # two rounds of two ids
+        assert manager.circuit_breaker.failure_count == 2  # one per exhausted round
+        assert states.count(ConnectionState.BACKING_OFF) == 1
+    finally:
+        for holder in holders:
+            holder.disconnect()
+
+
+async def test_stop_goes_straight_to_stopped(make_manager: Factory, gateway: FakeGateway) -> None:
+    manager = make_manager()
+    await manager.connect()
+    states = []
+    manager.on_state_change(lambda old, new, why: states.append(new))
+    await manager.stop()
+    assert states == [ConnectionState.STOPPED]
+    assert manager.last_error is None

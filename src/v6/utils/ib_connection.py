@@ -357,7 +357,7 @@ class IBConnectionManager:
     async def stop(self) -> None:
         """Stop supervision and every task, close the socket; state becomes STOPPED."""
         await self._stop_supervisor()
-        self._teardown("stopped by the user", error=False)
+        self._teardown("stopped by the user", by_user=True)
         self._set_state(ConnectionState.STOPPED, "stopped by the user")
         # Let async callbacks (including the ones just fired) finish briefly, then cancel.
         tasks = list(self._callback_tasks)
@@ -410,7 +410,7 @@ class IBConnectionManager:
             "circuit_breaker_state": self.circuit_breaker.state.value,
             "healthy": self._state is ConnectionState.CONNECTED and self.is_connected and fresh,
             "state": self._state.value,
-            "last_rtt_seconds": self._last_rtt,
+            "last_rtt_seconds": None if self._last_rtt is None else round(self._last_rtt, 6),
             "consecutive_failures": self._consecutive_failures,
             "reconnect_count": self.stats.reconnects,
             "last_error": self._last_error,
@@ -451,6 +451,7 @@ class IBConnectionManager:
         if self._state in LIVE_STATES:  # the socket died before its close event was handled
             self._teardown("connection lost")
         failures = 0
+        untried_ids = len(self.settings.client_ids) - 1  # tried at once on 326, no backoff
         while True:
             if not self.circuit_breaker.can_attempt():
                 retry_after = self.circuit_breaker.retry_after()
@@ -482,22 +483,27 @@ class IBConnectionManager:
                     raise FatalConnectError(
                         f"cannot connect to {self.host}:{self.port}: {exc!r}"
                     ) from exc
+                self._note_failure(exc)
+                if isinstance(exc, ClientIdInUse) and untried_ids:
+                    # The gateway answered; another id may be free. Not a gateway failure.
+                    untried_ids -= 1
+                    self.circuit_breaker.release_trial()
+                    continue
+                untried_ids = len(self.settings.client_ids) - 1
+                self.circuit_breaker.record_failure()
                 failures += 1
-                rotated = self._note_failure(exc)
                 if bounded and failures > self.settings.max_retries:
                     self._set_state(
-                        ConnectionState.DISCONNECTED, f"gave up after {failures} attempts"
+                        ConnectionState.DISCONNECTED, f"gave up after {failures} attempt(s)"
                     )
                     if isinstance(exc, V6Error):
                         raise  # already ours, with the underlying error as its cause
-                    raise ConnectFailed(f"failed after {failures} attempts: {exc!r}") from exc
+                    raise ConnectFailed(f"failed after {failures} attempt(s): {exc!r}") from exc
                 if self.circuit_breaker.state is CircuitState.OPEN:
                     if bounded:
                         self._set_state(ConnectionState.CIRCUIT_OPEN, "breaker opened")
                         raise CircuitOpenError(self.circuit_breaker.retry_after()) from exc
                     continue  # the top of the loop waits for HALF_OPEN
-                if rotated:
-                    continue  # a fresh client id needs no backoff
                 delay = self.settings.backoff.delay(failures, self._rng)
                 self._set_state(ConnectionState.BACKING_OFF, f"{exc}; retry in {delay:.2f}s")
                 await self._sleep(delay)
@@ -507,9 +513,8 @@ class IBConnectionManager:
                 self.stats.count_attempt("ok")
                 return
 
-    def _note_failure(self, exc: Exception) -> bool:
-        """Count a transient failure; on 326 move to the next client id. True if it rotated."""
-        self.circuit_breaker.record_failure()
+    def _note_failure(self, exc: Exception) -> None:
+        """Record a transient failure; on 326 move on to the next client id, if there is one."""
         self._consecutive_failures += 1
         self._last_error = f"{type(exc).__name__}: {exc}"
         self.stats.count_attempt(_attempt_result(exc))
@@ -518,9 +523,7 @@ class IBConnectionManager:
         if isinstance(exc, ClientIdInUse) and len(ids) > 1:
             self._client_index = (self._client_index + 1) % len(ids)
             self._log = self._log.bind(client_id=self.client_id)
-            self._log.warning("Client id {} in use; trying {}", exc.client_id, self.client_id)
-            return True
-        return False
+            self._log.warning("Client id {} in use; next is {}", exc.client_id, self.client_id)
 
     async def _attempt(self, client_id: int) -> None:
         """One attempt: socket, handshake, start-up sync. Errors leave here mapped and closed."""
@@ -639,7 +642,7 @@ class IBConnectionManager:
                 self._teardown(reason)
         except Exception as exc:  # fatal (see v6.utils.retry): surfaced by wait_connected()
             self._fatal_error = exc
-            self._log.opt(exception=exc).error("Supervision stopped by a fatal error: {!r}", exc)
+            self._log.error("Supervision stopped by a fatal error: {!r}", exc)
 
     async def _watch(self) -> str:
         """Return the reason the live connection must be torn down."""
@@ -749,21 +752,23 @@ class IBConnectionManager:
             farm = text.rpartition(":")[2].strip() or "?"
             self._farms[f"{kind}:{farm}"] = "ok" if ok else "broken"
 
-    def _lost(self, reason: str, *, error: bool = True) -> None:
+    def _lost(self, reason: str, *, by_user: bool = False) -> None:
         self._loss_reason = reason
-        if error:
+        if not by_user:
             self._last_error = reason
         self._degraded_since = None
-        self._set_state(ConnectionState.DISCONNECTED, reason)
+        self._set_state(
+            ConnectionState.STOPPED if by_user else ConnectionState.DISCONNECTED, reason
+        )
         self._disconnected_listeners.fire(reason)
         self._wake.set()
 
-    def _teardown(self, reason: str, *, error: bool = True) -> None:
+    def _teardown(self, reason: str, *, by_user: bool = False) -> None:
         """Close the connection (if any); a live one ends with on_disconnected."""
         was_live = self._state in LIVE_STATES
         self._close_socket()
         if was_live:
-            self._lost(reason, error=error)
+            self._lost(reason, by_user=by_user)
 
     def _close_socket(self) -> None:
         self._closing = True
