@@ -15,8 +15,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tools for the v6 Interactive Brokers connection layer.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from v6.commands.check import add_check_command
+    from v6.commands.demo import add_demo_command
+    from v6.commands.watch import add_watch_command
     from v6.testing.cli import add_gateway_command
 
+    add_check_command(commands)
+    add_watch_command(commands)
+    add_demo_command(commands)
     add_gateway_command(commands)
     return parser
 
