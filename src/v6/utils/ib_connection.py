@@ -494,14 +494,14 @@ class IBConnectionManager:
                 failures += 1
                 if bounded and failures > self.settings.max_retries:
                     self._set_state(
-                        ConnectionState.DISCONNECTED, f"gave up after {failures} attempt(s)"
+                        ConnectionState.DISCONNECTED, f"gave up after {failures} attempt(s): {exc}"
                     )
                     if isinstance(exc, V6Error):
                         raise  # already ours, with the underlying error as its cause
                     raise ConnectFailed(f"failed after {failures} attempt(s): {exc!r}") from exc
                 if self.circuit_breaker.state is CircuitState.OPEN:
                     if bounded:
-                        self._set_state(ConnectionState.CIRCUIT_OPEN, "breaker opened")
+                        self._set_state(ConnectionState.CIRCUIT_OPEN, f"breaker opened: {exc}")
                         raise CircuitOpenError(self.circuit_breaker.retry_after()) from exc
                     continue  # the top of the loop waits for HALF_OPEN
                 delay = self.settings.backoff.delay(failures, self._rng)
@@ -518,7 +518,7 @@ class IBConnectionManager:
         self._consecutive_failures += 1
         self._last_error = f"{type(exc).__name__}: {exc}"
         self.stats.count_attempt(_attempt_result(exc))
-        self._log.warning("Connect attempt failed: {}", self._last_error)
+        self._log.debug("Connect attempt failed: {}", self._last_error)  # the state line says it
         ids = self.settings.client_ids
         if isinstance(exc, ClientIdInUse) and len(ids) > 1:
             self._client_index = (self._client_index + 1) % len(ids)
