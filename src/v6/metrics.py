@@ -36,7 +36,6 @@ daemon thread (prometheus_client's), which only reads the manager's counters.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 try:
@@ -125,7 +124,7 @@ class _ManagerCollector(Collector):
         yield GaugeMetricFamily(
             f"{PREFIX}_consecutive_failures",
             "Failed connection attempts since the last success.",
-            value=float(manager.circuit_breaker.failure_count),
+            value=float(manager.consecutive_failures),
         )
         yield CounterMetricFamily(
             f"{PREFIX}_heartbeat_probes",
@@ -142,9 +141,9 @@ class _ManagerCollector(Collector):
             f"{PREFIX}_last_heartbeat_age_seconds",
             "Seconds since the last message or probe answer from the gateway.",
         )
-        heard = manager.last_heartbeat
-        if heard is not None:
-            age.add_metric([], max(0.0, (datetime.now(UTC) - heard).total_seconds()))
+        heard_ago = manager.last_heartbeat_age
+        if heard_ago is not None:
+            age.add_metric([], heard_ago)
         yield age
 
 

@@ -277,6 +277,18 @@ class IBConnectionManager:
         return datetime.now(UTC) - timedelta(seconds=self._clock() - self._last_alive)
 
     @property
+    def last_heartbeat_age(self) -> float | None:
+        """Seconds (monotonic) since the last proof of life, or None before the first."""
+        if self._last_alive is None:
+            return None
+        return self._clock() - self._last_alive
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Failed connection attempts since the last success."""
+        return self._consecutive_failures
+
+    @property
     def last_error(self) -> str | None:
         return self._last_error
 
@@ -402,7 +414,8 @@ class IBConnectionManager:
     async def connection_health(self) -> dict[str, Any]:
         """A JSON-serialisable snapshot of the connection's health."""
         now = self._clock()
-        age = None if self._last_alive is None else round(now - self._last_alive, 6)
+        age = self.last_heartbeat_age
+        age = None if age is None else round(age, 6)
         fresh = age is not None and age <= self.heartbeat_interval + self.settings.heartbeat_timeout
         return {
             "connected": self.is_connected,
