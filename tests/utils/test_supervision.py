@@ -326,3 +326,40 @@ async def test_async_callbacks_fired_by_stop_run_and_leave_no_task(
     await manager.stop()
     assert seen == ["stopped by the user"]
     assert not manager._callback_tasks
+
+
+@pytest.mark.parametrize("gap", [0, 1, 2, 3])
+async def test_stop_right_after_a_wake_returns_at_once(
+    make_manager: Factory, gateway: FakeGateway, gap: int
+) -> None:
+    """A wake (socket closed, 11xx, ...) just before stop() must not eat stop()'s cancel."""
+    manager = make_manager()
+    await manager.start()
+    await manager.wait_connected(timeout=40 * T)
+    await asyncio.sleep(T / 5)
+    manager._wake.set()
+    for _ in range(gap):
+        await asyncio.sleep(0)
+    async with asyncio.timeout(20 * T):
+        await manager.stop()
+    assert manager.state is S.STOPPED
+    assert not [t for t in manager_tasks() if t.get_name() == "v6-ib-supervisor"]
+
+
+async def test_cancelling_the_caller_of_stop_is_not_swallowed(
+    make_manager: Factory, gateway: FakeGateway
+) -> None:
+    manager = make_manager()
+    await manager.start()
+    await manager.wait_connected(timeout=40 * T)
+
+    async def stop_then_mark() -> str:
+        await manager.stop()
+        await asyncio.sleep(0)  # a cancelled caller never gets here
+        return "finished"
+
+    stopping = asyncio.create_task(stop_then_mark())
+    await asyncio.sleep(0)
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping

@@ -671,8 +671,11 @@ class IBConnectionManager:
                 deadline = min(deadline, grace_end)
             if now < deadline:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel (stop())
+                # that lands just after _wake was set, and stop() then waits forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), deadline - now)
+                    async with asyncio.timeout(deadline - now):
+                        await self._wake.wait()
                 continue
             try:
                 await self._probe()
@@ -709,8 +712,12 @@ class IBConnectionManager:
         if task is None:
             return False
         task.cancel()
-        with contextlib.suppress(BaseException):
+        try:
             await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the caller of stop() is being cancelled too: let that through
         return True
 
     # ------------------------------------------------------------- ib_async events
