@@ -33,7 +33,7 @@ bench: $(STAMP)
 	PYTHONASYNCIODEBUG= $(BIN)/python -m benchmarks
 
 faults: $(STAMP)
-	$(BIN)/pytest -q -m faults
+	V6_WRITE_FAULTS=1 $(BIN)/pytest -q -m faults
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

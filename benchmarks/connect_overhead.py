@@ -1,0 +1,102 @@
+"""Scenario 1, connect overhead: ``IBConnectionManager.connect()`` against raw
+``ib_async.IB.connectAsync()``, interleaved, on one FakeGateway on 127.0.0.1.
+
+Each pair runs both (the order alternates) with a fresh object and a fresh client id; only the
+connect call is timed (construction and disconnect are not). Both end "API ready and start-up
+sync done": ``connectAsync`` is exactly what the manager awaits inside one attempt.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from ib_async import IB
+
+from benchmarks import common
+from benchmarks.common import HOST, Result, clock, row
+from v6.testing import FakeGateway
+from v6.utils import IBConnectionManager
+
+NAME = "connect_overhead"
+TARGET_RATIO = 1.10
+CONNECT_TIMEOUT = 10.0
+
+
+async def _manager_connect(gateway: FakeGateway, client_id: int) -> float:
+    manager = IBConnectionManager(
+        port=gateway.port, client_id=client_id, connect_timeout=CONNECT_TIMEOUT
+    )
+    started = clock()
+    await manager.connect()
+    elapsed = clock() - started
+    await manager.stop()
+    return elapsed
+
+
+async def _raw_connect(gateway: FakeGateway, client_id: int) -> float:
+    ib = IB()
+    started = clock()
+    await ib.connectAsync(HOST, gateway.port, clientId=client_id, timeout=CONNECT_TIMEOUT)
+    elapsed = clock() - started
+    ib.disconnect()
+    return elapsed
+
+
+async def _settle(gateway: FakeGateway) -> None:
+    """Wait until the gateway has seen the last socket close (no overlap between trials)."""
+    await common.wait_for(lambda: not gateway.clients, timeout=5, what="gateway idle")
+
+
+async def measure(trials: int, warmup: int) -> Result:
+    manager_times: list[float] = []
+    raw_times: list[float] = []
+    async with FakeGateway(port=0) as gateway:
+        client_id = 0
+        for i in range(warmup + trials):
+            pair = (
+                (_manager_connect, _raw_connect) if i % 2 == 0 else (_raw_connect, _manager_connect)
+            )
+            gc.collect()
+            for connect in pair:
+                client_id += 1
+                elapsed = await connect(gateway, client_id)
+                await _settle(gateway)
+                if i >= warmup:
+                    (manager_times if connect is _manager_connect else raw_times).append(elapsed)
+    median_ratio = common.ratio(common.median(manager_times), common.median(raw_times))
+    p95_ratio = common.ratio(common.p95(manager_times), common.p95(raw_times))
+    overhead_us = (common.median(manager_times) - common.median(raw_times)) * 1e6
+    return {
+        "name": NAME,
+        "title": "1. Connect overhead",
+        "command": f"python -m benchmarks.{NAME}",
+        "params": {"pairs": trials, "warm-up pairs": warmup, "order": "alternating"},
+        "rows": [
+            row("raw `IB.connectAsync()` (baseline)", raw_times),
+            row(
+                "`IBConnectionManager.connect()`",
+                manager_times,
+                baseline="raw connectAsync",
+                ratio_value=median_ratio,
+                target=f"ratio <= {TARGET_RATIO:.2f}",
+                met=median_ratio <= TARGET_RATIO,
+            ),
+        ],
+        "notes": [
+            f"p95 ratio: {p95_ratio:.3f}. Absolute overhead (median): {overhead_us:.0f} us "
+            "per connect.",
+            "Both connect to the same in-process FakeGateway, so both figures include the "
+            "gateway's share of the event loop; the ratio is what the manager adds.",
+        ],
+    }
+
+
+def run(quick: bool) -> Result:
+    """Connect overhead: manager connect() vs raw IB.connectAsync()."""
+    trials, warmup = (60, 5) if quick else (300, 20)
+    result: Result = common.run_async(lambda: measure(trials, warmup))
+    return result
+
+
+if __name__ == "__main__":
+    common.main(run)

@@ -1,0 +1,323 @@
+"""The fault matrix's harness: one supervised manager against a real FakeGateway per test, every
+hook counted, leaks checked after stop(), and one observation recorded per run.
+
+``V6_WRITE_FAULTS=1`` (set by ``make faults``) writes FAULTS.md at the repository root from the
+observations when the whole matrix ran; ordinary test runs leave the tree alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Generator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from ib_async import IB
+
+from tests.conftest import TIME_UNIT, wait_until
+from tests.utils.conftest import fast_settings, manager_tasks
+from v6.testing import FakeGateway
+from v6.utils import CircuitBreaker, ConnectionState, IBConnectionManager
+
+T = TIME_UNIT
+S = ConnectionState
+ROOT = Path(__file__).resolve().parents[2]
+RUNS = (1, 2, 3)
+BREAKER_THRESHOLD = 3
+BREAKER_TIMEOUT = 4 * T
+
+#: Every row of the matrix, in table order, with the outcome it must show.
+FAULTS: dict[str, str] = {
+    "gateway down for a while": (
+        "refused retries back off, breaker opens; reconnects once the gateway listens again"
+    ),
+    "accept-then-close": "each attempt fails fast (handshake_failed), breaker opens; "
+    "reconnects once the gateway handshakes again",
+    "silent handshake": "each attempt times out after connect_timeout; reconnects after",
+    "sync never completes": "API ready but start-up sync unanswered: attempts time out; "
+    "reconnects once the gateway answers again",
+    "stall (black hole)": "heartbeat probe times out -> reconnect within interval + timeout",
+    "FIN mid-session": "close event -> reconnect at once (no probe needed)",
+    "RST mid-session": "reset -> reconnect at once (no probe needed)",
+    "1100 -> 1102": "DEGRADED, then CONNECTED; no reconnect, no resubscribe",
+    "1100 -> 1101": "DEGRADED, then CONNECTED; no reconnect, resubscribe once",
+    "2110 (past degraded_grace)": "DEGRADED; reconnects when degraded_grace runs out",
+    "326 (stale session)": "stale session holds the id: 326, rotate to the next id, connect",
+    "garbage bytes (unframed)": "stream desynchronised: probe times out -> reconnect",
+    "garbage bytes (framed, unknown id)": "logged by ib_async, ignored: stays CONNECTED",
+    "latency below the heartbeat timeout": "probes slower but answered: NO reconnect",
+    "pacing violation (error 100)": "error 100 surfaced, excess dropped: NO reconnect",
+}
+
+
+@dataclass
+class Observation:
+    """What one run of one fault showed (one cell group of FAULTS.md)."""
+
+    fault: str
+    run: int
+    measure: str = ""  # what ``seconds`` measures
+    seconds: float | None = None
+    bound: float | None = None
+    outcome: str = ""
+    disconnects: int = 0
+    reconnects: int = 0
+    resubscribes: int = 0
+    breaker_opened: bool = False
+    breaker_final: str = ""
+    failed_attempts: dict[str, int] = field(default_factory=dict)
+    tasks_left: int | None = None
+    sockets_left: int | None = None
+    fds_left: int | None = None
+    passed: bool | None = None
+
+
+OBSERVATIONS: list[Observation] = []
+
+
+class UpperRandom:
+    """An ``rng`` whose uniform() returns the upper bound: backoff delays become exact."""
+
+    def uniform(self, low: float, high: float) -> float:
+        return high
+
+
+class Harness:
+    """One manager on one gateway, with every hook counted (see :class:`Observation`)."""
+
+    def __init__(self, gateway: FakeGateway, observation: Observation) -> None:
+        self.gateway = gateway
+        self.obs = observation
+        self.manager: IBConnectionManager | None = None
+        self.loop = asyncio.get_running_loop()
+        self.states: list[tuple[float, ConnectionState, str]] = []
+        self.disconnected: list[str] = []
+        self.connected: list[bool] = []
+        self.resubscribes = 0
+        self.heartbeats: list[float] = []  # round trips of answered probes
+        self.errors: list[int] = []
+        self.holders: list[IB] = []
+        self._process = psutil.Process()
+        self._fds_before = self._process.num_fds()
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    def make(self, **overrides: Any) -> IBConnectionManager:
+        options = fast_settings(**overrides)
+        options.setdefault(
+            "circuit_breaker",
+            CircuitBreaker(failure_threshold=BREAKER_THRESHOLD, timeout=BREAKER_TIMEOUT),
+        )
+        manager = IBConnectionManager(port=self.gateway.port, **options)
+        manager.on_state_change(lambda old, new, why: self.states.append((self.now(), new, why)))
+        manager.on_disconnected(self.disconnected.append)
+        manager.on_connected(self.connected.append)
+        manager.add_resubscribe(self._resubscribed)
+        manager.on_heartbeat(self.heartbeats.append)
+        manager.ib.errorEvent += lambda req_id, code, text, contract: self.errors.append(code)
+        self.manager = manager
+        return manager
+
+    def _resubscribed(self) -> None:
+        self.resubscribes += 1
+
+    async def start(self, **overrides: Any) -> IBConnectionManager:
+        manager = self.make(**overrides)
+        await manager.start()
+        await manager.wait_connected(timeout=40 * T)
+        return manager
+
+    def mark(self) -> int:
+        return len(self.states)
+
+    def seen(self, state: ConnectionState, since: int = 0) -> bool:
+        return any(s is state for _, s, _ in self.states[since:])
+
+    def first(self, state: ConnectionState, since: int = 0) -> float:
+        return next(t for t, s, _ in self.states[since:] if s is state)
+
+    async def left_connected(self, since: int, timeout: float) -> float:
+        """Wait until the state leaves CONNECTED (after ``since``); return when it did."""
+        await wait_until(lambda: self.seen(S.DISCONNECTED, since), timeout=timeout)
+        return self.first(S.DISCONNECTED, since)
+
+    async def recovered(self, reconnects: int, timeout: float) -> float:
+        """Wait for the ``reconnects``-th reconnect; return when it happened."""
+        manager = self.manager
+        assert manager is not None
+        await wait_until(
+            lambda: manager.stats.reconnects >= reconnects and manager.is_connected,
+            timeout=timeout,
+        )
+        return max(t for t, s, _ in self.states if s is S.CONNECTED)
+
+    def timed(self, measure: str, seconds: float, bound: float) -> None:
+        self.obs.measure, self.obs.seconds, self.obs.bound = measure, seconds, bound
+        assert seconds <= bound, f"{measure}: {seconds:.3f}s > bound {bound:.3f}s"
+
+    async def finish(self) -> None:
+        """stop(); then count what is left (tasks, sockets, fds) and record the run."""
+        manager = self.manager
+        assert manager is not None
+        obs = self.obs
+        obs.disconnects = len(self.disconnected)
+        obs.reconnects = sum(self.connected)
+        obs.resubscribes = self.resubscribes
+        obs.breaker_opened = self.seen(S.CIRCUIT_OPEN)
+        obs.breaker_final = manager.circuit_breaker.state.name
+        obs.failed_attempts = {k: v for k, v in manager.stats.attempts.items() if k != "ok"}
+        for holder in self.holders:
+            holder.disconnect()
+        await manager.stop()
+        assert manager.state is S.STOPPED
+        for check in (
+            lambda: not manager_tasks(),
+            lambda: not self.gateway.clients,
+            lambda: self._process.num_fds() <= self._fds_before,
+        ):
+            with contextlib.suppress(AssertionError):  # counted below, asserted by name
+                await wait_until(check, timeout=40 * T)
+        obs.tasks_left = len(manager_tasks())
+        obs.sockets_left = len(self.gateway.clients) + (
+            manager.ib.client.conn.transport is not None
+        )
+        obs.fds_left = self._process.num_fds() - self._fds_before
+        assert obs.tasks_left == 0, manager_tasks()
+        assert obs.sockets_left == 0, self.gateway.clients
+        assert obs.fds_left <= 0, f"{obs.fds_left} file descriptors left open"
+
+
+@pytest.fixture
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    fault = request.node.get_closest_marker("fault")
+    assert fault is not None, "mark the test with @pytest.mark.fault(name)"
+    name = fault.args[0]
+    assert name in FAULTS, name
+    run = request.node.callspec.params.get("run", 0)
+    observation = Observation(fault=name, run=run)
+    OBSERVATIONS.append(observation)
+    async with FakeGateway(port=0) as gateway:
+        h = Harness(gateway, observation)
+        yield h
+        if h.manager is not None and h.manager.state is not S.STOPPED:
+            await h.manager.stop()  # the test failed before finish()
+        for holder in h.holders:
+            holder.disconnect()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fault(name): the fault-matrix row this test measures")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    h = getattr(item, "funcargs", {}).get("harness")
+    if isinstance(h, Harness) and report.when in ("call", "teardown"):
+        if report.when == "call":
+            h.obs.passed = report.passed
+        elif report.failed:
+            h.obs.passed = False
+        if report.failed and not h.obs.outcome:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            text = crash.message if crash is not None else str(report.longrepr).strip()
+            h.obs.outcome = "FAILED: " + (text.splitlines() or [""])[0][:160]
+    return report
+
+
+_STARTED = time.monotonic()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("V6_WRITE_FAULTS") != "1" or not OBSERVATIONS:
+        return
+    runs = Counter(o.fault for o in OBSERVATIONS)
+    missing = [f for f in FAULTS if runs[f] < len(RUNS)]
+    if missing:
+        print(f"\nFAULTS.md not written: the matrix did not run fully ({missing})")
+        return
+    path = ROOT / "FAULTS.md"
+    path.write_text(render_faults(OBSERVATIONS, time.monotonic() - _STARTED))
+    print(f"\nwrote {path}")
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f}"
+
+
+def _same_or_each(values: list[Any]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else " / ".join(str(v) for v in values)
+
+
+def render_faults(observations: list[Observation], seconds: float) -> str:
+    settings = fast_settings()
+    lines = [
+        "# Fault matrix",
+        "",
+        f"Generated by `make faults` (`V6_WRITE_FAULTS=1 pytest -m faults`, "
+        f"tests/faults/test_fault_matrix.py) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
+        f"{seconds:.0f} s, Python {platform.python_version()}, asyncio debug mode "
+        f"{'on' if os.environ.get('PYTHONASYNCIODEBUG') else 'off'}. Do not edit by hand.",
+        "",
+        f"Each fault runs {len(RUNS)} times against a real FakeGateway on 127.0.0.1, with one "
+        f"supervised IBConnectionManager scaled to TIME_UNIT T = {T * 1000:.0f} ms: "
+        + ", ".join(f"{k} {v}" for k, v in settings.items())
+        + f"; circuit breaker threshold {BREAKER_THRESHOLD}, open {BREAKER_TIMEOUT * 1000:.0f} ms"
+        " (rows that need other values say so in the test). Times are per run, in ms; the bound "
+        "is what the test asserts. Hooks: on_disconnected / on_connected(reconnect=True) / "
+        "resubscribe calls. Left after stop(): manager and ib_async tasks / open sockets "
+        "(either end) / file descriptors versus before the test.",
+        "",
+        "| fault | expected | passed | measured | runs (ms) | bound (ms) | hooks | breaker "
+        "opened, final | failed attempts | left: tasks / sockets / fds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for fault, expected in FAULTS.items():
+        rows = sorted((o for o in observations if o.fault == fault), key=lambda o: o.run)
+        passed = sum(1 for o in rows if o.passed)
+        hooks = _same_or_each(
+            [f"{o.disconnects} / {o.reconnects} / {o.resubscribes}" for o in rows]
+        )
+        breaker = _same_or_each(
+            [f"{'yes' if o.breaker_opened else 'no'}, {o.breaker_final}" for o in rows]
+        )
+        failed = _same_or_each(
+            [
+                ", ".join(f"{k} {v}" for k, v in sorted(o.failed_attempts.items())) or "none"
+                for o in rows
+            ]
+        )
+        left = _same_or_each([f"{o.tasks_left} / {o.sockets_left} / {o.fds_left}" for o in rows])
+        measure = _same_or_each([o.measure or o.outcome or "-" for o in rows])
+        bounds = _same_or_each([_ms(o.bound) for o in rows])
+        lines.append(
+            f"| {fault} | {expected} | {passed}/{len(rows)} | {measure} "
+            f"| {' / '.join(_ms(o.seconds) for o in rows)} | {bounds} | {hooks} | {breaker} "
+            f"| {failed} | {left} |"
+        )
+    failures = [o for o in observations if not o.passed]
+    lines.append("")
+    if failures:
+        lines.append("Failed runs:")
+        lines += [f"- {o.fault}, run {o.run}: {o.outcome or 'failed'}" for o in failures]
+    else:
+        lines.append(f"All {len(observations)} runs passed.")
+    lines += [
+        "",
+        "Reproduce: `make faults` (writes this file), or "
+        "`PYTHONASYNCIODEBUG=1 .venv/bin/pytest tests/faults -q -m faults` (checks only).",
+        "",
+    ]
+    return "\n".join(lines)
