@@ -19,10 +19,10 @@ from v6.commands import (
     Commands,
     StatusLine,
     add_verbosity_argument,
-    cancel_quietly,
     configure_logging,
     positive_float,
 )
+from v6.utils.ib_connection import cancel_and_wait
 
 if TYPE_CHECKING:
     from v6.demo import DemoReport
@@ -107,7 +107,7 @@ async def _demo(scale: float, verbosity: int) -> DemoReport:
         report = await run_demo(timings, on_start=on_start, on_health=on_health)
     finally:
         for task in refresher:
-            await cancel_quietly(task)
+            await cancel_and_wait(task)
         for view in views:
             if view.tty:
                 await view.refresh()  # the manager has stopped: say so, not the last state

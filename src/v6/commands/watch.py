@@ -21,7 +21,6 @@ from v6.commands import (
     StatusLine,
     add_endpoint_arguments,
     add_verbosity_argument,
-    cancel_quietly,
     client_ids,
     configure_logging,
     endpoint_overrides,
@@ -29,6 +28,7 @@ from v6.commands import (
     positive_float,
 )
 from v6.utils import defaults as d
+from v6.utils.ib_connection import cancel_and_wait
 
 if TYPE_CHECKING:
     from v6.metrics import MetricsServer
@@ -170,7 +170,8 @@ async def watch(args: argparse.Namespace) -> int:
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)
-        await cancel_quietly(refresher)
+        if refresher is not None:
+            await cancel_and_wait(refresher)
         await manager.stop()
         if metrics is not None:
             metrics.close()

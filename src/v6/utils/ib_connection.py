@@ -609,16 +609,14 @@ class IBConnectionManager:
         finally:
             ib.errorEvent -= on_error
             conn.disconnected -= on_socket_closed
-            if not connecting.done():
-                connecting.cancel()
-                with contextlib.suppress(BaseException):
-                    await connecting
-            elif not connecting.cancelled():
-                connecting.exception()  # retrieved, so asyncio does not log it
             if early.done():
-                early.exception()
+                early.exception()  # retrieved, so asyncio does not log it
             else:
                 early.cancel()
+            if not connecting.done():
+                await cancel_and_wait(connecting)  # ib_async closes its socket as it unwinds
+            elif not connecting.cancelled():
+                connecting.exception()
 
     def _on_up(self) -> None:
         """After a successful attempt: mark alive, fire the hooks."""
@@ -711,13 +709,7 @@ class IBConnectionManager:
         task, self._supervisor = self._supervisor, None
         if task is None:
             return False
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # the caller of stop() is being cancelled too: let that through
+        await cancel_and_wait(task)
         return True
 
     # ------------------------------------------------------------- ib_async events
@@ -854,6 +846,22 @@ class IBConnectionManager:
             f"IBConnectionManager({self.host}:{self.port}, client_id={self.client_id}, "
             f"state={self._state.name}, breaker={self.circuit_breaker.state.name})"
         )
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended, discarding its outcome.
+
+    A cancel aimed at the caller while it waits is not swallowed: the caller's own
+    ``cancelling()`` tells it apart from the CancelledError of the task it cancelled."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    except Exception:
+        pass  # the task's own failure while unwinding is not the caller's concern
 
 
 def _attempt_result(exc: BaseException) -> str:
