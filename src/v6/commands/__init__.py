@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import shutil
 import sys
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 from loguru import logger
 
 from v6.utils import defaults as d
+from v6.utils.settings import parse_client_ids
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -74,7 +74,7 @@ def port_number(text: str) -> int:
 def client_ids(text: str) -> tuple[int, ...]:
     """argparse type: one client id or a comma-separated list (``7`` or ``7,8,9``)."""
     try:
-        ids = tuple(int(part) for part in text.split(",") if part.strip())
+        ids = parse_client_ids(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an integer or a comma-separated list of integers"
@@ -308,11 +308,3 @@ class StatusLine:
             self.out.write("\n")
             self.out.flush()
             self._line = ""
-
-
-async def cancel_quietly(task: asyncio.Task[Any] | None) -> None:
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

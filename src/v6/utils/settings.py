@@ -97,7 +97,8 @@ def _parse_float(raw: str) -> float:
         raise ValueError("must be a number") from None
 
 
-def _parse_ids(raw: str) -> tuple[int, ...]:
+def parse_client_ids(raw: str) -> tuple[int, ...]:
+    """``7`` or ``7,8,9`` -> a tuple of ids; ValueError if a part is not an integer."""
     return tuple(_parse_int(part) for part in raw.split(",") if part.strip())
 
 
@@ -115,6 +116,6 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "account": str,
     "port": _parse_int,
     "max_retries": _parse_int,
-    "client_ids": _parse_ids,
+    "client_ids": parse_client_ids,
     "readonly": _parse_bool,
 }
