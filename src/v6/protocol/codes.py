@@ -1,0 +1,93 @@
+"""TWS error and system-message codes and TWS's own texts for them: defined once, shared by the
+manager (which interprets them), the fake gateway (which sends them) and the demo.
+
+Pure data; no I/O. Sources: ``/work/shared/reference/tws-protocol.md`` and ``tws-orders.md``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Final
+
+
+class ErrorCode(IntEnum):
+    """TWS error / system message codes v6 sends or acts on."""
+
+    MAX_RATE_EXCEEDED = 100
+    DUPLICATE_ORDER_ID = 103
+    PRICE_NOT_ON_TICK = 110
+    CANCEL_NOT_FOUND = 135
+    NOT_CANCELLABLE = 161
+    ORDER_REJECTED = 201
+    ORDER_CANCELLED = 202
+    ACCOUNT_SUMMARY_LIMIT = 322
+    CLIENT_ID_IN_USE = 326
+    CONNECTIVITY_LOST = 1100
+    RESTORED_DATA_LOST = 1101
+    RESTORED_DATA_MAINTAINED = 1102
+    SOCKET_PORT_RESET = 1300
+    MARKET_DATA_FARM_BROKEN = 2103
+    MARKET_DATA_FARM_OK = 2104
+    HMDS_FARM_BROKEN = 2105
+    HMDS_FARM_OK = 2106
+    TWS_SERVER_BROKEN = 2110
+    SEC_DEF_FARM_BROKEN = 2157
+    SEC_DEF_FARM_OK = 2158
+    CANCEL_UNKNOWN_ORDER = 10147
+    CANCEL_FINISHED_ORDER = 10148
+
+
+#: TWS lost its link to IB; the API socket stays up.
+CUT_OFF: Final = frozenset({ErrorCode.CONNECTIVITY_LOST, ErrorCode.TWS_SERVER_BROKEN})
+#: TWS's link to IB is back.
+RESTORED: Final = frozenset({ErrorCode.RESTORED_DATA_LOST, ErrorCode.RESTORED_DATA_MAINTAINED})
+
+#: Farm notices: code -> (farm kind, ok?). Tracked for health; never a reason to reconnect.
+FARM_CODES: Final[dict[int, tuple[str, bool]]] = {
+    ErrorCode.MARKET_DATA_FARM_BROKEN: ("market_data", False),
+    ErrorCode.MARKET_DATA_FARM_OK: ("market_data", True),
+    ErrorCode.HMDS_FARM_BROKEN: ("historical_data", False),
+    ErrorCode.HMDS_FARM_OK: ("historical_data", True),
+    ErrorCode.SEC_DEF_FARM_BROKEN: ("sec_def", False),
+    ErrorCode.SEC_DEF_FARM_OK: ("sec_def", True),
+}
+
+SYSTEM_MESSAGES: Final[dict[int, str]] = {
+    ErrorCode.CONNECTIVITY_LOST: "Connectivity between IB and Trader Workstation has been lost.",
+    ErrorCode.RESTORED_DATA_LOST: (
+        "Connectivity between IB and Trader Workstation has been restored - data lost."
+    ),
+    ErrorCode.RESTORED_DATA_MAINTAINED: (
+        "Connectivity between IB and Trader Workstation has been restored - data maintained."
+    ),
+    ErrorCode.MARKET_DATA_FARM_BROKEN: "Market data farm connection is broken:usfarm",
+    ErrorCode.MARKET_DATA_FARM_OK: "Market data farm connection is OK:usfarm",
+    ErrorCode.HMDS_FARM_BROKEN: "HMDS data farm connection is broken:ushmds",
+    ErrorCode.HMDS_FARM_OK: "HMDS data farm connection is OK:ushmds",
+    ErrorCode.TWS_SERVER_BROKEN: (
+        "Connectivity between Trader Workstation and server is broken. "
+        "It will be restored automatically."
+    ),
+    ErrorCode.SEC_DEF_FARM_BROKEN: "Sec-def data farm connection is broken:secdefnj",
+    ErrorCode.SEC_DEF_FARM_OK: "Sec-def data farm connection is OK:secdefnj",
+}
+"""TWS's own text for the system messages (request id -1) the fake gateway can broadcast."""
+
+#: The farm notices TWS sends after startApi.
+FARM_NOTICES: Final = (
+    ErrorCode.MARKET_DATA_FARM_OK,
+    ErrorCode.HMDS_FARM_OK,
+    ErrorCode.SEC_DEF_FARM_OK,
+)
+
+TEXT_CLIENT_ID_IN_USE: Final = (
+    "Unable to connect as the client id is already in use. Retry with a unique client id."
+)
+TEXT_ACCOUNT_SUMMARY_LIMIT: Final = (
+    "Error processing request:-'bd' : cause - Maximum number of account summary requests exceeded"
+)
+
+
+def max_rate_text(limit: int, received: int) -> str:
+    """TWS's error 100 text."""
+    return f"Max rate of messages per second has been exceeded:max={limit} rec={received} (1)"
