@@ -6,6 +6,10 @@ plan) and ``except TimeoutError`` keep working::
 
     V6Error
     ├── ConfigError(V6Error, ValueError)             invalid configuration, raised at construction
+    ├── JournalError(V6Error, ValueError)            the fill journal cannot be used; never reset
+    │   ├── JournalTooNew                            written by a newer v6 (higher schema version)
+    │   └── JournalCorrupt                           not a v6 journal, or sqlite finds it damaged
+    ├── OrderIdReused(V6Error, ValueError)           a new order id at or below one already sent
     ├── ProtocolError(V6Error, ValueError)           bytes that break the TWS protocol (codec)
     │   ├── BadMagic, BadHello, NoCommonVersion      the handshake cannot proceed: close
     │   ├── FrameTooLarge                            framing cannot be recovered: close
@@ -100,3 +104,26 @@ class FrameTooLarge(ProtocolError):
 
 class MalformedRequest(ProtocolError):
     """A well-framed message whose fields do not fit its message id (missing or non-numeric)."""
+
+
+class JournalError(V6Error, ValueError):
+    """The fill journal cannot be used. Raised at construction; the file is never reset."""
+
+
+class JournalTooNew(JournalError):
+    """The journal's schema version is above the one this v6 understands."""
+
+    def __init__(self, path: str, found: int, supported: int) -> None:
+        super().__init__(
+            f"journal {path} has schema version {found}; this v6 reads versions up to {supported}"
+        )
+        self.found = found
+        self.supported = supported
+
+
+class JournalCorrupt(JournalError):
+    """The file is not a v6 journal, or sqlite reports it damaged. ``__cause__`` says why."""
+
+
+class OrderIdReused(V6Error, ValueError):
+    """A new order would go out with an id at or below one already sent (never allowed)."""

@@ -1,0 +1,248 @@
+"""The fill journal: what must survive a process restart, in one small SQLite file (stdlib sqlite3).
+
+Tables (schema version ``SCHEMA_VERSION`` in ``PRAGMA user_version``):
+
+- ``fills``: one row per delivered execution id, with its correction stem and suffix, the
+  execution time (UTC epoch seconds) and whether its commission report was delivered too.
+- ``order_ids``: the highest order id ever sent per (host, port, client id), so a restarted
+  process never hands out an id at or below one already used, whatever ``nextValidId`` says.
+- ``pending_orders``: orderRefs of orders written to the socket but not yet acknowledged (UNKNOWN
+  until reconciliation finds them or proves them absent).
+
+WAL mode with ``synchronous=NORMAL``: one transaction per recorded fill, durable against a
+process crash (a power loss may lose the last transactions, never corrupt the file). A journal
+written by a newer v6, or a file sqlite cannot read, raises at construction: never a silent reset.
+``Journal(None)`` keeps the same tables in memory: exactly once for the life of the process.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
+
+from v6.errors import JournalCorrupt, JournalTooNew
+
+SCHEMA_VERSION = 1
+_TABLES = frozenset({"fills", "order_ids", "pending_orders"})
+_SCHEMA = """
+CREATE TABLE fills (
+    exec_id TEXT PRIMARY KEY,
+    stem TEXT NOT NULL,
+    suffix INTEGER NOT NULL,
+    exec_time REAL NOT NULL,
+    commission_delivered INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX fills_stem ON fills (stem, suffix);
+CREATE INDEX fills_time ON fills (exec_time);
+CREATE TABLE order_ids (
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    client_id INTEGER NOT NULL,
+    highest INTEGER NOT NULL,
+    PRIMARY KEY (host, port, client_id)
+) WITHOUT ROWID;
+CREATE TABLE pending_orders (
+    order_ref TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    client_id INTEGER NOT NULL,
+    order_id INTEGER NOT NULL,
+    sent_at REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where order ids live: TWS numbers orders per (host, port, client id)."""
+
+    host: str
+    port: int
+    client_id: int
+
+
+@dataclass(frozen=True)
+class PendingOrder:
+    """An order written to the socket whose acknowledgement was never seen."""
+
+    order_ref: str
+    endpoint: Endpoint
+    order_id: int
+    sent_at: float
+
+
+class Journal:
+    """Restart-safe bookkeeping of delivered fills and sent order ids (see the module docstring).
+
+    ``path=None`` keeps everything in memory. Not thread-safe: use it from the event loop's thread.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+        self.path = ":memory:" if path is None else os.fspath(path)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise JournalCorrupt(f"cannot open journal {self.path}: {exc}") from exc
+        try:
+            self._open()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        try:
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            tables = {
+                row[0]
+                for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise JournalCorrupt(f"journal {self.path} is not a readable SQLite file") from exc
+        if version > SCHEMA_VERSION:
+            raise JournalTooNew(self.path, version, SCHEMA_VERSION)
+        if version == 0 and not tables:
+            self._create()
+        elif version != SCHEMA_VERSION or not tables >= _TABLES:
+            raise JournalCorrupt(
+                f"{self.path} is not a v6 journal "
+                f"(schema version {version}, tables {sorted(tables)})"
+            )
+        self._check_integrity()
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+
+    def _create(self) -> None:
+        with self._transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _check_integrity(self) -> None:
+        try:
+            verdict = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise JournalCorrupt(f"journal {self.path} is damaged: {exc}") from exc
+        if verdict != "ok":
+            raise JournalCorrupt(f"journal {self.path} is damaged: {verdict}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------------- fills
+
+    def is_delivered(self, exec_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM fills WHERE exec_id = ?", (exec_id,)).fetchone()
+        return row is not None
+
+    def latest_version(self, stem: str) -> tuple[int, str] | None:
+        """The highest delivered (suffix, exec_id) of a correction stem, or None."""
+        row = self._db.execute(
+            "SELECT suffix, exec_id FROM fills WHERE stem = ? ORDER BY suffix DESC LIMIT 1",
+            (stem,),
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def record_delivery(self, exec_id: str, stem: str, suffix: int, exec_time: float) -> None:
+        """Mark one execution delivered (one transaction; a repeat is a no-op)."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO fills (exec_id, stem, suffix, exec_time) "
+                "VALUES (?, ?, ?, ?)",
+                (exec_id, stem, suffix, exec_time),
+            )
+
+    def is_commission_delivered(self, exec_id: str) -> bool:
+        row = self._db.execute(
+            "SELECT commission_delivered FROM fills WHERE exec_id = ?", (exec_id,)
+        ).fetchone()
+        return row is not None and bool(row[0])
+
+    def record_commission(self, exec_id: str) -> None:
+        """Mark the commission report of a delivered execution delivered."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE fills SET commission_delivered = 1 WHERE exec_id = ?", (exec_id,)
+            )
+
+    def last_execution_time(self) -> float | None:
+        """The latest execution time among delivered fills (UTC epoch seconds), or None."""
+        row = self._db.execute("SELECT MAX(exec_time) FROM fills").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def delivered_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
+
+    def prune(self, before: float) -> int:
+        """Forget fills executed before ``before`` (epoch s); TWS reports only the day's
+        executions, so rows older than that can never come back. Returns the rows removed."""
+        with self._transaction():
+            cursor = self._db.execute("DELETE FROM fills WHERE exec_time < ?", (before,))
+        return int(cursor.rowcount)
+
+    # ------------------------------------------------------------------- orders
+
+    def highest_order_id(self, endpoint: Endpoint) -> int | None:
+        row = self._db.execute(
+            "SELECT highest FROM order_ids WHERE host = ? AND port = ? AND client_id = ?",
+            (endpoint.host, endpoint.port, endpoint.client_id),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def record_order_sent(
+        self, endpoint: Endpoint, order_id: int, order_ref: str, sent_at: float
+    ) -> None:
+        """Before the bytes go out: raise the id high-water mark and mark the order pending."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO order_ids (host, port, client_id, highest) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (host, port, client_id) DO UPDATE "
+                "SET highest = MAX(highest, excluded.highest)",
+                (endpoint.host, endpoint.port, endpoint.client_id, order_id),
+            )
+            self._db.execute(
+                "INSERT OR REPLACE INTO pending_orders VALUES (?, ?, ?, ?, ?, ?)",
+                (order_ref, endpoint.host, endpoint.port, endpoint.client_id, order_id, sent_at),
+            )
+
+    def resolve_pending(self, order_ref: str) -> None:
+        """The order was acknowledged, or proven absent: it is no longer UNKNOWN."""
+        with self._transaction():
+            self._db.execute("DELETE FROM pending_orders WHERE order_ref = ?", (order_ref,))
+
+    def pending_orders(self) -> list[PendingOrder]:
+        rows = self._db.execute(
+            "SELECT order_ref, host, port, client_id, order_id, sent_at FROM pending_orders "
+            "ORDER BY sent_at"
+        ).fetchall()
+        return [
+            PendingOrder(str(ref), Endpoint(str(host), int(port), int(cid)), int(oid), float(at))
+            for ref, host, port, cid, oid, at in rows
+        ]
+
+    # ------------------------------------------------------------------- lifetime
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
