@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from loguru import logger
 
+from v6.connection.restart_validation import require_maintenance_grace
 from v6.errors import ConfigError
-from v6.utils.validation import require_range
 
 # IB Gateway's daily restart (auto-restart or IBC) takes about 60-90 s from exit to the API port
 # answering again; 120 s covers a restart begun in the window's last minute without treating a
@@ -278,7 +278,7 @@ class MaintenanceEscalation:
     _announced: set[datetime] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
-        require_range("maintenance_grace", self.grace, low=0.0)
+        require_maintenance_grace(self.grace)
         self._created = self.wall_clock()
         _require_aware(self._created)
 
