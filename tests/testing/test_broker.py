@@ -299,6 +299,9 @@ def test_correction_keeps_the_stem_and_moves_positions() -> None:
     assert again == first.removesuffix(".01") + ".03"
     (position,) = broker.positions()
     assert (position.quantity, position.avg_cost) == (8, 100.01)
+    latest = broker.correct_execution(first, shares=5)  # from an old revision: replaces the latest
+    assert latest == first.removesuffix(".01") + ".04"
+    assert broker.positions()[0].quantity == 5
     with pytest.raises(LookupError):
         broker.correct_execution("nope")
 

@@ -254,13 +254,15 @@ class Broker:
         self, exec_id: str, *, shares: float | None = None, price: float | None = None
     ) -> str:
         """A correction, as TWS sends one: same exec id up to the last period, revision + 1.
-        Positions and cash move by the difference. Returns the new exec id."""
-        original = next((e for e in reversed(self._executions) if e.exec_id == exec_id), None)
-        if original is None:
+        It replaces the latest revision of that execution: positions and cash move by the
+        difference. Returns the new exec id."""
+        if not any(e.exec_id == exec_id for e in self._executions):
             raise LookupError(f"no execution {exec_id!r}")
         stem, _, revision = exec_id.rpartition(".")
-        latest = max(int(e.exec_id.rpartition(".")[2]) for e in self._executions
-                     if e.exec_id.rpartition(".")[0] == stem)  # fmt: skip
+        original = next(
+            e for e in reversed(self._executions) if e.exec_id.rpartition(".")[0] == stem
+        )
+        latest = int(original.exec_id.rpartition(".")[2])
         corrected = replace(
             original,
             exec_id=f"{stem}.{latest + 1:0{len(revision)}d}",
