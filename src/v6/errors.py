@@ -14,6 +14,7 @@ plan) and ``except TimeoutError`` keep working::
     │   ├── BadMagic, BadHello, NoCommonVersion      the handshake cannot proceed: close
     │   ├── FrameTooLarge                            framing cannot be recovered: close
     │   └── MalformedRequest                         one bad message: log and ignore it
+    │       └── MalformedOrder                       a bad order message; ``order_id`` if readable
     └── IBConnectionError(V6Error, ConnectionError)  anything about reaching the gateway
         ├── ConnectFailed                            one attempt or the whole retry loop failed;
         │   │                                        ``__cause__`` holds the last underlying error
@@ -104,6 +105,15 @@ class FrameTooLarge(ProtocolError):
 
 class MalformedRequest(ProtocolError):
     """A well-framed message whose fields do not fit its message id (missing or non-numeric)."""
+
+
+class MalformedOrder(MalformedRequest):
+    """A malformed placeOrder / cancelOrder. ``order_id`` is set when field 1 could be read, so the
+    gateway can answer TWS's error for that order id."""
+
+    def __init__(self, message: str, order_id: int | None = None) -> None:
+        super().__init__(message)
+        self.order_id = order_id
 
 
 class JournalError(V6Error, ValueError):

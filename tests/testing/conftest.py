@@ -202,7 +202,14 @@ class IBApiClient(EWrapper, EClient):  # type: ignore[misc]
     def currentTime(self, time: int) -> None:
         self._record("currentTime", time)
 
-    def error(self, reqId: int, errorCode: int, errorString: str) -> None:
+    def error(
+        self,
+        reqId: int,
+        errorTime: int,
+        errorCode: int,
+        errorString: str,
+        advancedOrderRejectJson: str = "",
+    ) -> None:  # ibapi-stable 10.x signature; errorTime is not recorded
         self._record("error", reqId, errorCode, errorString)
 
     def accountSummary(self, reqId: int, account: str, tag: str, value: str, currency: str) -> None:

@@ -1,4 +1,4 @@
-"""IB's official client (ibapi 9.81, threaded) against the fake gateway, over real sockets.
+"""IB's official client (ibapi-stable 10.50, threaded) against the fake gateway, over real sockets.
 
 ibapi drops a message whose field count is off by one and logs "diff len fields"; every test
 here fails if any such line is logged (``ibapi_log``)."""
@@ -44,7 +44,7 @@ def eurusd() -> Contract:
     return c
 
 
-async def test_connect_negotiates_157_and_gets_startup_messages(
+async def test_connect_negotiates_178_and_gets_startup_messages(
     make_gateway: MakeGateway, ibapi_client: IBApiFactory
 ) -> None:
     gw = await make_gateway(account_state=STATE, next_order_id=17)
@@ -55,7 +55,7 @@ async def test_connect_negotiates_157_and_gets_startup_messages(
     notices = [await app.wait_for("error") for _ in range(3)]
     assert [(n[0], n[1]) for n in notices] == [(-1, 2104), (-1, 2106), (-1, 2158)]
     assert notices[0][2] == SYSTEM_MESSAGES[2104]
-    assert app.serverVersion() == 157  # ibapi 9.81 offers v100..157
+    assert app.serverVersion() == 178  # ibapi 10.50 offers v100..226; the gateway caps at 178
     assert gw.client_ids == {3}
 
 
