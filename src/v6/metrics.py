@@ -1,4 +1,4 @@
-"""Prometheus metrics for an :class:`~v6.utils.IBConnectionManager` (extra ``v6[metrics]``).
+"""Prometheus metrics for an :class:`~v6.connection.IBConnectionManager` (extra ``v6[metrics]``).
 
 ::
 
@@ -51,11 +51,11 @@ except ImportError as exc:  # tests/test_metrics.py hides the module to check th
         "v6.metrics needs prometheus-client, an optional extra: pip install v6[metrics]"
     ) from exc
 
-from v6.utils.circuit_breaker import CircuitState
-from v6.utils.state import ConnectionState
+from v6.connection.circuit_breaker import CircuitState
+from v6.connection.state import ConnectionState
 
 if TYPE_CHECKING:
-    from v6.utils.ib_connection import IBConnectionManager
+    from v6.connection import IBConnectionManager
 
 #: Where :func:`serve_metrics` listens unless told otherwise: never every interface by default.
 DEFAULT_METRICS_HOST: Final = "127.0.0.1"

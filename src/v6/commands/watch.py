@@ -27,8 +27,8 @@ from v6.commands import (
     port_number,
     positive_float,
 )
-from v6.utils import defaults as d
-from v6.utils.ib_connection import cancel_and_wait
+from v6.connection import defaults as d
+from v6.connection.listeners import cancel_and_wait
 
 if TYPE_CHECKING:
     from v6.metrics import MetricsServer
@@ -116,7 +116,7 @@ def run_watch(args: argparse.Namespace) -> int:
 async def watch(args: argparse.Namespace) -> int:
     from loguru import logger
 
-    from v6.utils import IBConnectionManager
+    from v6.connection import IBConnectionManager
 
     overrides = endpoint_overrides(args)
     if args.heartbeat_interval is not None:

@@ -5,8 +5,8 @@ import socket
 
 import pytest
 
+from v6.connection import Verdict, classify
 from v6.errors import ClientIdInUse, ConnectTimeout, HandshakeFailed
-from v6.utils import Verdict, classify
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from v6.utils.state import (
+from v6.connection.state import (
     LIVE_STATES,
     TRANSITIONS,
     ConnectionState,

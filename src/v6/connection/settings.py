@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from v6.connection import defaults as d
+from v6.connection.backoff import ExponentialBackoff
+from v6.connection.validation import require_int, require_range
 from v6.errors import ConfigError
-from v6.utils import defaults as d
-from v6.utils.backoff import ExponentialBackoff
-from v6.utils.validation import require_int, require_range
 
 MAX_CLIENT_ID = 2**31 - 1
 

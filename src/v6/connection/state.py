@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from v6.errors import V6Error
+from v6.errors import IllegalTransition
 
 
 class ConnectionState(Enum):
@@ -32,9 +32,7 @@ TRANSITIONS: dict[ConnectionState, frozenset[ConnectionState]] = {
 #: States in which the API connection is up (orders can be sent to TWS).
 LIVE_STATES = frozenset({S.CONNECTED, S.DEGRADED})
 
-
-class IllegalTransition(V6Error, RuntimeError):
-    """A transition not in TRANSITIONS was attempted: a bug in v6, never a network condition."""
+__all__ = ["LIVE_STATES", "TRANSITIONS", "ConnectionState", "IllegalTransition", "check_transition"]
 
 
 def check_transition(old: ConnectionState, new: ConnectionState) -> None:
