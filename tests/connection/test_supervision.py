@@ -336,7 +336,7 @@ async def test_stop_right_after_a_wake_returns_at_once(
     await manager.start()
     await manager.wait_connected(timeout=40 * T)
     await asyncio.sleep(T / 5)
-    manager._wake.set()
+    manager._heartbeat.wake()
     for _ in range(gap):
         await asyncio.sleep(0)
     async with asyncio.timeout(20 * T):

@@ -9,9 +9,9 @@ Pure parts: :mod:`~v6.connection.circuit_breaker`, :mod:`~v6.connection.backoff`
 
 from v6.connection.backoff import ExponentialBackoff
 from v6.connection.circuit_breaker import CircuitBreaker, CircuitState
-from v6.connection.health import Health
+from v6.connection.health import ConnectionStats, Health
 from v6.connection.link import IbAsyncLink, Link
-from v6.connection.manager import ConnectionStats, IBConnectionManager
+from v6.connection.manager import IBConnectionManager
 from v6.connection.retry import Verdict, classify
 from v6.connection.settings import ConnectionSettings
 from v6.connection.state import ConnectionState

@@ -1,9 +1,10 @@
-"""A frozen snapshot of the connection's health; ``as_dict()`` is what connection_health() says."""
+"""The manager's counters, and a frozen snapshot of its health (``as_dict()`` is what
+connection_health() returns)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from v6.connection.circuit_breaker import CircuitState
@@ -11,6 +12,19 @@ from v6.connection.state import ConnectionState
 
 #: Seconds in as_dict() are rounded to a microsecond: enough, and stable in JSON.
 _DIGITS = 6
+
+
+@dataclass
+class ConnectionStats:
+    """Counters since the manager was made (read by metrics and connection_health)."""
+
+    attempts: dict[str, int] = field(default_factory=dict)  # result -> count
+    reconnects: int = 0
+    probes_sent: int = 0
+    probes_failed: int = 0
+
+    def count_attempt(self, result: str) -> None:
+        self.attempts[result] = self.attempts.get(result, 0) + 1
 
 
 @dataclass(frozen=True)

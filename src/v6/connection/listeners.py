@@ -14,6 +14,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec
 
+from v6.connection.state import ConnectionState
+
 if TYPE_CHECKING:
     from loguru import Logger
 
@@ -80,6 +82,55 @@ class Listeners(Generic[P]):
                 continue
             if inspect.isawaitable(result):
                 self._tasks.spawn(result, f"{self._name} callback {callback!r}")
+
+
+class Hooks:
+    """The manager's public hook API (a mixin): five listener lists and their ``add`` methods.
+
+    A new hook is one more list here, one ``on_*`` method, and one ``fire`` where it happens."""
+
+    def __init__(self, log: Logger) -> None:
+        self._callback_tasks = CallbackTasks(log)
+        tasks = self._callback_tasks
+        self._connected_listeners = Listeners[[bool]]("on_connected", tasks, log)
+        self._disconnected_listeners = Listeners[[str]]("on_disconnected", tasks, log)
+        self._state_listeners = Listeners[[ConnectionState, ConnectionState, str]](
+            "on_state_change", tasks, log
+        )
+        self._resubscribe_listeners = Listeners[[]]("resubscribe", tasks, log)
+        self._heartbeat_listeners = Listeners[[float]]("on_heartbeat", tasks, log)
+
+    def on_connected(self, callback: Callable[[bool], Any]) -> Callable[[bool], Any]:
+        """Call ``callback(is_reconnect)`` after every successful (re)connect."""
+        return self._connected_listeners.add(callback)
+
+    def on_disconnected(self, callback: Callable[[str], Any]) -> Callable[[str], Any]:
+        """Call ``callback(reason)`` when a live connection ends."""
+        return self._disconnected_listeners.add(callback)
+
+    def on_state_change(
+        self, callback: Callable[[ConnectionState, ConnectionState, str], Any]
+    ) -> Callable[[ConnectionState, ConnectionState, str], Any]:
+        """Call ``callback(old, new, reason)`` on every state transition."""
+        return self._state_listeners.add(callback)
+
+    def add_resubscribe(self, callback: Callable[[], Any]) -> Callable[[], Any]:
+        """Call ``callback()`` once after every reconnect and after every 1101 (data lost)."""
+        return self._resubscribe_listeners.add(callback)
+
+    def on_heartbeat(self, callback: Callable[[float], Any]) -> Callable[[float], Any]:
+        """Call ``callback(rtt_seconds)`` after every answered probe."""
+        return self._heartbeat_listeners.add(callback)
+
+    def remove_listener(self, callback: Callable[..., Any]) -> None:
+        for listeners in (
+            self._connected_listeners,
+            self._disconnected_listeners,
+            self._state_listeners,
+            self._resubscribe_listeners,
+            self._heartbeat_listeners,
+        ):
+            listeners.remove(callback)
 
 
 async def cancel_and_wait(task: asyncio.Future[Any]) -> None:

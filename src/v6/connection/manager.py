@@ -16,15 +16,14 @@ loops can never run at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any
 
 from ib_async import IB
 from loguru import logger
@@ -32,39 +31,32 @@ from loguru import logger
 from v6.connection import defaults as d
 from v6.connection import retry
 from v6.connection.circuit_breaker import CircuitBreaker, CircuitState, Clock
-from v6.connection.health import Health
+from v6.connection.connector import Classify, Connector, SleepFunc
+from v6.connection.health import ConnectionStats, Health
+from v6.connection.heartbeat import Heartbeat
 from v6.connection.link import IbAsyncLink, Link
-from v6.connection.listeners import CallbackTasks, Listeners, cancel_and_wait
-from v6.connection.planner import Backoff, Decision, GiveUp, ReconnectPlanner, Sleep, TryNow
+from v6.connection.listeners import Hooks
+from v6.connection.planner import Backoff, ReconnectPlanner
 from v6.connection.session import Session
-from v6.connection.settings import ConnectionSettings, client_id_tuple
-from v6.connection.state import LIVE_STATES, ConnectionState, check_transition
+from v6.connection.settings import (
+    ConnectionSettings,
+    SettingsView,
+    client_id_tuple,
+    manager_kwargs_from_env,
+)
+from v6.connection.state import LIVE_STATES, ConnectionState, StateHolder
+from v6.connection.supervisor import Supervisor
 from v6.connection.system_messages import CutOff, FarmStatus, Restored, interpret
-from v6.errors import CircuitOpenError, ConnectFailed, HeartbeatTimeout
+from v6.errors import CircuitOpenError, HeartbeatTimeout
 
 if TYPE_CHECKING:
     from loguru import Record
 
-SleepFunc = Callable[[float], Awaitable[None]]
-Classify = Callable[[BaseException], retry.Verdict]
 #: How long stop() lets async callbacks finish before cancelling them.
 CALLBACK_GRACE = 1.0
 
 
-@dataclass
-class ConnectionStats:
-    """Counters since the manager was made (read by metrics and connection_health)."""
-
-    attempts: dict[str, int] = field(default_factory=dict)  # result -> count
-    reconnects: int = 0
-    probes_sent: int = 0
-    probes_failed: int = 0
-
-    def count_attempt(self, result: str) -> None:
-        self.attempts[result] = self.attempts.get(result, 0) + 1
-
-
-class IBConnectionManager:
+class IBConnectionManager(Hooks, SettingsView):
     """Connects to TWS / IB Gateway through ``ib_async`` and keeps the connection honest.
 
     Plain use (the plan's)::
@@ -143,6 +135,7 @@ class IBConnectionManager:
         self.circuit_breaker = circuit_breaker or CircuitBreaker(clock=clock, log=self._log)
         self.supervise = supervise
         self.stats = ConnectionStats()
+        Hooks.__init__(self, self._log)
         self._planner = ReconnectPlanner(
             self.settings.client_ids,
             self.circuit_breaker,
@@ -151,35 +144,40 @@ class IBConnectionManager:
             poll_delay=retry_delay,
             target=f"{host}:{port}",
         )
-        self._classify = classify
         self._clock = clock
-        self._sleep = sleep
-        self._state = ConnectionState.DISCONNECTED
-        self._session: Session | None = None  # the current connection (or attempt)
-        self._live = asyncio.Event()  # set while state is CONNECTED or DEGRADED
-        self._wake = asyncio.Event()  # wakes the supervisor early
-        self._supervisor: asyncio.Task[None] | None = None
+        self._states = StateHolder(
+            self._log,
+            lambda: f"{self.host}:{self.port} #{self.client_id}",
+            self._state_listeners.fire,
+        )
         self._connect_lock = asyncio.Lock()
         self._ever_connected = False
-        self._last_alive: float | None = None  # clock() of the last message from the gateway
-        self._last_rtt: float | None = None
         self._last_error: str | None = None
-        self._fatal_error: BaseException | None = None
-
-        self._callback_tasks = CallbackTasks(self._log)
-        tasks, log = self._callback_tasks, self._log
-        self._connected_listeners = Listeners[[bool]]("on_connected", tasks, log)
-        self._disconnected_listeners = Listeners[[str]]("on_disconnected", tasks, log)
-        self._state_listeners = Listeners[[ConnectionState, ConnectionState, str]](
-            "on_state_change", tasks, log
-        )
-        self._resubscribe_listeners = Listeners[[]]("resubscribe", tasks, log)
-        self._heartbeat_listeners = Listeners[[float]]("on_heartbeat", tasks, log)
-
         self._link: Link = link if link is not None else IbAsyncLink(self.ib)
         self._link.on_lost = self._on_link_lost
         self._link.on_data = self._on_data
         self._link.on_system_message = self._on_system_message
+        self._connector = Connector(
+            self._planner,
+            self._link,
+            classify=classify,
+            stats=self.stats,
+            sleep=sleep,
+            set_state=self._states.move,
+            note_error=self._note_error,
+            log=self._log,
+        )
+        self._heartbeat = Heartbeat(
+            self._link,
+            lambda: self.settings,
+            clock,
+            self.stats,
+            self._heartbeat_listeners.fire,
+            self._log,
+        )
+        self._supervisor = Supervisor(
+            connect=self._reconnect, watch=self._watch, teardown=self._teardown, log=self._log
+        )
 
     @classmethod
     def from_env(
@@ -188,36 +186,9 @@ class IBConnectionManager:
         """Build from ``IB_HOST``, ``IB_PORT``, ``IB_CLIENT_ID`` (comma list allowed) and the
         other options as ``IB_<OPTION>`` (``IB_HEARTBEAT_TIMEOUT``, ``IB_READONLY``, ...).
         Keyword arguments override the environment."""
-        setting_names = {f for f in ConnectionSettings.__dataclass_fields__}
-        overrides = {k: v for k, v in kwargs.items() if k in setting_names}
-        if "client_id" in kwargs:
-            overrides["client_ids"] = client_id_tuple(kwargs.pop("client_id"))
-        settings = ConnectionSettings.from_env(
-            os.environ if environ is None else environ, **overrides
-        )
-        extra = {k: v for k, v in kwargs.items() if k not in setting_names}
-        values = {f: getattr(settings, f) for f in setting_names if f != "client_ids"}
-        return cls(client_id=settings.client_ids, **values, **extra)
+        return cls(**manager_kwargs_from_env(os.environ if environ is None else environ, kwargs))
 
     # ----------------------------------------------------------------- public properties
-
-    @property
-    def host(self) -> str:
-        return self.settings.host
-
-    @property
-    def port(self) -> int:
-        return self.settings.port
-
-    @property
-    def max_retries(self) -> int:
-        """Retries after the first attempt in one connect() call."""
-        return self.settings.max_retries
-
-    @property
-    def retry_delay(self) -> float:
-        """The first backoff delay; the k-th is ``retry_delay * 2**k``."""
-        return self.settings.retry_delay
 
     @property
     def client_id(self) -> int:
@@ -232,17 +203,17 @@ class IBConnectionManager:
     def heartbeat_interval(self, seconds: float) -> None:
         """Takes effect at once: the watcher wakes and recomputes when to probe."""
         self.settings = replace(self.settings, heartbeat_interval=seconds)
-        self._wake.set()
+        self._heartbeat.wake()
 
     @property
     def state(self) -> ConnectionState:
-        return self._state
+        return self._states.current
 
     @property
     def is_connected(self) -> bool:
         """True only while the API connection is ready (CONNECTED, or DEGRADED: TWS is up but
         cut off from IB)."""
-        return self._state in LIVE_STATES and self._link.is_connected
+        return self._states.current in LIVE_STATES and self._link.is_connected
 
     @property
     def last_heartbeat(self) -> datetime | None:
@@ -253,7 +224,7 @@ class IBConnectionManager:
     @property
     def last_heartbeat_age(self) -> float | None:
         """Seconds (monotonic) since the last proof of life, or None before the first."""
-        return None if self._last_alive is None else self._clock() - self._last_alive
+        return self._heartbeat.age()
 
     @property
     def consecutive_failures(self) -> int:
@@ -263,40 +234,6 @@ class IBConnectionManager:
     @property
     def last_error(self) -> str | None:
         return self._last_error
-
-    # ----------------------------------------------------------------------- listeners
-
-    def on_connected(self, callback: Callable[[bool], Any]) -> Callable[[bool], Any]:
-        """Call ``callback(is_reconnect)`` after every successful (re)connect."""
-        return self._connected_listeners.add(callback)
-
-    def on_disconnected(self, callback: Callable[[str], Any]) -> Callable[[str], Any]:
-        """Call ``callback(reason)`` when a live connection ends."""
-        return self._disconnected_listeners.add(callback)
-
-    def on_state_change(
-        self, callback: Callable[[ConnectionState, ConnectionState, str], Any]
-    ) -> Callable[[ConnectionState, ConnectionState, str], Any]:
-        """Call ``callback(old, new, reason)`` on every state transition."""
-        return self._state_listeners.add(callback)
-
-    def add_resubscribe(self, callback: Callable[[], Any]) -> Callable[[], Any]:
-        """Call ``callback()`` once after every reconnect and after every 1101 (data lost)."""
-        return self._resubscribe_listeners.add(callback)
-
-    def on_heartbeat(self, callback: Callable[[float], Any]) -> Callable[[float], Any]:
-        """Call ``callback(rtt_seconds)`` after every answered probe."""
-        return self._heartbeat_listeners.add(callback)
-
-    def remove_listener(self, callback: Callable[..., Any]) -> None:
-        for listeners in (
-            self._connected_listeners,
-            self._disconnected_listeners,
-            self._state_listeners,
-            self._resubscribe_listeners,
-            self._heartbeat_listeners,
-        ):
-            listeners.remove(callback)
 
     # ---------------------------------------------------------------------- lifecycle
 
@@ -310,7 +247,7 @@ class IBConnectionManager:
         """
         if self.is_connected:
             return
-        if self._supervisor is not None and not self._supervisor.done():
+        if self._supervisor.running:
             if self.circuit_breaker.state is CircuitState.OPEN:
                 raise CircuitOpenError(self.circuit_breaker.retry_after())
             await self.wait_connected()
@@ -329,16 +266,13 @@ class IBConnectionManager:
 
     async def start(self) -> None:
         """Keep the connection up until :meth:`stop`: reconnect on loss, stall or long outage."""
-        if self._supervisor is not None and not self._supervisor.done():
-            return
-        self._fatal_error = None
-        self._supervisor = asyncio.create_task(self._supervise(), name="v6-ib-supervisor")
+        self._supervisor.start()
 
     async def stop(self) -> None:
         """Stop supervision and every task, close the socket; state becomes STOPPED."""
-        await self._stop_supervisor()
+        await self._supervisor.stop()
         self._teardown("stopped by the user", by_user=True)
-        self._set_state(ConnectionState.STOPPED, "stopped by the user")
+        self._states.move(ConnectionState.STOPPED, "stopped by the user")
         # Let async callbacks (including the ones just fired) finish briefly, then cancel.
         await self._callback_tasks.drain(CALLBACK_GRACE)
 
@@ -350,9 +284,7 @@ class IBConnectionManager:
 
     async def stop_heartbeat(self) -> None:
         """Stop monitoring (and reconnecting) but keep the connection open."""
-        task, self._supervisor = self._supervisor, None
-        if task is not None:
-            await cancel_and_wait(task)
+        if await self._supervisor.stop():
             self._log.info("Heartbeat monitoring stopped")
 
     async def wait_connected(self, timeout: float | None = None) -> None:
@@ -361,20 +293,7 @@ class IBConnectionManager:
         Raises ``TimeoutError`` after ``timeout`` seconds, or the fatal error that ended
         supervision."""
         async with asyncio.timeout(timeout):
-            while not self.is_connected:
-                self._raise_if_fatal()
-                waiter = asyncio.ensure_future(self._live.wait())
-                watched: set[asyncio.Future[Any]] = {waiter}
-                if self._supervisor is not None:
-                    watched.add(self._supervisor)
-                try:
-                    await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    waiter.cancel()
-                if self._supervisor is not None and self._supervisor.done():
-                    self._raise_if_fatal()
-                    if not self.is_connected:
-                        raise ConnectFailed("supervision stopped before a connection was made")
+            await self._supervisor.wait_live(self._states.live, lambda: self.is_connected)
 
     def health(self) -> Health:
         """A snapshot of the connection's health."""
@@ -387,16 +306,16 @@ class IBConnectionManager:
             connected=connected,
             last_heartbeat_age=age,
             circuit_breaker_state=self.circuit_breaker.state,
-            healthy=self._state is ConnectionState.CONNECTED and connected and fresh,
-            state=self._state,
-            last_rtt=self._last_rtt,
+            healthy=self._states.current is ConnectionState.CONNECTED and connected and fresh,
+            state=self._states.current,
+            last_rtt=self._heartbeat.last_rtt,
             consecutive_failures=self.consecutive_failures,
             reconnect_count=self.stats.reconnects,
             last_error=self._last_error,
             host=self.host,
             port=self.port,
             client_id=self.client_id,
-            supervised=self._supervisor is not None and not self._supervisor.done(),
+            supervised=self._supervisor.running,
             degraded_for=None if since is None else self._clock() - since,
             farms=MappingProxyType({} if session is None else dict(session.farms)),
         )
@@ -430,63 +349,19 @@ class IBConnectionManager:
         async with self._connect_lock:
             if self.is_connected:
                 return
-            if self._state in LIVE_STATES:  # the socket died before its close event was handled
+            if self._states.current in LIVE_STATES:  # socket died, close event not yet handled
                 self._teardown("connection lost")
-            self._planner.begin(max_retries=max_retries, after_loss=after_loss)
-            while not await self._obey(self._planner.next()):
-                pass
+            await self._connector.run(self.settings, max_retries=max_retries, after_loss=after_loss)
             self._on_up()
-
-    async def _obey(self, decision: Decision) -> bool:
-        """Carry out one decision of the planner; True once connected."""
-        match decision:
-            case TryNow(client_id, reason):
-                self._set_state(ConnectionState.CONNECTING, reason)
-                return await self._try(client_id)
-            case Sleep(seconds, reason, state):
-                self._set_state(state, reason)
-                await self._sleep(seconds)
-                return False
-            case GiveUp(error, reason, state):
-                self._set_state(state, reason)
-                raise error
-            case _:
-                assert_never(decision)
-
-    async def _try(self, client_id: int) -> bool:
-        self._session = Session()
-        try:
-            await self._link.connect(client_id, self.settings)
-        except asyncio.CancelledError:
-            self._session = None
-            self._planner.abandoned()
-            raise
-        except Exception as exc:
-            self._session = None
-            self._attempt_failed(exc)
-            return False
-        self._planner.succeeded()
-        self.stats.count_attempt("ok")
-        return True
-
-    def _attempt_failed(self, exc: Exception) -> None:
-        verdict = self._classify(exc)
-        self._last_error = f"{type(exc).__name__}: {exc}"
-        self.stats.count_attempt(retry.attempt_label(exc, verdict))
-        self._log.debug("Connect attempt failed: {}", self._last_error)  # the state line says it
-        tried = self.client_id
-        self._planner.failed(exc, verdict)
-        if self.client_id != tried:
-            self._log.warning("Client id {} in use; next is {}", tried, self.client_id)
 
     def _on_up(self) -> None:
         """After a successful attempt: mark alive, fire the hooks."""
         reconnect = self._ever_connected
         self._ever_connected = True
-        self._mark_alive()
+        self._heartbeat.alive()
         if reconnect:
             self.stats.reconnects += 1
-        self._set_state(
+        self._states.move(
             ConnectionState.CONNECTED, "reconnected" if reconnect else "connected and synced"
         )
         self._connected_listeners.fire(reconnect)
@@ -495,75 +370,22 @@ class IBConnectionManager:
 
     # ----------------------------------------------------------------- supervision
 
-    async def _supervise(self) -> None:
-        try:
-            while True:
-                if not self.is_connected:
-                    lost = self._state is ConnectionState.DISCONNECTED and self._ever_connected
-                    await self._connect(max_retries=None, after_loss=lost)
-                reason = await self._watch()
-                self._teardown(reason)
-        except Exception as exc:  # fatal (see v6.connection.retry): surfaced by wait_connected()
-            self._fatal_error = exc
-            self._log.error("Supervision stopped by a fatal error: {!r}", exc)
+    async def _reconnect(self) -> None:
+        if not self.is_connected:
+            lost = self._states.current is ConnectionState.DISCONNECTED and self._ever_connected
+            await self._connect(max_retries=None, after_loss=lost)
 
     async def _watch(self) -> str:
-        """Return the reason the live connection must be torn down."""
-        while True:
-            session = self._session
-            if not self.is_connected or session is None:
-                return (session and session.lost_reason) or "connection lost"
-            now = self._clock()
-            assert self._last_alive is not None
-            deadline = self._last_alive + self.heartbeat_interval
-            if session.degraded_since is not None:
-                grace_end = session.degraded_since + self.settings.degraded_grace
-                if now >= grace_end:
-                    return f"TWS cut off from IB for more than {self.settings.degraded_grace}s"
-                deadline = min(deadline, grace_end)
-            if now < deadline:
-                self._wake.clear()
-                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel (stop())
-                # that lands just after _wake was set, and stop() then waits forever.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(deadline - now):
-                        await self._wake.wait()
-                continue
-            try:
-                await self._probe()
-            except HeartbeatTimeout as exc:
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                return str(exc)
-
-    async def _probe(self) -> None:
-        """Ask the gateway for its time; any answer (or any other message) is proof of life."""
-        started = self._clock()
-        self.stats.probes_sent += 1
+        session = self._session
+        if session is None:  # lost between the connect and now
+            return "connection lost"
         try:
-            async with asyncio.timeout(self.settings.heartbeat_timeout):
-                await self._link.probe()
-        except TimeoutError:
-            self.stats.probes_failed += 1
-            raise HeartbeatTimeout(
-                f"heartbeat probe unanswered for {self.settings.heartbeat_timeout}s"
-            ) from None
-        except ConnectionError:
-            self.stats.probes_failed += 1
-            return  # the socket closed under the probe: the loss handler already ran
-        self._last_rtt = self._clock() - started
-        self._mark_alive()
-        self._log.debug("Heartbeat ok, rtt {:.1f} ms", self._last_rtt * 1000)
-        self._heartbeat_listeners.fire(self._last_rtt)
-
-    async def _stop_supervisor(self) -> None:
-        task, self._supervisor = self._supervisor, None
-        if task is not None:
-            await cancel_and_wait(task)
+            return await self._heartbeat.watch(session, lambda: self.is_connected)
+        except HeartbeatTimeout as exc:
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            return str(exc)
 
     # ---------------------------------------------------------------- link events
-
-    def _mark_alive(self) -> None:
-        self._last_alive = self._clock()
 
     def _on_data(self) -> None:
         """Proof of life is a decoded message, not a byte: after a garbage length prefix
@@ -572,10 +394,10 @@ class IBConnectionManager:
         decoded = self._link.messages_decoded
         if session is not None and decoded != session.messages_decoded:
             session.messages_decoded = decoded
-            self._mark_alive()
+            self._heartbeat.alive()
 
     def _on_link_lost(self, reason: str) -> None:
-        if self._state in LIVE_STATES:
+        if self._states.current in LIVE_STATES:
             self._lost(reason)
 
     def _on_system_message(self, code: int, text: str) -> None:
@@ -583,16 +405,16 @@ class IBConnectionManager:
         if session is None:
             return
         effect = interpret(code, text)
-        if isinstance(effect, CutOff) and self._state is ConnectionState.CONNECTED:
+        if isinstance(effect, CutOff) and self._states.current is ConnectionState.CONNECTED:
             session.degraded_since = self._clock()
-            self._set_state(ConnectionState.DEGRADED, f"TWS {code}: {text}")
-            self._wake.set()
+            self._states.move(ConnectionState.DEGRADED, f"TWS {code}: {text}")
+            self._heartbeat.wake()
         elif isinstance(effect, Restored):
             session.degraded_since = None
-            if self._state is ConnectionState.DEGRADED:
-                self._set_state(ConnectionState.CONNECTED, f"TWS {code}: {text}")
-                self._wake.set()
-            if effect.data_lost and self._state in LIVE_STATES:
+            if self._states.current is ConnectionState.DEGRADED:
+                self._states.move(ConnectionState.CONNECTED, f"TWS {code}: {text}")
+                self._heartbeat.wake()
+            if effect.data_lost and self._states.current in LIVE_STATES:
                 self._resubscribe_listeners.fire()
         elif isinstance(effect, FarmStatus):
             session.farms.update(effect)
@@ -603,55 +425,36 @@ class IBConnectionManager:
             self._session.degraded_since = None
         if not by_user:
             self._last_error = reason
-        self._set_state(
+        self._states.move(
             ConnectionState.STOPPED if by_user else ConnectionState.DISCONNECTED, reason
         )
         self._disconnected_listeners.fire(reason)
-        self._wake.set()
+        self._heartbeat.wake()
 
     def _teardown(self, reason: str, *, by_user: bool = False) -> None:
         """Close the connection (if any) and drop its session; a live one ends with
         on_disconnected."""
-        was_live = self._state in LIVE_STATES
+        was_live = self._states.current in LIVE_STATES
         self._link.close()
         if was_live:
             self._lost(reason, by_user=by_user)
-        self._session = None
+        self._connector.session = None
 
     # ------------------------------------------------------------------- helpers
 
-    def _set_state(self, new: ConnectionState, reason: str) -> None:
-        old = self._state
-        if new is old:
-            return
-        check_transition(old, new)
-        self._state = new
-        if new in LIVE_STATES:
-            self._live.set()
-        else:
-            self._live.clear()
-        quiet = (ConnectionState.CONNECTED, ConnectionState.STOPPED, ConnectionState.CONNECTING)
-        self._log.log(
-            "INFO" if new in quiet else "WARNING",
-            "{}:{} #{} {} -> {}: {}",
-            self.host,
-            self.port,
-            self.client_id,
-            old.name,
-            new.name,
-            reason,
-        )
-        self._state_listeners.fire(old, new, reason)
+    @property
+    def _session(self) -> Session | None:
+        """The connection (or the attempt under way), dropped at teardown."""
+        return self._connector.session
+
+    def _note_error(self, error: str) -> None:
+        self._last_error = error
 
     def _bind_client_id(self, record: Record) -> None:
         record["extra"]["client_id"] = self.client_id
 
-    def _raise_if_fatal(self) -> None:
-        if self._fatal_error is not None:
-            raise self._fatal_error
-
     def __repr__(self) -> str:
         return (
             f"IBConnectionManager({self.host}:{self.port}, client_id={self.client_id}, "
-            f"state={self._state.name}, breaker={self.circuit_breaker.state.name})"
+            f"state={self._states.current.name}, breaker={self.circuit_breaker.state.name})"
         )

@@ -77,6 +77,46 @@ class ConnectionSettings:
         return cls(**values)
 
 
+class SettingsView:
+    """Read-only views of ``self.settings`` (a mixin of IBConnectionManager: the plan's
+    attributes)."""
+
+    settings: ConnectionSettings
+
+    @property
+    def host(self) -> str:
+        return self.settings.host
+
+    @property
+    def port(self) -> int:
+        return self.settings.port
+
+    @property
+    def max_retries(self) -> int:
+        """Retries after the first attempt in one connect() call."""
+        return self.settings.max_retries
+
+    @property
+    def retry_delay(self) -> float:
+        """The first backoff delay; the k-th is ``retry_delay * 2**k``."""
+        return self.settings.retry_delay
+
+
+def manager_kwargs_from_env(
+    environ: Mapping[str, str], kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """IBConnectionManager's keyword arguments from ``IB_*`` variables, ``kwargs`` winning;
+    keywords that are not settings (``ib``, ``clock`` ...) pass through unchanged."""
+    names = {f.name for f in fields(ConnectionSettings)}
+    overrides = {k: v for k, v in kwargs.items() if k in names}
+    if "client_id" in kwargs:
+        overrides["client_ids"] = client_id_tuple(kwargs["client_id"])
+    settings = ConnectionSettings.from_env(environ, **overrides)
+    extra = {k: v for k, v in kwargs.items() if k not in names and k != "client_id"}
+    values = {name: getattr(settings, name) for name in names if name != "client_ids"}
+    return {"client_id": settings.client_ids, **values, **extra}
+
+
 def client_id_tuple(client_id: int | Sequence[int]) -> tuple[int, ...]:
     if isinstance(client_id, int):
         return (client_id,)

@@ -1,5 +1,6 @@
 """The plan's module path; the manager lives in :mod:`v6.connection.manager`."""
 
-from v6.connection.manager import ConnectionStats, IBConnectionManager
+from v6.connection.health import ConnectionStats
+from v6.connection.manager import IBConnectionManager
 
 __all__ = ["ConnectionStats", "IBConnectionManager"]
