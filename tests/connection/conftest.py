@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.connection.fakes import FAKE_SETTINGS, FakeLink
 from tests.helpers import fast_settings
 from v6.connection import IBConnectionManager
 from v6.testing import FakeGateway
@@ -26,6 +27,21 @@ async def make_manager(
 
     def make(**overrides: Any) -> IBConnectionManager:
         manager = IBConnectionManager(port=gateway.port, **fast_settings(**overrides))
+        made.append(manager)
+        return manager
+
+    yield make
+    for manager in made:
+        await manager.stop()
+
+
+@pytest.fixture
+async def fake_manager() -> AsyncIterator[Callable[..., IBConnectionManager]]:
+    """``fake_manager(link, **overrides)``: a manager on a FakeLink (no sockets), stopped after."""
+    made: list[IBConnectionManager] = []
+
+    def make(link: FakeLink, **overrides: Any) -> IBConnectionManager:
+        manager = IBConnectionManager(link=link, **{**FAKE_SETTINGS, **overrides})
         made.append(manager)
         return manager
 
