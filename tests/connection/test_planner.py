@@ -162,34 +162,30 @@ def test_consecutive_failures_span_plans_and_reset_on_success(clock: FakeClock) 
     assert planner.consecutive_failures == 0
 
 
-def test_errors_carry_their_cause(clock: FakeClock) -> None:
-    planner = make(clock, threshold=1)
-    planner.begin(max_retries=3)
+@pytest.mark.parametrize(
+    ("threshold", "exc", "error_type", "text"),
+    [
+        (1, CLOSED, CircuitOpenError, "circuit breaker is OPEN"),
+        (100, ConnectionRefusedError(errno.ECONNREFUSED, "refused"), ConnectFailed, "1 attempt"),
+        (100, NO_HOST, FatalConnectError, "cannot connect to 127.0.0.1:4002"),
+    ],
+)
+def test_the_error_given_up_with_carries_its_cause(
+    clock: FakeClock,
+    threshold: int,
+    exc: BaseException,
+    error_type: type[BaseException],
+    text: str,
+) -> None:
+    planner = make(clock, threshold=threshold)
+    planner.begin(max_retries=0 if threshold > 1 else 3)
     planner.next()
-    planner.failed(CLOSED, classify(CLOSED))
+    planner.failed(exc, classify(exc))
     decision = planner.next()
     assert isinstance(decision, GiveUp)
-    assert isinstance(decision.error, CircuitOpenError)
-    assert decision.error.__cause__ is CLOSED
-
-    planner = make(clock)
-    planner.begin(max_retries=0)
-    refused = ConnectionRefusedError(errno.ECONNREFUSED, "refused")
-    planner.next()
-    planner.failed(refused, classify(refused))
-    decision = planner.next()
-    assert isinstance(decision, GiveUp)
-    assert type(decision.error) is ConnectFailed
-    assert decision.error.__cause__ is refused
-
-    planner.begin(max_retries=0)
-    planner.next()
-    planner.failed(NO_HOST, classify(NO_HOST))
-    decision = planner.next()
-    assert isinstance(decision, GiveUp)
-    assert isinstance(decision.error, FatalConnectError)
-    assert "127.0.0.1:4002" in str(decision.error)
-    assert decision.error.__cause__ is NO_HOST
+    assert type(decision.error) is error_type
+    assert text in str(decision.error)
+    assert decision.error.__cause__ is exc
 
 
 def test_open_breaker_refuses_a_bounded_plan_without_a_try(clock: FakeClock) -> None:
