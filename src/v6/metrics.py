@@ -14,8 +14,8 @@ Series (one manager per registry; every name starts with ``v6_ib_``):
 ``v6_ib_connection_state{state}``           gauge      1 for the current ConnectionState, else 0
 ``v6_ib_connected``                         gauge      1 while the API connection is up
 ``v6_ib_connect_attempts_total{result}``    counter    attempts by result: ok, refused, timeout,
-                                                       unreachable, handshake_failed, client_id_in_use,
-                                                       fatal, error
+                                                       unreachable, handshake_failed,
+                                                       client_id_in_use, fatal, error
 ``v6_ib_reconnects_total``                  counter    successful reconnects
 ``v6_ib_circuit_breaker_state{state}``      gauge      1 for the breaker's state (closed, open,
                                                        half_open), else 0
