@@ -1,10 +1,16 @@
 """The core of v6: one IB connection, kept alive and honest.
 
-Pure parts: :mod:`~v6.connection.circuit_breaker`, :mod:`~v6.connection.backoff`,
-:mod:`~v6.connection.retry` (classify), :mod:`~v6.connection.planner`,
-:mod:`~v6.connection.state`, :mod:`~v6.connection.system_messages`,
-:mod:`~v6.connection.settings`; the edge: :mod:`~v6.connection.link` (ib_async); the shell:
-:mod:`~v6.connection.manager`.
+Pure (no I/O, injected clock and rng; table-tested): ``circuit_breaker``, ``backoff``, ``retry``
+(which errors are retried), ``planner`` (breaker + backoff + client-id rotation -> try / sleep /
+give up), ``state`` (enum + transition table, and the holder that enforces it),
+``system_messages`` (TWS code -> effect), ``settings`` and ``defaults``, ``validation``,
+``health``, ``session``.
+
+The edge: ``link`` (the only module that touches ib_async internals).
+
+asyncio glue: ``connector`` (the connect loop obeying the planner), ``heartbeat`` (watching a
+live connection), ``supervisor`` (the one background task), ``listeners`` (users' hooks), and
+``manager`` (:class:`IBConnectionManager`, the shell that wires them).
 """
 
 from v6.connection.backoff import ExponentialBackoff
