@@ -14,8 +14,8 @@ from ib_async import IB
 
 from benchmarks import common
 from benchmarks.common import HOST, Result, clock, row
+from v6.connection import ConnectionState, IBConnectionManager
 from v6.testing import FakeGateway
-from v6.utils import ConnectionState, IBConnectionManager
 
 NAME = "drop_detection"
 TARGET_P95 = 0.050

@@ -19,8 +19,8 @@ import time
 
 from benchmarks import common
 from benchmarks.common import Result, row
+from v6.connection import ConnectionState, IBConnectionManager
 from v6.testing import FakeGateway
-from v6.utils import ConnectionState, IBConnectionManager
 
 NAME = "herd"
 CLIENTS = 32

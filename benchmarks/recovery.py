@@ -19,8 +19,8 @@ from ib_async import IB
 
 from benchmarks import common
 from benchmarks.common import HOST, Result, clock, row
+from v6.connection import CircuitBreaker, ConnectionState, IBConnectionManager
 from v6.testing import FakeGateway
-from v6.utils import CircuitBreaker, ConnectionState, IBConnectionManager
 
 NAME = "recovery"
 TARGET_RATIO = 1.2

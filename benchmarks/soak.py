@@ -14,8 +14,8 @@ import asyncio
 
 from benchmarks import common
 from benchmarks.common import Result, clock, row
+from v6.connection import IBConnectionManager
 from v6.testing import FakeGateway
-from v6.utils import IBConnectionManager
 
 NAME = "soak"
 WARMUP = 50

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TIME_UNIT, wait_until
+from tests.helpers import TIME_UNIT, wait_until
 from v6.cli import main
 from v6.commands.check import DEFAULT_CHECK_CLIENT_ID, DEFAULT_CHECK_TIMEOUT
 from v6.protocol.codec import ClientMessage

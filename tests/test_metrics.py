@@ -14,11 +14,11 @@ import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import TIME_UNIT, wait_until
+from tests.helpers import TIME_UNIT, wait_until
+from v6.connection import CircuitBreaker, IBConnectionManager
 from v6.errors import ConfigError, ConnectFailed
 from v6.metrics import DEFAULT_METRICS_HOST, ConnectionMetrics, serve_metrics
 from v6.testing import FakeGateway
-from v6.utils import CircuitBreaker, IBConnectionManager
 
 T = TIME_UNIT
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from v6.utils import defaults
+from v6.connection import defaults
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -1,8 +1,8 @@
 """The fault demo behind ``v6-ib demo`` (``make demo``): five faults, each measured.
 
 :func:`run_demo` starts a :class:`~v6.testing.FakeGateway` on a free port of 127.0.0.1 and a
-supervised :class:`~v6.utils.IBConnectionManager` with short intervals, subscribes to a market-data
-stream (re-requested through ``add_resubscribe``), then injects, one after the other:
+supervised :class:`~v6.connection.IBConnectionManager` with short intervals, subscribes to a
+market-data stream (re-requested through ``add_resubscribe``), then injects, one after the other:
 
 1. **stall**: the gateway stops answering, sockets open (a frozen TWS): found by the heartbeat;
 2. **drop**: every socket closed with a FIN;
@@ -36,9 +36,9 @@ from typing import Any, Final
 from ib_async import IB, Stock, Ticker
 from loguru import logger
 
+from v6.connection import CircuitBreaker, ConnectionState, IBConnectionManager
+from v6.connection.state import LIVE_STATES
 from v6.testing import FakeGateway
-from v6.utils import CircuitBreaker, ConnectionState, IBConnectionManager
-from v6.utils.state import LIVE_STATES
 
 S = ConnectionState
 

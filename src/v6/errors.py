@@ -10,6 +10,7 @@ plan) and ``except TimeoutError`` keep working::
     │   ├── JournalTooNew                            written by a newer v6 (higher schema version)
     │   └── JournalCorrupt                           not a v6 journal, or sqlite finds it damaged
     ├── OrderIdReused(V6Error, ValueError)           a new order id at or below one already sent
+    ├── IllegalTransition(V6Error, RuntimeError)     a state change no table allows: a bug in v6
     ├── ProtocolError(V6Error, ValueError)           bytes that break the TWS protocol (codec)
     │   ├── BadMagic, BadHello, NoCommonVersion      the handshake cannot proceed: close
     │   ├── FrameTooLarge                            framing cannot be recovered: close
@@ -19,13 +20,20 @@ plan) and ``except TimeoutError`` keep working::
         ├── ConnectFailed                            one attempt or the whole retry loop failed;
         │   │                                        ``__cause__`` holds the last underlying error
         │   ├── ConnectTimeout(…, TimeoutError)      no API-ready answer within connect_timeout
-        │   └── HandshakeFailed                      accepted, then closed or answered nonsense
+        │   ├── HandshakeFailed                      accepted, then closed or answered nonsense
+        │   └── HostUnreachable                      no route to the host or network (or every
+        │                                            address failed); retried like a refusal, since
+        │                                            a rebooting machine or VPN comes back
         ├── ClientIdInUse                            TWS error 326: the id is held by a live session
         ├── FatalConnectError                        retrying cannot fix it (host does not resolve,
         │                                            invalid address); ``__cause__`` is the original
         ├── CircuitOpenError                         the breaker is OPEN; nothing was sent
         ├── HeartbeatTimeout(…, TimeoutError)        a probe got no answer within heartbeat_timeout
         └── NotConnected                             an operation needs a live connection
+
+Each failed connection attempt is counted in ``ConnectionStats.attempts`` under one label
+(:func:`v6.connection.retry.attempt_label`): ``refused``, ``unreachable``, ``timeout``,
+``handshake_failed``, ``client_id_in_use``, ``fatal`` or ``error``.
 """
 
 from __future__ import annotations
@@ -37,6 +45,10 @@ class V6Error(Exception):
 
 class ConfigError(V6Error, ValueError):
     """Invalid configuration. The message names the field and the allowed range."""
+
+
+class IllegalTransition(V6Error, RuntimeError):
+    """A state change that no transition table allows: a bug in v6, never a network condition."""
 
 
 class IBConnectionError(V6Error, ConnectionError):
@@ -53,6 +65,13 @@ class ConnectTimeout(ConnectFailed, TimeoutError):
 
 class HandshakeFailed(ConnectFailed):
     """The socket was accepted but the API handshake or start-up sync did not complete."""
+
+
+class HostUnreachable(ConnectFailed):
+    """No route to the gateway's host or network, or every address of the name failed.
+
+    Retried, not fatal: the host may be rebooting or a VPN may be reconnecting. A name that does
+    not resolve at all is a :class:`FatalConnectError` instead."""
 
 
 class FatalConnectError(IBConnectionError):

@@ -1,4 +1,4 @@
-"""Prometheus metrics for an :class:`~v6.utils.IBConnectionManager` (extra ``v6[metrics]``).
+"""Prometheus metrics for an :class:`~v6.connection.IBConnectionManager` (extra ``v6[metrics]``).
 
 ::
 
@@ -14,7 +14,8 @@ Series (one manager per registry; every name starts with ``v6_ib_``):
 ``v6_ib_connection_state{state}``           gauge      1 for the current ConnectionState, else 0
 ``v6_ib_connected``                         gauge      1 while the API connection is up
 ``v6_ib_connect_attempts_total{result}``    counter    attempts by result: ok, refused, timeout,
-                                                       handshake_failed, client_id_in_use, ...
+                                                       unreachable, handshake_failed,
+                                                       client_id_in_use, fatal, error
 ``v6_ib_reconnects_total``                  counter    successful reconnects
 ``v6_ib_circuit_breaker_state{state}``      gauge      1 for the breaker's state (closed, open,
                                                        half_open), else 0
@@ -51,11 +52,11 @@ except ImportError as exc:  # tests/test_metrics.py hides the module to check th
         "v6.metrics needs prometheus-client, an optional extra: pip install v6[metrics]"
     ) from exc
 
-from v6.utils.circuit_breaker import CircuitState
-from v6.utils.state import ConnectionState
+from v6.connection.circuit_breaker import CircuitState
+from v6.connection.state import ConnectionState
 
 if TYPE_CHECKING:
-    from v6.utils.ib_connection import IBConnectionManager
+    from v6.connection import IBConnectionManager
 
 #: Where :func:`serve_metrics` listens unless told otherwise: never every interface by default.
 DEFAULT_METRICS_HOST: Final = "127.0.0.1"

@@ -19,7 +19,7 @@ from v6.connection.readiness import (
 from v6.errors import ConfigError
 from v6.protocol.codec import ClientMessage, encode_message
 from v6.testing import FakeGateway
-from v6.utils.state import ConnectionState
+from v6.connection.state import ConnectionState
 
 T = TIME_UNIT
 HOST = "127.0.0.1"

@@ -23,10 +23,9 @@ import psutil
 import pytest
 from ib_async import IB
 
-from tests.conftest import TIME_UNIT, wait_until
-from tests.utils.conftest import fast_settings, manager_tasks
+from tests.helpers import TIME_UNIT, fast_settings, manager_tasks, wait_until
+from v6.connection import CircuitBreaker, ConnectionState, IBConnectionManager
 from v6.testing import FakeGateway
-from v6.utils import CircuitBreaker, ConnectionState, IBConnectionManager
 
 T = TIME_UNIT
 S = ConnectionState

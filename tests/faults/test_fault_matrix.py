@@ -12,11 +12,11 @@ import asyncio
 import pytest
 from ib_async import IB
 
-from tests.conftest import wait_until
 from tests.faults.conftest import BREAKER_TIMEOUT, RUNS, Harness, T, UpperRandom
+from tests.helpers import wait_until
+from v6.connection import ConnectionState
 from v6.protocol import codec
 from v6.testing import DEFAULT_PACING_LIMIT, STARTUP_SYNC_REQUESTS
-from v6.utils import ConnectionState
 
 pytestmark = [pytest.mark.faults, pytest.mark.parametrize("run", RUNS, ids=lambda r: f"run{r}")]
 S = ConnectionState

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from loguru import logger
 
-from v6.utils import defaults as d
-from v6.utils.settings import parse_client_ids
+from v6.connection import defaults as d
+from v6.connection.settings import parse_client_ids
 
 if TYPE_CHECKING:
     from typing import TypeAlias
 
     from loguru import Message
 
-    from v6.utils.ib_connection import IBConnectionManager
+    from v6.connection import IBConnectionManager
 
 
 #: Refreshes per second of the live status line on a terminal.

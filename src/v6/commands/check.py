@@ -108,7 +108,7 @@ async def check(
     """
     from loguru import logger
 
-    from v6.utils import IBConnectionManager
+    from v6.connection import IBConnectionManager
 
     loop = asyncio.get_running_loop()
     started = loop.time()

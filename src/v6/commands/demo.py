@@ -22,12 +22,12 @@ from v6.commands import (
     configure_logging,
     positive_float,
 )
-from v6.utils.ib_connection import cancel_and_wait
+from v6.connection.listeners import cancel_and_wait
 
 if TYPE_CHECKING:
+    from v6.connection import IBConnectionManager
     from v6.demo import DemoReport
     from v6.testing import FakeGateway
-    from v6.utils import IBConnectionManager
 
 #: Interval multiplier of ``--scale``: 1 is the demo as designed (about 15 s).
 DEFAULT_SCALE: Final = 1.0

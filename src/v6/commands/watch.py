@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from v6.commands import (
@@ -27,10 +28,11 @@ from v6.commands import (
     port_number,
     positive_float,
 )
-from v6.utils import defaults as d
-from v6.utils.ib_connection import cancel_and_wait
+from v6.connection import defaults as d
+from v6.connection.listeners import cancel_and_wait
 
 if TYPE_CHECKING:
+    from v6.connection import IBConnectionManager
     from v6.metrics import MetricsServer
 
 #: watch's own client id (the check uses DEFAULT_CHECK_CLIENT_ID): watching never takes the
@@ -116,7 +118,7 @@ def run_watch(args: argparse.Namespace) -> int:
 async def watch(args: argparse.Namespace) -> int:
     from loguru import logger
 
-    from v6.utils import IBConnectionManager
+    from v6.connection import IBConnectionManager
 
     overrides = endpoint_overrides(args)
     if args.heartbeat_interval is not None:
@@ -126,47 +128,23 @@ async def watch(args: argparse.Namespace) -> int:
     manager = IBConnectionManager.from_env(None, client_id=list(args.client_id), **overrides)
     view = StatusLine(manager, interval=args.refresh)
     configure_logging(args.verbose, "INFO", sink=view.sink)
-
-    metrics: MetricsServer | None = None
-    if args.metrics_port is not None:
-        try:
-            from v6.metrics import serve_metrics
-
-            if args.metrics_host is None:
-                metrics = serve_metrics(manager, args.metrics_port)
-            else:
-                metrics = serve_metrics(manager, args.metrics_port, args.metrics_host)
-        except (ImportError, OSError) as exc:
-            print(f"v6-ib watch: error: metrics: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        logger.info("Serving metrics at {}", metrics.url)
+    try:
+        metrics = _serve_metrics(manager, args)
+    except (ImportError, OSError) as exc:
+        print(f"v6-ib watch: error: metrics: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    handled: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform
-            loop.add_signal_handler(signum, stop.set)
-            handled.append(signum)
-
+    handled = _handle_signals(loop, stop.set)
     logger.info(
         "Watching {}:{} with client id(s) {}", manager.host, manager.port, list(args.client_id)
     )
     refresher: asyncio.Task[None] | None = None
-    exit_code = EXIT_OK
     try:
         await manager.start()
         refresher = asyncio.create_task(view.run(), name="v6-ib-watch-status")
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.refresh)
-            health = await manager.connection_health()
-            if not health["supervised"] and not stop.is_set():
-                logger.error("Supervision ended: {}", health["last_error"])
-                exit_code = EXIT_FATAL
-                break
-        if stop.is_set():
-            logger.info("Stopping")
+        return await _supervise_until(stop, manager, args.refresh)
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)
@@ -177,4 +155,47 @@ async def watch(args: argparse.Namespace) -> int:
             metrics.close()
         await view.refresh()
         view.close()
-    return exit_code
+
+
+def _serve_metrics(manager: IBConnectionManager, args: argparse.Namespace) -> MetricsServer | None:
+    """Start the metrics endpoint if asked for (raises ImportError / OSError)."""
+    if args.metrics_port is None:
+        return None
+    from loguru import logger
+
+    from v6.metrics import serve_metrics
+
+    if args.metrics_host is None:
+        metrics = serve_metrics(manager, args.metrics_port)
+    else:
+        metrics = serve_metrics(manager, args.metrics_port, args.metrics_host)
+    logger.info("Serving metrics at {}", metrics.url)
+    return metrics
+
+
+def _handle_signals(
+    loop: asyncio.AbstractEventLoop, callback: Callable[[], None]
+) -> list[signal.Signals]:
+    handled: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform
+            loop.add_signal_handler(signum, callback)
+            handled.append(signum)
+    return handled
+
+
+async def _supervise_until(
+    stop: asyncio.Event, manager: IBConnectionManager, refresh: float
+) -> int:
+    """Wait for ``stop``; EXIT_FATAL if supervision ends by itself first."""
+    from loguru import logger
+
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), refresh)
+        health = await manager.connection_health()
+        if not health["supervised"] and not stop.is_set():
+            logger.error("Supervision ended: {}", health["last_error"])
+            return EXIT_FATAL
+    logger.info("Stopping")
+    return EXIT_OK

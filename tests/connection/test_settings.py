@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
+from v6.connection import ConnectionSettings, IBConnectionManager
+from v6.connection import defaults as d
 from v6.errors import ConfigError
-from v6.utils import ConnectionSettings, IBConnectionManager
-from v6.utils import defaults as d
 
 
 def test_plan_defaults() -> None:

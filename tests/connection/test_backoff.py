@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from v6.utils import ExponentialBackoff
+from v6.connection import ExponentialBackoff
 
 
 def test_plan_schedule_without_jitter() -> None:

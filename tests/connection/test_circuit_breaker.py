@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import FakeClock
+from tests.helpers import FakeClock
+from v6.connection import CircuitBreaker, CircuitState
 from v6.errors import ConfigError
-from v6.utils import CircuitBreaker, CircuitState
 
 
 def test_plan_defaults() -> None:

@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from v6.connection import defaults as d
+from v6.connection.backoff import ExponentialBackoff
+from v6.connection.validation import require_int, require_range
 from v6.errors import ConfigError
-from v6.utils import defaults as d
-from v6.utils.backoff import ExponentialBackoff
-from v6.utils.validation import require_int, require_range
 
 MAX_CLIENT_ID = 2**31 - 1
 
@@ -75,6 +75,46 @@ class ConnectionSettings:
                 raise ConfigError(f"{env_name}={raw!r}: {exc}") from None
         values.update(overrides)
         return cls(**values)
+
+
+class SettingsView:
+    """Read-only views of ``self.settings`` (a mixin of IBConnectionManager: the plan's
+    attributes)."""
+
+    settings: ConnectionSettings
+
+    @property
+    def host(self) -> str:
+        return self.settings.host
+
+    @property
+    def port(self) -> int:
+        return self.settings.port
+
+    @property
+    def max_retries(self) -> int:
+        """Retries after the first attempt in one connect() call."""
+        return self.settings.max_retries
+
+    @property
+    def retry_delay(self) -> float:
+        """The first backoff delay; the k-th is ``retry_delay * 2**k``."""
+        return self.settings.retry_delay
+
+
+def manager_kwargs_from_env(
+    environ: Mapping[str, str], kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """IBConnectionManager's keyword arguments from ``IB_*`` variables, ``kwargs`` winning;
+    keywords that are not settings (``ib``, ``clock`` ...) pass through unchanged."""
+    names = {f.name for f in fields(ConnectionSettings)}
+    overrides = {k: v for k, v in kwargs.items() if k in names}
+    if "client_id" in kwargs:
+        overrides["client_ids"] = client_id_tuple(kwargs["client_id"])
+    settings = ConnectionSettings.from_env(environ, **overrides)
+    extra = {k: v for k, v in kwargs.items() if k not in names and k != "client_id"}
+    values = {name: getattr(settings, name) for name in names if name != "client_ids"}
+    return {"client_id": settings.client_ids, **values, **extra}
 
 
 def client_id_tuple(client_id: int | Sequence[int]) -> tuple[int, ...]:

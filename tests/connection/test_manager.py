@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 from ib_async import IB
 
-from tests.conftest import FakeClock, wait_until
-from tests.utils.conftest import T, assert_no_leaks, fast_settings, manager_tasks
+from tests.helpers import FakeClock, T, assert_no_leaks, fast_settings, manager_tasks, wait_until
+from v6.connection import CircuitBreaker, CircuitState, ConnectionState, IBConnectionManager
 from v6.errors import (
     CircuitOpenError,
     ClientIdInUse,
@@ -19,7 +19,6 @@ from v6.errors import (
     HandshakeFailed,
 )
 from v6.testing import FakeGateway
-from v6.utils import CircuitBreaker, CircuitState, ConnectionState, IBConnectionManager
 
 MSG_REQ_CURRENT_TIME = 49
 MSG_REQ_ACCOUNT_SUMMARY = 62

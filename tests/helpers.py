@@ -1,24 +1,45 @@
-"""Fixtures for connection-manager tests: a real FakeGateway on 127.0.0.1 and scaled timings."""
+"""Shared test helpers (fixtures live in the conftest files, helpers here).
+
+Socket tests scale every interval by TIME_UNIT (one constant, ``T``)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from tests.conftest import TIME_UNIT
+from v6.connection import IBConnectionManager
 from v6.testing import FakeGateway
-from v6.utils import IBConnectionManager
 
+#: One scaled time unit in seconds for socket tests; raise it on a slow machine.
+TIME_UNIT = float(os.environ.get("V6_TEST_TIME_UNIT", "0.05"))
 T = TIME_UNIT
 
 
-@pytest.fixture
-async def gateway() -> AsyncIterator[FakeGateway]:
-    async with FakeGateway(port=0) as gw:
-        yield gw
+class FakeClock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def wait_until(
+    condition: Callable[[], bool], timeout: float = 100 * TIME_UNIT, step: float = 0.005
+) -> None:
+    """Poll ``condition`` until true; fail the test after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout:.2f}s")
+        await asyncio.sleep(step)
 
 
 def fast_settings(**overrides: Any) -> dict[str, Any]:
@@ -35,22 +56,6 @@ def fast_settings(**overrides: Any) -> dict[str, Any]:
     return options
 
 
-@pytest.fixture
-async def make_manager(
-    gateway: FakeGateway,
-) -> AsyncIterator[Callable[..., IBConnectionManager]]:
-    made: list[IBConnectionManager] = []
-
-    def make(**overrides: Any) -> IBConnectionManager:
-        manager = IBConnectionManager(port=gateway.port, **fast_settings(**overrides))
-        made.append(manager)
-        return manager
-
-    yield make
-    for manager in made:
-        await manager.stop()
-
-
 def manager_tasks() -> list[asyncio.Task[Any]]:
     """Live tasks that belong to the manager or ib_async (not the gateway, not the test)."""
     found = []
@@ -59,15 +64,17 @@ def manager_tasks() -> list[asyncio.Task[Any]]:
             continue
         code = getattr(task.get_coro(), "cr_code", None)
         filename = code.co_filename if code is not None else ""
-        if "v6/utils" in filename or "ib_async" in filename or task.get_name().startswith("v6-ib"):
+        if (
+            "v6/connection" in filename
+            or "ib_async" in filename
+            or task.get_name().startswith("v6-ib")
+        ):
             found.append(task)
     return found
 
 
 async def assert_no_leaks(manager: IBConnectionManager, gateway: FakeGateway) -> None:
     """No manager task left, the socket closed on our side and seen closed by the gateway."""
-    from tests.conftest import wait_until
-
     await wait_until(lambda: not manager_tasks(), timeout=40 * T)
     await wait_until(lambda: manager.ib.client.conn.transport is None, timeout=40 * T)
     await wait_until(lambda: not gateway.client_ids, timeout=40 * T)

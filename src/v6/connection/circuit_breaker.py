@@ -9,11 +9,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from v6.utils.defaults import DEFAULT_BREAKER_TIMEOUT, DEFAULT_FAILURE_THRESHOLD
-from v6.utils.validation import require_int, require_range
+from v6.connection.defaults import DEFAULT_BREAKER_TIMEOUT, DEFAULT_FAILURE_THRESHOLD
+from v6.connection.validation import require_int, require_range
+from v6.errors import IllegalTransition
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 Clock = Callable[[], float]
 
@@ -56,7 +61,8 @@ class CircuitBreaker:
       breaker; failure re-opens it at once and restarts the open timer. A trial that ends without
       an outcome (cancelled) must be given back with :meth:`release_trial`.
 
-    ``clock`` must be monotonic (seconds); it is injected so tests need not sleep.
+    ``clock`` must be monotonic (seconds); it is injected so tests need not sleep. ``log`` is
+    the logger for its transitions (the manager passes its own, bound to host, port, client id).
     """
 
     def __init__(
@@ -65,12 +71,14 @@ class CircuitBreaker:
         timeout: float = DEFAULT_BREAKER_TIMEOUT,
         *,
         clock: Clock = time.monotonic,
+        log: Logger | None = None,
     ) -> None:
         require_int("failure_threshold", failure_threshold, low=1)
         require_range("timeout", timeout, low=0.0, low_open=True)
         self.failure_threshold = failure_threshold
         self.timeout = float(timeout)
         self._clock = clock
+        self.log = log or logger
         self.state = CircuitState.CLOSED
         self.failure_count = 0  # consecutive failures since the last success
         self.last_failure_time = 0.0  # clock() reading of the last failure
@@ -128,10 +136,12 @@ class CircuitBreaker:
         old = self.state
         new = _TRANSITIONS.get((old, event))
         if new is None:
-            raise RuntimeError(f"illegal circuit breaker transition: {old.name} on {event.value}")
+            raise IllegalTransition(
+                f"illegal circuit breaker transition: {old.name} on {event.value}"
+            )
         self.state = new
         if new is not old:
-            logger.log(
+            self.log.log(
                 "WARNING" if new is CircuitState.OPEN else "INFO",
                 "Circuit breaker {} -> {}: {} (failures={})",
                 old.name,

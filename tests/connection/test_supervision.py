@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from ib_async import IB, Stock
 
-from tests.conftest import wait_until
-from tests.utils.conftest import T, assert_no_leaks, manager_tasks
+from tests.helpers import T, assert_no_leaks, manager_tasks, wait_until
+from v6.connection import ConnectionState, IBConnectionManager
 from v6.testing import FakeGateway
-from v6.utils import ConnectionState, IBConnectionManager
 
 Factory = Callable[..., IBConnectionManager]
 S = ConnectionState
@@ -241,7 +240,7 @@ async def test_async_callbacks_are_awaited(make_manager: Factory, gateway: FakeG
 
 
 async def test_waits_out_a_down_gateway_through_the_breaker(gateway: FakeGateway) -> None:
-    from v6.utils import CircuitBreaker, CircuitState
+    from v6.connection import CircuitBreaker, CircuitState
 
     breaker = CircuitBreaker(failure_threshold=2, timeout=4 * T)
     manager = IBConnectionManager(
@@ -273,13 +272,13 @@ async def test_farm_notices_are_tracked_not_acted_on(
     await manager.start()
     await manager.wait_connected(timeout=40 * T)
     gateway.broadcast_error(2103, "Market data farm connection is broken:usfarm")
-    await wait_until(lambda: manager._farms.get("market_data:usfarm") == "broken")
+    await wait_until(lambda: manager.health().farms.get("market_data:usfarm") == "broken")
     health = await manager.connection_health()
     assert health["farms"]["market_data:usfarm"] == "broken"
     assert manager.state is S.CONNECTED
     assert manager.stats.reconnects == 0
     gateway.broadcast_error(2104, "Market data farm connection is OK:usfarm")
-    await wait_until(lambda: manager._farms.get("market_data:usfarm") == "ok")
+    await wait_until(lambda: manager.health().farms.get("market_data:usfarm") == "ok")
 
 
 async def test_wait_connected_times_out(make_manager: Factory, gateway: FakeGateway) -> None:
@@ -302,7 +301,7 @@ async def test_stop_leaves_no_task_or_socket(make_manager: Factory, gateway: Fak
 
 
 async def test_supervise_flag_in_async_with(gateway: FakeGateway) -> None:
-    from tests.utils.conftest import fast_settings
+    from tests.helpers import fast_settings
 
     async with IBConnectionManager(port=gateway.port, supervise=True, **fast_settings()) as m:
         await gateway.drop_all()
@@ -325,7 +324,7 @@ async def test_async_callbacks_fired_by_stop_run_and_leave_no_task(
     await manager.wait_connected(timeout=40 * T)
     await manager.stop()
     assert seen == ["stopped by the user"]
-    assert not manager._callback_tasks
+    assert len(manager._callback_tasks) == 0
 
 
 @pytest.mark.parametrize("gap", [0, 1, 2, 3])
@@ -337,7 +336,7 @@ async def test_stop_right_after_a_wake_returns_at_once(
     await manager.start()
     await manager.wait_connected(timeout=40 * T)
     await asyncio.sleep(T / 5)
-    manager._wake.set()
+    manager._heartbeat.wake()
     for _ in range(gap):
         await asyncio.sleep(0)
     async with asyncio.timeout(20 * T):

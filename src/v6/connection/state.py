@@ -1,10 +1,17 @@
-"""Connection states of IBConnectionManager as an enum plus a transition table (pure)."""
+"""Connection states of IBConnectionManager: an enum, a transition table, and the holder that
+enforces it (every change checked, logged once with its reason, and reported)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from v6.errors import V6Error
+from v6.errors import IllegalTransition
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 
 class ConnectionState(Enum):
@@ -32,11 +39,50 @@ TRANSITIONS: dict[ConnectionState, frozenset[ConnectionState]] = {
 #: States in which the API connection is up (orders can be sent to TWS).
 LIVE_STATES = frozenset({S.CONNECTED, S.DEGRADED})
 
+#: Transitions into these are routine (INFO); into any other state, a WARNING.
+_ROUTINE = frozenset({S.CONNECTING, S.CONNECTED, S.STOPPED})
 
-class IllegalTransition(V6Error, RuntimeError):
-    """A transition not in TRANSITIONS was attempted: a bug in v6, never a network condition."""
+__all__ = [
+    "LIVE_STATES",
+    "TRANSITIONS",
+    "ConnectionState",
+    "IllegalTransition",
+    "StateHolder",
+    "check_transition",
+]
 
 
 def check_transition(old: ConnectionState, new: ConnectionState) -> None:
     if new is not old and new not in TRANSITIONS[old]:
         raise IllegalTransition(f"illegal connection transition {old.name} -> {new.name}")
+
+
+class StateHolder:
+    """The current state. :meth:`move` checks the table, logs ``"<who> OLD -> NEW: reason"``
+    and calls ``on_change(old, new, reason)``; ``live`` is set while the state is live."""
+
+    def __init__(
+        self,
+        log: Logger,
+        who: Callable[[], str],
+        on_change: Callable[[ConnectionState, ConnectionState, str], None],
+    ) -> None:
+        self.current = S.DISCONNECTED
+        self.live = asyncio.Event()
+        self._log = log
+        self._who = who
+        self._on_change = on_change
+
+    def move(self, new: ConnectionState, reason: str) -> None:
+        old = self.current
+        if new is old:
+            return
+        check_transition(old, new)
+        self.current = new
+        if new in LIVE_STATES:
+            self.live.set()
+        else:
+            self.live.clear()
+        level = "INFO" if new in _ROUTINE else "WARNING"
+        self._log.log(level, "{} {} -> {}: {}", self._who(), old.name, new.name, reason)
+        self._on_change(old, new, reason)

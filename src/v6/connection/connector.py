@@ -1,0 +1,108 @@
+"""The connect loop: carries out the reconnect planner's decisions with the link.
+
+The planner decides (try now with id N / sleep / give up), the link connects; this loop is the
+asyncio in between. It also holds the :class:`Session` of the attempt under way, so messages
+TWS sends during the handshake (farm notices) land in the session they belong to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, assert_never
+
+from v6.connection.health import ConnectionStats
+from v6.connection.link import Link
+from v6.connection.planner import Decision, GiveUp, ReconnectPlanner, Sleep, TryNow
+from v6.connection.retry import Verdict, attempt_label
+from v6.connection.session import Session
+from v6.connection.settings import ConnectionSettings
+from v6.connection.state import ConnectionState
+
+if TYPE_CHECKING:
+    from loguru import Logger
+
+SleepFunc = Callable[[float], Awaitable[None]]
+Classify = Callable[[BaseException], Verdict]
+SetState = Callable[[ConnectionState, str], None]
+
+
+class Connector:
+    """Runs one plan at a time until connected; the caller serialises :meth:`run`.
+
+    ``set_state(state, reason)`` is told every step, ``note_error(text)`` every failure.
+    """
+
+    def __init__(
+        self,
+        planner: ReconnectPlanner,
+        link: Link,
+        *,
+        classify: Classify,
+        stats: ConnectionStats,
+        sleep: SleepFunc,
+        set_state: SetState,
+        note_error: Callable[[str], None],
+        log: Logger,
+    ) -> None:
+        self._planner = planner
+        self._link = link
+        self._classify = classify
+        self._stats = stats
+        self._sleep = sleep
+        self._set_state = set_state
+        self._note_error = note_error
+        self._log = log
+        #: The attempt under way, or the live connection it made; None once dropped.
+        self.session: Session | None = None
+
+    async def run(
+        self, settings: ConnectionSettings, *, max_retries: int | None, after_loss: bool
+    ) -> None:
+        """Connect (``self.session`` is then the new one) or raise the planner's error."""
+        self._planner.begin(max_retries=max_retries, after_loss=after_loss)
+        while not await self._obey(self._planner.next(), settings):
+            pass
+
+    async def _obey(self, decision: Decision, settings: ConnectionSettings) -> bool:
+        """Carry out one decision; True once connected."""
+        match decision:
+            case TryNow(client_id, reason):
+                self._set_state(ConnectionState.CONNECTING, reason)
+                return await self._try(client_id, settings)
+            case Sleep(seconds, reason, state):
+                self._set_state(state, reason)
+                await self._sleep(seconds)
+                return False
+            case GiveUp(error, reason, state):
+                self._set_state(state, reason)
+                raise error
+            case _:
+                assert_never(decision)
+
+    async def _try(self, client_id: int, settings: ConnectionSettings) -> bool:
+        self.session = Session()
+        try:
+            await self._link.connect(client_id, settings)
+        except asyncio.CancelledError:
+            self.session = None
+            self._planner.abandoned()
+            raise
+        except Exception as exc:
+            self.session = None
+            self._failed(exc)
+            return False
+        self._planner.succeeded()
+        self._stats.count_attempt("ok")
+        return True
+
+    def _failed(self, exc: Exception) -> None:
+        verdict = self._classify(exc)
+        error = f"{type(exc).__name__}: {exc}"
+        self._note_error(error)
+        self._stats.count_attempt(attempt_label(exc, verdict))
+        self._log.debug("Connect attempt failed: {}", error)  # the state line says it
+        tried = self._planner.client_id
+        self._planner.failed(exc, verdict)
+        if self._planner.client_id != tried:
+            self._log.warning("Client id {} in use; next is {}", tried, self._planner.client_id)

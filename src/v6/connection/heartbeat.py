@@ -1,0 +1,116 @@
+"""Watching one live connection: when to probe a silent gateway, and when a cut-off has lasted
+too long. The manager's supervisor awaits :meth:`Heartbeat.watch`, which returns the reason the
+connection must be torn down.
+
+Proof of life is any decoded message (the manager calls :meth:`Heartbeat.alive`), so a busy
+connection is never probed; a silent one gets one ``reqCurrentTime`` per ``heartbeat_interval``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from v6.connection.circuit_breaker import Clock
+from v6.connection.health import ConnectionStats
+from v6.connection.link import Link
+from v6.connection.session import Session
+from v6.connection.settings import ConnectionSettings
+from v6.errors import HeartbeatTimeout
+
+if TYPE_CHECKING:
+    from loguru import Logger
+
+
+class Heartbeat:
+    """Last proof of life, last probe round trip, and the watch loop.
+
+    ``settings`` is read at every step, so a new ``heartbeat_interval`` applies at once once
+    :meth:`wake` is called. ``on_rtt(seconds)`` is called after every answered probe.
+    """
+
+    def __init__(
+        self,
+        link: Link,
+        settings: Callable[[], ConnectionSettings],
+        clock: Clock,
+        stats: ConnectionStats,
+        on_rtt: Callable[[float], None],
+        log: Logger,
+    ) -> None:
+        self._link = link
+        self._settings = settings
+        self._clock = clock
+        self._stats = stats
+        self._on_rtt = on_rtt
+        self._log = log
+        self._wake = asyncio.Event()
+        self.last_alive: float | None = None  # clock() of the last proof of life
+        self.last_rtt: float | None = None
+
+    def alive(self) -> None:
+        self.last_alive = self._clock()
+
+    def age(self) -> float | None:
+        """Seconds since the last proof of life, or None before the first."""
+        return None if self.last_alive is None else self._clock() - self.last_alive
+
+    def wake(self) -> None:
+        """Make the watch loop look again now (a state change, a new interval, a loss)."""
+        self._wake.set()
+
+    async def watch(self, session: Session, is_live: Callable[[], bool]) -> str:
+        """Return the reason the live connection of ``session`` must be torn down; raise
+        :class:`HeartbeatTimeout` when a probe goes unanswered."""
+        while True:
+            if not is_live():
+                return session.lost_reason or "connection lost"
+            now = self._clock()
+            due = self._next_due(session, now)
+            if isinstance(due, str):
+                return due
+            if now < due:
+                await self._sleep_until_woken(due - now)
+                continue
+            await self._probe()
+
+    def _next_due(self, session: Session, now: float) -> float | str:
+        """When to probe next; or, past the cut-off grace, the reason to give up."""
+        settings = self._settings()
+        assert self.last_alive is not None, "watch() runs only after a connect"
+        due = self.last_alive + settings.heartbeat_interval
+        if session.degraded_since is None:
+            return due
+        grace_end = session.degraded_since + settings.degraded_grace
+        if now >= grace_end:
+            return f"TWS cut off from IB for more than {settings.degraded_grace}s"
+        return min(due, grace_end)
+
+    async def _sleep_until_woken(self, seconds: float) -> None:
+        self._wake.clear()
+        # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel (stop()) that lands
+        # just after the wake was set, and stop() then waits forever.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+
+    async def _probe(self) -> None:
+        """Ask the gateway for its time; any answer (or any other message) is proof of life."""
+        timeout = self._settings().heartbeat_timeout
+        started = self._clock()
+        self._stats.probes_sent += 1
+        try:
+            async with asyncio.timeout(timeout):
+                await self._link.probe()
+        except TimeoutError:
+            self._stats.probes_failed += 1
+            raise HeartbeatTimeout(f"heartbeat probe unanswered for {timeout}s") from None
+        except ConnectionError:
+            self._stats.probes_failed += 1
+            return  # the socket closed under the probe: the loss handler already ran
+        self.last_rtt = self._clock() - started
+        self.alive()
+        self._log.debug("Heartbeat ok, rtt {:.1f} ms", self.last_rtt * 1000)
+        self._on_rtt(self.last_rtt)

@@ -1,0 +1,226 @@
+"""The seam between the manager and ``ib_async``: the only module that touches its internals.
+
+:class:`Link` is what the manager needs of a connection to TWS: connect with a client id, close,
+know whether it is up, count decoded messages (proof of life), probe, and three callbacks
+(``on_lost``, ``on_data``, ``on_system_message``). :class:`IbAsyncLink` implements it on an
+``ib_async.IB``; tests may pass their own link to the manager to run supervision without sockets.
+
+Errors are mapped here, once, into :mod:`v6.errors` (as httpcore maps at its transport
+boundary); an error this module cannot name (a host name that does not resolve, a programming
+error) leaves unchanged, for the manager's ``classify`` to judge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ib_async import IB
+
+from v6.connection.listeners import cancel_and_wait
+from v6.connection.retry import is_unreachable
+from v6.connection.settings import ConnectionSettings
+from v6.errors import (
+    ClientIdInUse,
+    ConnectFailed,
+    ConnectTimeout,
+    HandshakeFailed,
+    HostUnreachable,
+    V6Error,
+)
+from v6.protocol.codes import ErrorCode
+
+#: The request id of TWS's system messages (connectivity, farms, ...).
+SYSTEM_REQ_ID = -1
+
+
+def _ignore(*args: object) -> None:
+    pass
+
+
+class Link(Protocol):
+    """One API connection to TWS / IB Gateway, as the manager sees it.
+
+    ``on_lost(reason)``: the socket closed and this link did not close it. ``on_data()``: a read
+    from the network was handled (compare :attr:`messages_decoded` to see if it held a message).
+    ``on_system_message(code, text)``: TWS sent a message with request id -1.
+    """
+
+    on_lost: Callable[[str], None]
+    on_data: Callable[[], None]
+    on_system_message: Callable[[int, str], None]
+
+    @property
+    def is_connected(self) -> bool: ...
+
+    @property
+    def messages_decoded(self) -> int:
+        """Messages decoded in this connection (0 when not connected)."""
+        ...
+
+    async def connect(self, client_id: int, settings: ConnectionSettings) -> None:
+        """Connect, handshake and sync within ``settings.connect_timeout``, or raise (closed)."""
+        ...
+
+    def close(self) -> None: ...
+
+    async def probe(self) -> None:
+        """Ask the gateway something cheap; return when answered (``ConnectionError`` if the
+        socket closes first). The caller bounds the wait."""
+        ...
+
+
+class IbAsyncLink:
+    """:class:`Link` on an ``ib_async.IB`` (the manager's ``ib``)."""
+
+    def __init__(self, ib: IB) -> None:
+        self.ib = ib
+        self.on_lost: Callable[[str], None] = _ignore
+        self.on_data: Callable[[], None] = _ignore
+        self.on_system_message: Callable[[int, str], None] = _ignore
+        self._closing = False  # our own close() is running: its close event is not a loss
+        ib.updateEvent += self._on_update
+        ib.disconnectedEvent += self._on_disconnected
+        ib.errorEvent += self._on_error
+        # ib_async opens an account-summary subscription on every 1102 and never cancels it;
+        # TWS allows two, so the third 1102 would earn error 322. The manager keeps
+        # subscriptions itself (add_resubscribe), so that handler goes.
+        handler = getattr(ib, "_onError", None)
+        if handler is not None:
+            ib.errorEvent -= handler
+
+    @property
+    def is_connected(self) -> bool:
+        return bool(self.ib.isConnected())
+
+    @property
+    def messages_decoded(self) -> int:
+        client = self.ib.client
+        if not client.isReady():
+            return 0
+        return int(client.connectionStats().numMsgRecv)
+
+    async def connect(self, client_id: int, settings: ConnectionSettings) -> None:
+        await self._finish_closing(settings.connect_timeout)
+        attempt = _Attempt(self.ib, client_id)
+        connecting = asyncio.ensure_future(
+            self.ib.connectAsync(
+                settings.host,
+                settings.port,
+                clientId=client_id,
+                timeout=settings.connect_timeout,
+                readonly=settings.readonly,
+                account=settings.account,
+                raiseSyncErrors=True,
+            )
+        )
+        try:
+            async with asyncio.timeout(settings.connect_timeout):
+                await attempt.first_of(connecting)
+        except BaseException as exc:
+            self.close()
+            mapped = map_connect_error(exc, settings)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        finally:
+            await attempt.end(connecting)
+
+    def close(self) -> None:
+        self._closing = True
+        client: Any = self.ib.client
+        try:
+            if self.ib.isConnected():
+                self.ib.disconnect()
+            elif client.conn.isConnected():
+                # Mid-handshake, IB.disconnect() either does nothing (before the version reply)
+                # or raises "Not connected" (after it, via connectionStats()).
+                client.disconnect()
+                wrapper: Any = self.ib.wrapper
+                wrapper.reset()
+        finally:
+            self._closing = False
+
+    async def probe(self) -> None:
+        await self.ib.reqCurrentTimeAsync()
+
+    async def _finish_closing(self, timeout: float) -> None:
+        """The previous socket may still be closing: let it finish before the next connect."""
+        conn: Any = self.ib.client.conn
+        if conn.isConnected():
+            conn.disconnect()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await conn.disconnected
+
+    def _on_update(self) -> None:
+        if self.ib.client.isReady():
+            self.on_data()
+
+    def _on_disconnected(self) -> None:
+        if not self._closing:
+            self.on_lost("gateway closed the connection")
+
+    def _on_error(self, req_id: int, code: int, text: str, contract: object) -> None:
+        if req_id == SYSTEM_REQ_ID:
+            self.on_system_message(code, text)
+
+
+class _Attempt:
+    """One connectAsync, with the failures ib_async would only notice at its timeout: TWS error
+    326 (client id in use) and the gateway closing the socket during the handshake."""
+
+    def __init__(self, ib: IB, client_id: int) -> None:
+        self._ib = ib
+        self._client_id = client_id
+        self._conn: Any = ib.client.conn  # ib_async's Connection is untyped
+        self._early: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ib.errorEvent += self._on_error
+        self._conn.disconnected += self._on_socket_closed
+
+    async def first_of(self, connecting: asyncio.Future[Any]) -> None:
+        await asyncio.wait({connecting, self._early}, return_when=asyncio.FIRST_COMPLETED)
+        (connecting if connecting.done() else self._early).result()
+
+    async def end(self, connecting: asyncio.Future[Any]) -> None:
+        self._ib.errorEvent -= self._on_error
+        self._conn.disconnected -= self._on_socket_closed
+        if self._early.done():
+            self._early.exception()  # retrieved, so asyncio does not log it
+        else:
+            self._early.cancel()
+        if not connecting.done():
+            await cancel_and_wait(connecting)  # ib_async closes its socket as it unwinds
+        elif not connecting.cancelled():
+            connecting.exception()
+
+    def _fail(self, error: Exception) -> None:
+        if not self._early.done():
+            self._early.set_exception(error)
+
+    def _on_error(self, req_id: int, code: int, text: str, contract: object) -> None:
+        if code == ErrorCode.CLIENT_ID_IN_USE:
+            self._fail(ClientIdInUse(self._client_id))
+
+    def _on_socket_closed(self, msg: str) -> None:
+        self._fail(HandshakeFailed(f"gateway closed the connection before API ready {msg}"))
+
+
+def map_connect_error(exc: BaseException, settings: ConnectionSettings) -> BaseException:
+    """The :mod:`v6.errors` error for ``exc`` from one attempt, or ``exc`` itself."""
+    target = f"{settings.host}:{settings.port}"
+    if isinstance(exc, TimeoutError):
+        return ConnectTimeout(
+            f"no API-ready answer from {target} within {settings.connect_timeout}s"
+        )
+    if isinstance(exc, V6Error):  # 326, or the gateway closed the socket during the handshake
+        return exc
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectFailed(f"connection refused by {target}")
+    if isinstance(exc, ConnectionError):  # ib_async: start-up sync failed or socket broke
+        return HandshakeFailed(f"handshake or start-up sync failed: {exc}")
+    if isinstance(exc, OSError) and is_unreachable(exc):
+        return HostUnreachable(f"cannot reach {target}: {exc}")
+    return exc

@@ -1,0 +1,149 @@
+"""Hooks for the manager's users: listener lists whose callbacks may be sync or async, and the
+few asyncio helpers that keep their tasks (and any other task) from leaking.
+
+A callback that raises is logged and never reaches the caller, as in nats.py: a user's bug must
+not stop the reconnect loop. An async callback runs as its own task, tracked by
+:class:`CallbackTasks` so that ``stop()`` can let it finish briefly and then cancel it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec
+
+from v6.connection.state import ConnectionState
+
+if TYPE_CHECKING:
+    from loguru import Logger
+
+P = ParamSpec("P")
+
+
+class CallbackTasks:
+    """The tasks of async callbacks still running; their exceptions are logged, never raised."""
+
+    def __init__(self, log: Logger) -> None:
+        self._log = log
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def spawn(self, awaitable: Awaitable[Any], what: str) -> None:
+        async def run() -> None:
+            try:
+                await awaitable
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._log.exception("{} raised; ignored", what)
+
+        task = asyncio.ensure_future(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, grace: float) -> None:
+        """Let the running callbacks finish for up to ``grace`` seconds, then cancel the rest."""
+        tasks = list(self._tasks)
+        if not tasks:
+            return
+        await asyncio.wait(tasks, timeout=grace)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Listeners(Generic[P]):
+    """Callbacks, sync or async. One that raises is logged and never reaches the caller."""
+
+    def __init__(self, name: str, tasks: CallbackTasks, log: Logger) -> None:
+        self._name = name
+        self._tasks = tasks
+        self._log = log
+        self._callbacks: list[Callable[P, Any]] = []
+
+    def add(self, callback: Callable[P, Any]) -> Callable[P, Any]:
+        self._callbacks.append(callback)
+        return callback
+
+    def remove(self, callback: Callable[..., Any]) -> None:
+        with contextlib.suppress(ValueError):
+            self._callbacks.remove(callback)
+
+    def fire(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        for callback in list(self._callbacks):
+            try:
+                result = callback(*args, **kwargs)
+            except Exception:
+                self._log.exception("{} callback {!r} raised; ignored", self._name, callback)
+                continue
+            if inspect.isawaitable(result):
+                self._tasks.spawn(result, f"{self._name} callback {callback!r}")
+
+
+class Hooks:
+    """The manager's public hook API (a mixin): five listener lists and their ``add`` methods.
+
+    A new hook is one more list here, one ``on_*`` method, and one ``fire`` where it happens."""
+
+    def __init__(self, log: Logger) -> None:
+        self._callback_tasks = CallbackTasks(log)
+        tasks = self._callback_tasks
+        self._connected_listeners = Listeners[[bool]]("on_connected", tasks, log)
+        self._disconnected_listeners = Listeners[[str]]("on_disconnected", tasks, log)
+        self._state_listeners = Listeners[[ConnectionState, ConnectionState, str]](
+            "on_state_change", tasks, log
+        )
+        self._resubscribe_listeners = Listeners[[]]("resubscribe", tasks, log)
+        self._heartbeat_listeners = Listeners[[float]]("on_heartbeat", tasks, log)
+
+    def on_connected(self, callback: Callable[[bool], Any]) -> Callable[[bool], Any]:
+        """Call ``callback(is_reconnect)`` after every successful (re)connect."""
+        return self._connected_listeners.add(callback)
+
+    def on_disconnected(self, callback: Callable[[str], Any]) -> Callable[[str], Any]:
+        """Call ``callback(reason)`` when a live connection ends."""
+        return self._disconnected_listeners.add(callback)
+
+    def on_state_change(
+        self, callback: Callable[[ConnectionState, ConnectionState, str], Any]
+    ) -> Callable[[ConnectionState, ConnectionState, str], Any]:
+        """Call ``callback(old, new, reason)`` on every state transition."""
+        return self._state_listeners.add(callback)
+
+    def add_resubscribe(self, callback: Callable[[], Any]) -> Callable[[], Any]:
+        """Call ``callback()`` once after every reconnect and after every 1101 (data lost)."""
+        return self._resubscribe_listeners.add(callback)
+
+    def on_heartbeat(self, callback: Callable[[float], Any]) -> Callable[[float], Any]:
+        """Call ``callback(rtt_seconds)`` after every answered probe."""
+        return self._heartbeat_listeners.add(callback)
+
+    def remove_listener(self, callback: Callable[..., Any]) -> None:
+        for listeners in (
+            self._connected_listeners,
+            self._disconnected_listeners,
+            self._state_listeners,
+            self._resubscribe_listeners,
+            self._heartbeat_listeners,
+        ):
+            listeners.remove(callback)
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended, discarding its outcome.
+
+    A cancel aimed at the caller while it waits is not swallowed: the caller's own
+    ``cancelling()`` tells it apart from the CancelledError of the task it cancelled."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+    except Exception:
+        pass  # the task's own failure while unwinding is not the caller's concern

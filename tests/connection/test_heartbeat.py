@@ -1,0 +1,91 @@
+"""The heartbeat on a FakeLink: probes only when silent, stalls found, the interval writable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from tests.connection.fakes import FakeLink
+from tests.helpers import T, fast_settings, wait_until
+from v6.connection import IBConnectionManager
+from v6.connection.state import ConnectionState
+from v6.testing import FakeGateway
+
+Factory = Callable[..., IBConnectionManager]
+
+
+async def test_a_silent_link_is_probed_and_rtts_reported(fake_manager: Factory) -> None:
+    link = FakeLink()
+    manager = fake_manager(link)
+    rtts: list[float] = []
+    manager.on_heartbeat(rtts.append)
+    await manager.start_heartbeat()
+    await wait_until(lambda: len(rtts) >= 3)
+    assert manager.stats.probes_failed == 0
+    assert manager.stats.reconnects == 0
+    assert manager.health().last_rtt is not None
+
+
+async def test_messages_are_proof_of_life(fake_manager: Factory) -> None:
+    link = FakeLink()
+    manager = fake_manager(link, heartbeat_interval=0.05)
+    await manager.start_heartbeat()
+    await manager.wait_connected(timeout=1)
+    for _ in range(20):
+        link.receive()
+        await asyncio.sleep(0.01)
+    assert link.probes == 0
+
+
+async def test_an_unanswered_probe_reconnects(fake_manager: Factory) -> None:
+    link = FakeLink()
+    manager = fake_manager(link)
+    await manager.start_heartbeat()
+    await manager.wait_connected(timeout=1)
+    link.answering = False
+    await wait_until(lambda: manager.stats.probes_failed == 1)
+    link.answering = True
+    await wait_until(lambda: manager.stats.reconnects == 1 and manager.is_connected)
+    assert "heartbeat" in (manager.last_error or "")
+    assert link.connects == [1, 1]
+
+
+async def test_the_interval_setter_takes_effect_at_once(fake_manager: Factory) -> None:
+    link = FakeLink()
+    manager = fake_manager(link, heartbeat_interval=60.0)
+    await manager.start_heartbeat()
+    await manager.wait_connected(timeout=1)
+    await asyncio.sleep(0.05)
+    assert link.probes == 0  # the watcher sleeps toward a probe 60 s away ...
+    manager.heartbeat_interval = 0.02  # ... and is woken to recompute
+    assert manager.settings.heartbeat_interval == 0.02
+    await wait_until(lambda: link.probes >= 1, timeout=1.0)
+
+
+async def test_stop_heartbeat_keeps_the_connection_open(fake_manager: Factory) -> None:
+    link = FakeLink()
+    manager = fake_manager(link)
+    await manager.start_heartbeat()
+    await wait_until(lambda: link.probes >= 1)
+    await manager.stop_heartbeat()
+    probes = link.probes
+    await asyncio.sleep(0.1)  # five intervals
+    assert link.probes == probes
+    assert manager.is_connected
+    assert manager.state is ConnectionState.CONNECTED
+    assert link.closes == 0
+    assert not manager.health().supervised
+
+
+async def test_stop_heartbeat_keeps_the_socket_open(gateway: FakeGateway) -> None:
+    manager = IBConnectionManager(port=gateway.port, **fast_settings())
+    try:
+        await manager.connect()
+        await manager.start_heartbeat()
+        await manager.stop_heartbeat()
+        await asyncio.sleep(4 * T)
+        assert manager.is_connected
+        assert gateway.client_ids == {1}
+        assert manager.ib.isConnected()
+    finally:
+        await manager.stop()
