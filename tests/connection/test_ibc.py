@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from tests.conftest import TIME_UNIT, FakeClock
+from tests.helpers import TIME_UNIT, FakeClock
 from v6.connection.ibc import (
     DEFAULT_IBC_RESTART_AFTER,
     IbcEscalation,

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from tests.conftest import TIME_UNIT, wait_until
+from tests.helpers import TIME_UNIT, wait_until
 from v6.connection.readiness import (
     DEFAULT_READINESS_INTERVAL,
     IB_ASYNC_MAX_VERSION,
@@ -16,10 +16,10 @@ from v6.connection.readiness import (
     ReadinessSchedule,
     probe_readiness,
 )
+from v6.connection.state import ConnectionState
 from v6.errors import ConfigError
 from v6.protocol.codec import ClientMessage, encode_message
 from v6.testing import FakeGateway
-from v6.connection.state import ConnectionState
 
 T = TIME_UNIT
 HOST = "127.0.0.1"

@@ -21,7 +21,7 @@ from v6.testing import DEFAULT_PACING_LIMIT, STARTUP_SYNC_REQUESTS
 pytestmark = [pytest.mark.faults, pytest.mark.parametrize("run", RUNS, ids=lambda r: f"run{r}")]
 S = ConnectionState
 
-# Scaled settings (see tests/utils/conftest.py fast_settings): retry_delay T, max_delay 4 T,
+# Scaled settings (see tests/helpers.py fast_settings): retry_delay T, max_delay 4 T,
 # heartbeat interval 2 T and timeout 2 T, connect_timeout 20 T; the breaker opens after 3
 # failures for 4 T. Rows whose attempts must time out use a shorter connect_timeout.
 SHORT_CONNECT = 6 * T

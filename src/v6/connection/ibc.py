@@ -23,8 +23,8 @@ from loguru import logger
 
 from v6.connection.readiness import ProbeOutcome
 from v6.connection.restart_validation import require_ibc_restart_after
-from v6.errors import ConfigError
 from v6.connection.validation import require_int, require_range
+from v6.errors import ConfigError
 
 # IB Gateway restarts and logs in again in about 60-90 s; a gateway that has accepted sockets but
 # not answered a hello for 120 s is hung, not starting. Equal to the maintenance grace, so an

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
 
-from v6.connection.restart_validation import require_readiness_interval, require_readiness_timeout
-from v6.errors import ProtocolError
-from v6.protocol.codec import ClientCodec, ServerHello, encode_hello
 from v6.connection.defaults import DEFAULT_JITTER
+from v6.connection.restart_validation import require_readiness_interval, require_readiness_timeout
 from v6.connection.state import ConnectionState
 from v6.connection.validation import require_range
+from v6.errors import ProtocolError
+from v6.protocol.codec import ClientCodec, ServerHello, encode_hello
 
 # Once a second: a restarted gateway is noticed within about a second, while a probe costs one
 # local connect + two small frames (~60 per minute per client, negligible for TWS).
