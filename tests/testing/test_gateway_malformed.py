@@ -12,7 +12,8 @@ from ib_async import IB
 from tests.testing.conftest import RawClient
 from v6.protocol import codec
 from v6.protocol.codec import MAGIC, ClientMessage, Message
-from v6.testing import FakeGateway, gateway
+from v6.testing import FakeGateway
+from v6.testing.gateway import app
 
 MakeGateway = Callable[..., Awaitable[FakeGateway]]
 RawFactory = Callable[[int], Awaitable[RawClient]]
@@ -138,7 +139,7 @@ async def test_handler_exception_closes_only_that_client(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("handler bug")
 
-    monkeypatch.setattr(gateway, "make_bars", explode)
+    monkeypatch.setattr(app, "make_bars", explode)
     bystander = await raw_client(fake_gateway.port)
     await bystander.ready(client_id=2)
     victim = await raw_client(fake_gateway.port)

@@ -1,0 +1,90 @@
+"""A fake TWS / IB Gateway: an asyncio TCP server speaking the TWS API socket protocol.
+
+Unmodified ``ib_async`` and ``ibapi`` clients connect to it over real sockets. All protocol
+knowledge lives in the pure codec (:mod:`v6.protocol.codec`); this package is its I/O edge, in
+rooms:
+
+* :mod:`.server`: :class:`FakeGateway`, lifecycle, observation API, the public fault methods;
+* :mod:`.session`: one socket (I/O, pacing, phase, outbox), seeing the gateway only through a
+  :class:`~.session.GatewayContext`;
+* :mod:`.app`: the "TWS application", requests -> replies;
+* :mod:`.market`: bars and ticks (pure);
+* :mod:`.faults`: faults as objects hooked at accept, hello, request, send and flush;
+* :mod:`.config`: defaults and configuration checks.
+
+Behaviour, as a real TWS (``/work/shared/reference/tws-protocol.md``):
+
+* handshake: answers ``min(server_version, client_max)``; closes at once on bad magic, a bad hello
+  or no common version; sends nothing but the version answer until ``startApi``;
+* after ``startApi``: managedAccounts, nextValidId, farm notices 2104/2106/2158;
+* startup sync of ``ib_async.IB.connectAsync``; reqCurrentTime, reqIds, reqManagedAccts;
+* account summary subscriptions, at most :data:`MAX_ACCOUNT_SUMMARIES` per client (then 322);
+* market data streams (tickPrice + tickSize) and historical bars;
+* a duplicate live client id gets 326 and the socket is closed;
+* pacing: above ``pacing_limit`` messages per second a client's messages are dropped and it gets
+  error 100 (once per second while it keeps exceeding);
+* a garbage frame (well framed, not a message) or an unknown message id is logged and ignored; a
+  framing error (oversized length) closes that client. Nothing a client sends affects others.
+"""
+
+from typing import Final
+
+from v6.protocol.codec import ClientMessage
+from v6.protocol.codes import FARM_NOTICES, SYSTEM_MESSAGES, ErrorCode
+from v6.testing.gateway.config import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_CLIENTS,
+    DEFAULT_NEXT_ORDER_ID,
+    DEFAULT_PACING_LIMIT,
+    DEFAULT_PORT,
+    DEFAULT_TICK_RATE,
+    MAX_ACCOUNT_SUMMARIES,
+    PACING_WINDOW,
+)
+from v6.testing.gateway.faults import HandshakeFault
+from v6.testing.gateway.market import (
+    MAX_HISTORICAL_BARS,
+    bar_seconds,
+    base_price,
+    duration_seconds,
+    make_bars,
+)
+from v6.testing.gateway.server import FakeGateway
+from v6.testing.gateway.session import ClientInfo, Phase
+
+STARTUP_SYNC_REQUESTS: Final = frozenset(
+    {
+        ClientMessage.REQ_POSITIONS,
+        ClientMessage.REQ_OPEN_ORDERS,
+        ClientMessage.REQ_COMPLETED_ORDERS,
+        ClientMessage.REQ_ACCOUNT_UPDATES,
+        ClientMessage.REQ_ACCOUNT_UPDATES_MULTI,
+        ClientMessage.REQ_EXECUTIONS,
+    }
+)
+"""The requests ``ib_async.IB.connectAsync`` sends after the API is ready; pass to
+:meth:`FakeGateway.ignore_requests` for a "sync never completes" fault."""
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_MAX_CLIENTS",
+    "DEFAULT_NEXT_ORDER_ID",
+    "DEFAULT_PACING_LIMIT",
+    "DEFAULT_PORT",
+    "DEFAULT_TICK_RATE",
+    "FARM_NOTICES",
+    "MAX_ACCOUNT_SUMMARIES",
+    "MAX_HISTORICAL_BARS",
+    "PACING_WINDOW",
+    "STARTUP_SYNC_REQUESTS",
+    "SYSTEM_MESSAGES",
+    "ClientInfo",
+    "ErrorCode",
+    "FakeGateway",
+    "HandshakeFault",
+    "Phase",
+    "bar_seconds",
+    "base_price",
+    "duration_seconds",
+    "make_bars",
+]

@@ -1,0 +1,430 @@
+"""One client socket of the fake gateway (an ``asyncio.Protocol``): I/O, pacing, phase, outbox.
+
+The session feeds bytes to the pure codec, asks the active faults at each hook point, hands
+requests to the :class:`~v6.testing.gateway.app.TwsApp` and writes its replies: ordered, delayed
+by any latency fault, batched per event-loop iteration, held while a fault holds output. Every
+callback is guarded: a client's bad bytes or a handler bug closes that client only.
+
+A session sees its gateway only through a :class:`GatewayContext`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import socket
+import struct
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+from loguru import logger
+
+from v6.errors import MalformedRequest, NoCommonVersion, ProtocolError
+from v6.protocol import codec
+from v6.protocol.codec import MIN_SERVER_VERSION, BadFrame, Hello, Message, ServerCodec
+from v6.protocol.codes import TEXT_CLIENT_ID_IN_USE, ErrorCode, max_rate_text
+from v6.testing.gateway.app import ClientState, TwsApp
+from v6.testing.gateway.config import PACING_WINDOW, GatewaySettings
+from v6.testing.gateway.faults import Faults, Verdict
+
+_MAX_UPDATES_PER_WAKEUP: Final = 256
+_MIN_TICK_INTERVAL: Final = 0.001
+_MAX_OUTBOX: Final = 1000
+_WRITE_HIGH_WATER: Final = 256 * 1024
+_LINGER_RST: Final = struct.pack("ii", 1, 0)
+
+_Outgoing = bytes | None  # None: close the socket after what precedes it
+
+
+class Phase(Enum):
+    """Where one client connection is."""
+
+    HANDSHAKE = "handshake"
+    AWAIT_START_API = "await_start_api"
+    READY = "ready"
+    SILENT = "silent"
+    """Never answered again (silent handshake fault, or hello received while stalled)."""
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """A snapshot of one connected client (``FakeGateway.clients``)."""
+
+    peer: str
+    phase: Phase
+    client_id: int | None
+    server_version: int
+    account_summaries: int
+    market_data: int
+    messages_received: int
+
+
+class GatewayContext:
+    """What sessions share with their gateway: settings, faults, the application, and the table
+    of open sessions, live client ids and counters. The gateway owns it and reads its observation
+    figures from it; a session uses nothing else of the gateway."""
+
+    def __init__(self, settings: GatewaySettings, faults: Faults) -> None:
+        self.settings = settings
+        self.faults = faults
+        self.app = TwsApp(settings)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.sessions: set[Session] = set()
+        self.live_ids: dict[int, Session] = {}
+        self.counts: Counter[int] = Counter()
+        self.accept_times: list[float] = []
+
+    def require_loop(self) -> asyncio.AbstractEventLoop:
+        assert self.loop is not None, "gateway not started"
+        return self.loop
+
+    def admit(self, session: Session) -> bool:
+        """Record an accepted socket; False when ``max_clients`` are already connected."""
+        now = time.monotonic()
+        self.accept_times.append(now)
+        on_accept = self.settings.on_accept
+        if on_accept is not None:
+            try:
+                on_accept(now)
+            except Exception:
+                logger.exception("fake gateway: on_accept callback failed")
+        if len(self.sessions) >= self.settings.max_clients:
+            logger.warning("fake gateway: {} refused: {} clients already connected",
+                           session.peer, self.settings.max_clients)  # fmt: skip
+            return False
+        self.sessions.add(session)
+        logger.info("fake gateway: client connected from {}", session.peer)
+        return True
+
+    def claim_client_id(self, session: Session, client_id: int) -> bool:
+        """Bind ``client_id`` to ``session``; False if a live session holds it."""
+        if client_id in self.live_ids:
+            return False
+        self.live_ids[client_id] = session
+        return True
+
+    def release(self, session: Session) -> None:
+        if session not in self.sessions:
+            return
+        self.sessions.discard(session)
+        if session.client_id is not None and self.live_ids.get(session.client_id) is session:
+            del self.live_ids[session.client_id]
+        logger.info("fake gateway: client {} disconnected (client id {})",
+                    session.peer, session.client_id)  # fmt: skip
+
+    def reschedule(self) -> None:
+        """Let every session flush (after a fault that held output is removed)."""
+        for session in list(self.sessions):
+            session.schedule_flush()
+
+
+class Session(asyncio.Protocol):
+    """The server side of one socket."""
+
+    def __init__(self, ctx: GatewayContext) -> None:
+        self.ctx = ctx
+        self.loop = ctx.require_loop()
+        self.codec = ServerCodec()
+        self.phase = Phase.HANDSHAKE
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.client_id: int | None = None
+        self.state = ClientState()
+        self.silenced = False
+        self.outbox: deque[tuple[float, _Outgoing]] = deque()
+        self._last_due = 0.0
+        self._flush_handle: asyncio.Handle | None = None
+        self._pacing: deque[float] = deque()
+        self._last_pacing_error = -math.inf
+        self._ticker: asyncio.Task[None] | None = None
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self.messages_received = 0
+        self.closed = self.loop.create_future()
+
+    # ---- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.state.peer = self.peer
+        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+        if not self.ctx.admit(self):
+            self.phase = Phase.CLOSING
+            transport.close()
+            return
+        verdict = self.ctx.faults.on_accept()
+        if verdict is Verdict.CLOSE:
+            logger.info("fake gateway: {} accepted and closed (handshake fault 'close')", self.peer)
+            self.phase = Phase.CLOSING
+            transport.close()
+        self.silenced = verdict is Verdict.SILENCE
+
+    def data_received(self, data: bytes) -> None:
+        if self.phase in (Phase.CLOSING, Phase.CLOSED):
+            return
+        try:
+            events = self.codec.receive_data(data)
+        except ProtocolError as exc:
+            logger.warning("fake gateway: {} protocol error, closing: {}", self.peer, exc)
+            self.abort()
+            return
+        try:
+            for event in events:
+                if self.phase in (Phase.CLOSING, Phase.CLOSED):
+                    break
+                self._on_event(event)
+        except Exception:
+            logger.exception("fake gateway: handler failed for {}; closing it", self.peer)
+            self.abort()
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.phase = Phase.CLOSED
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self.outbox.clear()
+        self._writable.set()
+        if self._ticker is not None:
+            self._ticker.cancel()
+        self.ctx.release(self)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    # ---- output: ordered, delayed by latency faults, batched per event-loop iteration
+
+    def send(self, data: _Outgoing) -> None:
+        if self.phase is Phase.CLOSED:
+            return
+        due = max(self.loop.time() + self.ctx.faults.send_delay(), self._last_due)
+        self._last_due = due
+        self.outbox.append((due, data))
+        self.schedule_flush()
+
+    def send_error(self, req_id: int, code: int, text: str) -> None:
+        self.send(self.state.error(req_id, code, text))
+
+    def close_after_flush(self) -> None:
+        self.send(None)
+        self.phase = Phase.CLOSING
+
+    def schedule_flush(self) -> None:
+        if self._flush_handle is not None or not self.outbox or self.phase is Phase.CLOSED:
+            return
+        due = self.outbox[0][0]
+        if due <= self.loop.time():
+            self._flush_handle = self.loop.call_soon(self._flush)
+        else:
+            self._flush_handle = self.loop.call_at(due, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        transport = self.transport
+        if transport is None or self.phase is Phase.CLOSED or self.ctx.faults.output_held():
+            return  # held output is rescheduled when the fault is removed
+        now = self.loop.time()
+        chunks: list[bytes] = []
+        close = False
+        outbox = self.outbox
+        while outbox and outbox[0][0] <= now:
+            data = outbox.popleft()[1]
+            if data is None:
+                close = True
+                break
+            chunks.append(data)
+        if chunks and not transport.is_closing():
+            transport.write(b"".join(chunks))
+        if close:
+            outbox.clear()
+            transport.close()
+        else:
+            self.schedule_flush()
+
+    def abort(self, reset: bool = False) -> None:
+        """Close now, dropping unsent data; ``reset`` sends RST instead of FIN."""
+        transport = self.transport
+        if transport is None or self.phase is Phase.CLOSED:
+            return
+        self.phase = Phase.CLOSING
+        if reset:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+        transport.abort()
+
+    def close(self) -> None:
+        """Close after the transport's buffer drains (FIN)."""
+        if self.transport is not None:
+            self.phase = Phase.CLOSING
+            self.transport.close()
+
+    # ---- input
+
+    def _on_event(self, event: codec.ServerEvent) -> None:
+        if isinstance(event, Hello):
+            self._on_hello(event)
+        elif isinstance(event, BadFrame):
+            logger.warning(
+                "fake gateway: {} sent a garbage frame ({}); ignored", self.peer, event.reason
+            )
+        else:
+            self._on_message(event)
+
+    def _on_hello(self, hello: Hello) -> None:
+        if self.silenced or self.ctx.faults.on_hello() is Verdict.SILENCE:
+            logger.info("fake gateway: {} hello ignored (fault)", self.peer)
+            self.phase = Phase.SILENT
+            return
+        try:
+            version = codec.negotiate_version(
+                hello, server_max=self.ctx.settings.server_version, server_min=MIN_SERVER_VERSION
+            )
+        except NoCommonVersion as exc:
+            logger.warning("fake gateway: {} {}; closing", self.peer, exc)
+            self.abort()
+            return
+        self.state.server_version = version
+        self.phase = Phase.AWAIT_START_API
+        self.send(codec.encode_server_hello(version, self.ctx.settings.connection_time()))
+
+    def _on_message(self, message: Message) -> None:
+        self.ctx.counts[message.msg_id] += 1
+        self.messages_received += 1
+        verdict = self.ctx.faults.on_request(message.msg_id)
+        if self.phase is Phase.SILENT or verdict is Verdict.SILENCE:
+            return  # a frozen TWS: requests received now are dropped, not replayed
+        if not self._within_pacing() or verdict is Verdict.DROP:
+            return
+        try:
+            request = codec.parse_request(message)
+        except MalformedRequest as exc:
+            logger.warning("fake gateway: {} malformed request ignored: {}", self.peer, exc)
+            return
+        if self.phase is Phase.AWAIT_START_API:
+            if isinstance(request, codec.StartApi):
+                self._on_start_api(request)
+            else:
+                logger.warning("fake gateway: {} sent message {} before startApi; ignored",
+                               self.peer, message.msg_id)  # fmt: skip
+            return
+        if request is None:
+            logger.debug(
+                "fake gateway: {} message {} not supported; ignored", self.peer, message.msg_id
+            )
+            return
+        for reply in self.ctx.app.handle(self.state, request):
+            self.send(reply)
+        if self.state.streams and (self._ticker is None or self._ticker.done()):
+            self._ticker = self.loop.create_task(self._tick_loop())
+
+    def _within_pacing(self) -> bool:
+        limit = self.ctx.settings.pacing_limit
+        if limit is None:
+            return True
+        now = self.loop.time()
+        window = self._pacing
+        while window and now - window[0] >= PACING_WINDOW:
+            window.popleft()
+        if len(window) < limit:
+            window.append(now)
+            return True
+        if now - self._last_pacing_error >= PACING_WINDOW:
+            self._last_pacing_error = now
+            logger.info("fake gateway: {} exceeded {} msg/s (error 100)", self.peer, limit)
+            self.send_error(codec.NO_REQUEST_ID, ErrorCode.MAX_RATE_EXCEEDED,
+                            max_rate_text(limit, len(window) + 1))  # fmt: skip
+        return False
+
+    def _on_start_api(self, request: codec.StartApi) -> None:
+        if not self.ctx.claim_client_id(self, request.client_id):
+            logger.info(
+                "fake gateway: {} client id {} in use (326); closing", self.peer, request.client_id
+            )
+            self.send_error(codec.NO_REQUEST_ID, ErrorCode.CLIENT_ID_IN_USE, TEXT_CLIENT_ID_IN_USE)
+            self.close_after_flush()
+            return
+        self.client_id = request.client_id
+        self.phase = Phase.READY
+        logger.info("fake gateway: {} API ready: client id {}, server version {}",
+                    self.peer, request.client_id, self.state.server_version)  # fmt: skip
+        for reply in self.ctx.app.welcome(self.state):
+            self.send(reply)
+
+    # ---- tick streams
+
+    async def _tick_loop(self) -> None:
+        """Emit every stream's due updates; one write per wake-up; respects flow control."""
+        try:
+            loop = self.loop
+            last = loop.time()
+            while self.state.streams and self.phase is Phase.READY:
+                if not await self._ready_for_ticks():
+                    last = loop.time()  # no backlog for the time output was held
+                    continue
+                now = loop.time()
+                rate = self.ctx.settings.tick_rate
+                chunk = _render_due(self.state, now - last, rate)
+                last = now
+                if chunk:
+                    self.send(chunk)
+                await asyncio.sleep(0 if math.isinf(rate) else max(1.0 / rate, _MIN_TICK_INTERVAL))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("fake gateway: tick stream for {} failed; closing it", self.peer)
+            self.abort()
+
+    async def _ready_for_ticks(self) -> bool:
+        """True if ticks may be rendered now; otherwise wait a little and return False."""
+        faults = self.ctx.faults
+        if faults.output_held():
+            await faults.output_released()
+            return False
+        if not self._writable.is_set():
+            await self._writable.wait()
+            return False
+        if len(self.outbox) > _MAX_OUTBOX:  # replies delayed by latency pile up here
+            await asyncio.sleep(_MIN_TICK_INTERVAL)
+            return False
+        return True
+
+    def info(self) -> ClientInfo:
+        return ClientInfo(
+            peer=self.peer,
+            phase=self.phase,
+            client_id=self.client_id,
+            server_version=self.state.server_version,
+            account_summaries=len(self.state.account_summaries),
+            market_data=len(self.state.streams),
+            messages_received=self.messages_received,
+        )
+
+
+def _render_due(state: ClientState, elapsed: float, rate: float) -> bytes:
+    """Every stream's updates due after ``elapsed`` seconds at ``rate`` updates/s."""
+    chunks = []
+    for stream in list(state.streams.values()):
+        due = math.inf if math.isinf(rate) else stream.carry + elapsed * rate
+        n = int(min(due, _MAX_UPDATES_PER_WAKEUP))
+        stream.carry = 0.0 if math.isinf(due) else min(due - n, 1.0)
+        if n:
+            chunks.append(stream.render(n))
+    return b"".join(chunks)
