@@ -53,7 +53,8 @@ class Fault:
     """Base class: every hook has no effect until a subclass overrides it."""
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{v!r}' for v in vars(self).values())})"
+        args = (v.value if isinstance(v, Enum) else v for v in vars(self).values())
+        return f"{type(self).__name__}({', '.join(map(repr, args))})"
 
     def on_accept(self) -> Verdict:
         return Verdict.PASS

@@ -1,4 +1,4 @@
-"""Configuration checks, the account state, pure helpers, the CLI and the pytest plugin."""
+"""Configuration checks, the account state, the CLI and the pytest plugin."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from tests.testing.conftest import RawClient
 from v6.errors import ConfigError
 from v6.protocol import codec
 from v6.testing import AccountState, AccountValue, FakeGateway, Position
-from v6.testing.gateway import bar_seconds, duration_seconds, make_bars
 
 MakeGateway = Callable[..., Awaitable[FakeGateway]]
 RawFactory = Callable[[int], Awaitable[RawClient]]
@@ -73,40 +72,6 @@ def test_position_derived_figures() -> None:
     assert option.unrealized_pnl == 100.0
     assert Position("DU1", "AAPL", 10, 50.0).price == 50.0
     assert Position("DU1", "AAPL", 10, 50.0).contract.local_symbol == "AAPL"
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("30 S", 30), ("1 D", 86_400), ("2 W", 1_209_600), ("garbage", 30)]
-)
-def test_duration_seconds(text: str, seconds: int) -> None:
-    assert duration_seconds(text) == seconds
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("5 secs", 5), ("1 min", 60), ("15 mins", 900), ("1 hour", 3600), ("1 day", 86_400),
-     ("0 secs", 5), ("x", 5)],
-)  # fmt: skip
-def test_bar_seconds(text: str, seconds: int) -> None:
-    assert bar_seconds(text) == seconds
-
-
-def _hist(duration: str, bar: str, format_date: int = 1) -> codec.ReqHistoricalData:
-    return codec.ReqHistoricalData(
-        1, codec.ContractSpec(symbol="X"), "", bar, duration, False, "TRADES", format_date
-    )
-
-
-def test_make_bars_is_deterministic_and_bounded() -> None:
-    now = 1_795_518_499.0
-    start, end, bars = make_bars(_hist("30 S", "5 secs"), now)
-    assert len(bars) == 6
-    assert (start, end) == ("20261124  11:07:45", "20261124  11:08:15")
-    assert bars[0].date == "20261124  11:07:45"
-    assert make_bars(_hist("30 S", "5 secs"), now) == (start, end, bars)
-    assert len(make_bars(_hist("1 Y", "1 secs"), now, max_bars=50)[2]) == 50
-    assert make_bars(_hist("30 S", "5 secs", format_date=2), now)[2][0].date == "1795518465"
-    assert make_bars(_hist("2 D", "1 day"), now)[2][0].date == "20261122"
 
 
 async def test_lower_server_version_offer(
