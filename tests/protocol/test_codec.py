@@ -98,3 +98,16 @@ def test_client_codec_rejects_a_three_field_hello() -> None:
     with pytest.raises(ProtocolError):
         client.receive_data(codec.encode_message(178, "t", "x"))
     assert client.state is CodecState.FAILED
+
+
+@pytest.mark.parametrize("head", ["\u00b2", "\u0661", "1\u00b2", "-1", " 1", "1234567890"])
+def test_server_codec_non_ascii_or_odd_message_ids_are_bad_frames(head: str) -> None:
+    server = ServerCodec()
+    server.receive_data(codec.encode_hello(157, 178))
+    (event,) = server.receive_data(codec.frame(f"{head}\0".encode()))
+    assert isinstance(event, BadFrame)
+
+
+def test_client_codec_rejects_a_unicode_digit_version() -> None:
+    with pytest.raises(ProtocolError):
+        ClientCodec().receive_data(codec.frame("\u00b2\0now\0".encode()))

@@ -125,3 +125,20 @@ def test_registering_an_id_twice_is_refused() -> None:
             @classmethod
             def parse(cls, f: requests.Fields) -> Again:
                 return cls()
+
+
+@pytest.mark.parametrize("value", ["\u0661", "\u00b2", " 5", "1_0", "5 ", "+5", "0x10"])
+def test_integer_fields_are_ascii_decimal_only(value: str) -> None:
+    with pytest.raises(MalformedRequest):
+        codec.parse_request(request(ClientMessage.REQ_IDS, 1, value))
+
+
+@pytest.mark.parametrize("value", ["\u0661.5", "\u00b2"])
+def test_number_fields_are_ascii_only(value: str) -> None:
+    contract = ("0", "X", "STK", "", value, "", "", "SMART", "", "USD", "", "")
+    with pytest.raises(MalformedRequest):
+        codec.parse_request(request(1, 11, 7, *contract, 0, "", 0, 0, ""))
+
+
+def test_negative_integers_still_parse() -> None:
+    assert codec.parse_request(request(ClientMessage.REQ_IDS, 1, -1)) == codec.ReqIds(-1)

@@ -38,7 +38,11 @@ NO_REQUEST_ID: Final = -1
 """Request id of system messages (errors not tied to a request)."""
 
 _HEADER: Final = struct.Struct(">I")
-_HELLO_RE: Final = re.compile(r"v(\d{1,6})(?:\.\.(\d{1,6}))?(?: (.*))?", re.DOTALL)
+# [0-9], never \d or str.isdigit(): those accept Unicode digits (superscripts, Arabic-Indic) that
+# int() rejects or reads as another number.
+_HELLO_RE: Final = re.compile(r"v([0-9]{1,6})(?:\.\.([0-9]{1,6}))?(?: (.*))?", re.DOTALL)
+_MESSAGE_ID_RE: Final = re.compile(r"[0-9]{1,9}")
+_VERSION_RE: Final = re.compile(r"[0-9]{1,9}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -226,7 +230,7 @@ def to_message(payload: bytes) -> Message | BadFrame:
     except (ValueError, UnicodeDecodeError) as exc:
         return BadFrame(payload, str(exc))
     head = fields[0]
-    if not head.isdigit() or len(head) > 9:
+    if _MESSAGE_ID_RE.fullmatch(head) is None:
         return BadFrame(payload, f"message id is not a decimal number: {head[:20]!r}")
     return Message(int(head), fields)
 
@@ -237,7 +241,7 @@ def parse_server_hello(payload: bytes) -> ServerHello:
         fields = decode_fields(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"bad server hello: {payload[:40]!r}") from exc
-    if len(fields) != 2 or not fields[0].isdigit():
+    if len(fields) != 2 or _VERSION_RE.fullmatch(fields[0]) is None:
         raise ProtocolError(f"server hello must be '<version>\\0<time>\\0': {fields!r}")
     return ServerHello(int(fields[0]), fields[1])
 

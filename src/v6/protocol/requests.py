@@ -12,6 +12,7 @@ Adding a request: one dataclass here (plus its id in :class:`ClientMessage` if n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol, Self, TypeVar
@@ -42,6 +43,11 @@ class ContractSpec:
     trading_class: str = ""
 
 
+_INT_RE: Final = re.compile(r"-?[0-9]{1,18}")
+"""An integer field as IB's clients write it: ASCII digits only (``int()`` also takes Arabic-Indic
+digits, spaces and underscores)."""
+
+
 @dataclass(slots=True)
 class Fields:
     """Cursor over a message's fields (after the id) that raises :class:`MalformedRequest` on
@@ -68,16 +74,17 @@ class Fields:
 
     def integer(self) -> int:
         raw = self.text()
-        try:
-            return int(raw or 0)
-        except ValueError:
-            raise MalformedRequest(
-                f"{self.name}: field {self.pos - 1} not an int: {raw!r}"
-            ) from None
+        if not raw:
+            return 0
+        if _INT_RE.fullmatch(raw) is None:
+            raise MalformedRequest(f"{self.name}: field {self.pos - 1} not an int: {raw!r}")
+        return int(raw)
 
     def number(self) -> float:
         raw = self.text()
         try:
+            if not raw.isascii():  # float() reads Unicode digits too
+                raise ValueError(raw)
             return float(raw or 0)
         except ValueError:
             raise MalformedRequest(

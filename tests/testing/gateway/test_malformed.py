@@ -170,3 +170,29 @@ async def test_pacing_drops_excess_and_reports_100_once_per_second(
     assert len(errors) == 1
     assert errors[0][2:4] == ("-1", "100")
     assert gw.request_counts[49] == 20
+
+
+@pytest.mark.parametrize("head", ["\u00b2", "\u0661", "1\u00b2", "\u0663"])
+async def test_unicode_digit_message_ids_are_garbage_frames(
+    fake_gateway: FakeGateway, raw_client: RawFactory, head: str
+) -> None:
+    """Issue 11 item 6: superscript two passes str.isdigit() but not int(); Arabic-Indic one must
+    not become message id 1."""
+    raw = await raw_client(fake_gateway.port)
+    await raw.ready()
+    fake_gateway.reset_counts()
+    raw.send(head, 1)
+    raw.send(ClientMessage.REQ_CURRENT_TIME, 1)
+    assert [m.msg_id for m in await raw.messages()] == [49]
+    assert fake_gateway.request_counts == {49: 1}
+
+
+@pytest.mark.parametrize("value", ["\u0661", "\u00b2", " 5", "1_0", "+-1"])
+async def test_unicode_or_odd_integer_fields_are_malformed(
+    fake_gateway: FakeGateway, raw_client: RawFactory, value: str
+) -> None:
+    raw = await raw_client(fake_gateway.port)
+    await raw.ready()
+    raw.send(ClientMessage.REQ_EXECUTIONS, 3, value, 0, "", "", "", "", "", "")
+    raw.send(ClientMessage.REQ_CURRENT_TIME, 1)
+    assert [m.msg_id for m in await raw.messages()] == [49]  # no execDetailsEnd for a bad id

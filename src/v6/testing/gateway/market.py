@@ -16,7 +16,7 @@ from v6.protocol.codec import TickType
 MAX_HISTORICAL_BARS: Final = 2000
 
 
-_SPAN_RE: Final = re.compile(r"\s*(\d+)\s*([A-Za-z]+)\s*")
+_SPAN_RE: Final = re.compile(r"\s*([0-9]{1,9})\s*([A-Za-z]+)\s*")  # ASCII digits only
 _DURATION_UNITS: Final = {"S": 1, "D": 86_400, "W": 604_800, "M": 2_592_000, "Y": 31_536_000}
 _BAR_UNITS: Final = {"sec": 1, "min": 60, "hour": 3_600, "day": 86_400, "week": 604_800,
                      "month": 2_592_000}  # fmt: skip
