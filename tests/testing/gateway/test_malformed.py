@@ -4,12 +4,13 @@ gateway keeps serving everyone else. After each bad client a good ib_async clien
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from ib_async import IB
+from loguru import logger
 
-from tests.testing.conftest import RawClient
+from tests.testing.conftest import RawClient, wait_until
 from v6.protocol import codec
 from v6.protocol.codec import MAGIC, ClientMessage, Message
 from v6.testing import FakeGateway
@@ -196,3 +197,34 @@ async def test_unicode_or_odd_integer_fields_are_malformed(
     raw.send(ClientMessage.REQ_EXECUTIONS, 3, value, 0, "", "", "", "", "", "")
     raw.send(ClientMessage.REQ_CURRENT_TIME, 1)
     assert [m.msg_id for m in await raw.messages()] == [49]  # no execDetailsEnd for a bad id
+
+
+@pytest.fixture
+def warnings_logged() -> Iterator[list[str]]:
+    """Messages the gateway logs at WARNING or above while the test runs."""
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
+    yield lines
+    logger.remove(sink)
+
+
+async def test_garbage_frames_count_toward_pacing_and_are_logged_once_per_second(
+    make_gateway: MakeGateway, raw_client: RawFactory, warnings_logged: list[str]
+) -> None:
+    """Issue 11 item 3: a flood of zero-length frames wrote one WARNING per frame and skipped
+    the pacing limit."""
+    gw = await make_gateway(pacing_limit=10)
+    raw = await raw_client(gw.port)
+    await raw.ready()  # startApi is message 1 of this second
+    raw.send_raw(b"\0\0\0\0" * 200)
+    raw.send(ClientMessage.REQ_CURRENT_TIME, 1)
+    replies = await raw.messages()
+    assert [m.fields[2:4] for m in replies] == [("-1", "100")]  # paced out, reported once
+    garbage = [line for line in warnings_logged if "garbage" in line]
+    assert len(garbage) == 1
+    assert "1 garbage frame" in garbage[0]
+    await raw.close()
+    await wait_until(lambda: not gw.clients, what="client gone")
+    garbage = [line for line in warnings_logged if "garbage" in line]
+    assert len(garbage) == 2  # the rest are summed up when the client leaves
+    assert "199 garbage frame" in garbage[1]

@@ -65,6 +65,31 @@ class ClientInfo:
     messages_received: int
 
 
+class Tally:
+    """Counts events and says when to report them: at most once per ``interval``, with the count
+    since the last report (pure; ``now`` is passed in)."""
+
+    __slots__ = ("interval", "last_report", "pending")
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.pending = 0
+        self.last_report = -math.inf
+
+    def add(self, now: float) -> int:
+        """Count one event; the number to report now, or 0 to stay quiet."""
+        self.pending += 1
+        if now - self.last_report < self.interval:
+            return 0
+        self.last_report = now
+        return self.take()
+
+    def take(self) -> int:
+        """The unreported count, reset to zero."""
+        count, self.pending = self.pending, 0
+        return count
+
+
 class GatewayContext:
     """What sessions share with their gateway: settings, faults, the application, and the table
     of open sessions, live client ids and counters. The gateway owns it and reads its observation
@@ -142,6 +167,7 @@ class Session(asyncio.Protocol):
         self._flush_handle: asyncio.Handle | None = None
         self._pacing: deque[float] = deque()
         self._last_pacing_error = -math.inf
+        self._garbage = Tally(PACING_WINDOW)
         self._ticker: asyncio.Task[None] | None = None
         self._writable = asyncio.Event()
         self._writable.set()
@@ -198,6 +224,7 @@ class Session(asyncio.Protocol):
         self._writable.set()
         if self._ticker is not None:
             self._ticker.cancel()
+        self._log_garbage(self._garbage.take(), "before closing")
         self.ctx.release(self)
         if not self.closed.done():
             self.closed.set_result(None)
@@ -282,11 +309,15 @@ class Session(asyncio.Protocol):
         if isinstance(event, Hello):
             self._on_hello(event)
         elif isinstance(event, BadFrame):
-            logger.warning(
-                "fake gateway: {} sent a garbage frame ({}); ignored", self.peer, event.reason
-            )
+            self._log_garbage(self._garbage.add(self.loop.time()), event.reason)
+            self._within_pacing()  # a garbage frame costs the client its share, as a message does
         else:
             self._on_message(event)
+
+    def _log_garbage(self, count: int, detail: str) -> None:
+        if count:
+            logger.warning("fake gateway: {} sent {} garbage frame(s) ({}); ignored",
+                           self.peer, count, detail)  # fmt: skip
 
     def _on_hello(self, hello: Hello) -> None:
         if self.silenced or self.ctx.faults.on_hello() is Verdict.SILENCE:
