@@ -3,6 +3,7 @@ gateway keeps serving everyone else. After each bad client a good ib_async clien
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -11,6 +12,7 @@ from ib_async import IB
 from loguru import logger
 
 from tests.testing.conftest import RawClient, wait_until
+from v6.errors import ConfigError
 from v6.protocol import codec
 from v6.protocol.codec import MAGIC, ClientMessage, Message
 from v6.testing import FakeGateway
@@ -228,3 +230,57 @@ async def test_garbage_frames_count_toward_pacing_and_are_logged_once_per_second
     garbage = [line for line in warnings_logged if "garbage" in line]
     assert len(garbage) == 2  # the rest are summed up when the client leaves
     assert "199 garbage frame" in garbage[1]
+
+
+async def test_a_socket_that_never_completes_the_handshake_is_closed(
+    make_gateway: MakeGateway, raw_client: RawFactory
+) -> None:
+    """Issue 11 item 4: no handshake timeout; idle sockets stayed forever."""
+    gw = await make_gateway(handshake_timeout=0.2)
+    mute = await raw_client(gw.port)  # connects, never sends the hello
+    half = await raw_client(gw.port)
+    half.hello()  # answered, but startApi never follows
+    ready = await raw_client(gw.port)
+    await ready.ready()
+    assert await mute.closed_by_peer(timeout=2.0)
+    assert await half.closed_by_peer(timeout=2.0)
+    assert not await ready.closed_by_peer(timeout=0.1)
+    assert [c.client_id for c in gw.clients] == [1]
+
+
+async def test_idle_handshakes_do_not_lock_out_real_clients(
+    make_gateway: MakeGateway, raw_client: RawFactory, ib_client: IBFactory
+) -> None:
+    """Sockets that never send the hello used to count toward max_clients until they left."""
+    gw = await make_gateway(max_clients=2)
+    idle = [await raw_client(gw.port) for _ in range(2)]
+    await wait_until(lambda: len(gw.clients) == 2, what="idle sockets accepted")
+    first = await raw_client(gw.port)
+    await first.ready(client_id=1)  # evicts the oldest unfinished handshake
+    assert await idle[0].closed_by_peer()
+    second = await raw_client(gw.port)
+    await second.ready(client_id=2)  # and the other one
+    assert await idle[1].closed_by_peer()
+    extra = await raw_client(gw.port)
+    assert await extra.closed_by_peer()  # every slot holds an API client: refused as before
+    await first.close()
+    await wait_until(lambda: len(gw.clients) == 1, what="first released")
+    await served(ib_client(), gw.port, 3)
+
+
+@pytest.mark.parametrize("value", [0, -1, True, math.nan, "5"])
+def test_handshake_timeout_is_validated(value: object) -> None:
+    with pytest.raises(ConfigError, match=r"^handshake_timeout must be"):
+        FakeGateway(handshake_timeout=value)  # type: ignore[arg-type]
+
+
+async def test_a_stalled_gateway_does_not_time_handshakes_out(
+    make_gateway: MakeGateway, raw_client: RawFactory
+) -> None:
+    gw = await make_gateway(handshake_timeout=0.1)
+    raw = await raw_client(gw.port)
+    await raw.handshake()
+    gw.stall()  # the startApi just sent is never read
+    assert not await raw.closed_by_peer(timeout=0.3)
+    gw.unstall()
+    assert await raw.closed_by_peer(timeout=2.0)

@@ -32,6 +32,7 @@ from typing import Final
 from v6.protocol.codec import ClientMessage
 from v6.protocol.codes import FARM_NOTICES, SYSTEM_MESSAGES, ErrorCode
 from v6.testing.gateway.config import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_MAX_CLIENTS,
     DEFAULT_NEXT_ORDER_ID,
@@ -66,6 +67,7 @@ STARTUP_SYNC_REQUESTS: Final = frozenset(
 :meth:`FakeGateway.ignore_requests` for a "sync never completes" fault."""
 
 __all__ = [
+    "DEFAULT_HANDSHAKE_TIMEOUT",
     "DEFAULT_HOST",
     "DEFAULT_MAX_CLIENTS",
     "DEFAULT_NEXT_ORDER_ID",

@@ -28,6 +28,9 @@ PACING_WINDOW: Final = 1.0
 DEFAULT_TICK_RATE: Final = 4.0
 """Price updates per second per market-data subscription; each is a tickPrice + a tickSize."""
 DEFAULT_NEXT_ORDER_ID: Final = 1
+DEFAULT_HANDSHAKE_TIMEOUT: Final = 5.0
+"""Seconds a socket has from accept to ``startApi`` before it is closed."""
+MAX_HANDSHAKE_TIMEOUT: Final = 3600.0
 MAX_ACCOUNT_SUMMARIES: Final = 2
 """Active account-summary subscriptions a client may hold; the next one gets error 322."""
 
@@ -49,6 +52,7 @@ class GatewaySettings:
     max_account_summaries: int = MAX_ACCOUNT_SUMMARIES
     on_accept: Callable[[float], None] | None = None
     wall_clock: Callable[[], float] = time.time
+    handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
 
     def __post_init__(self) -> None:
         require_int("port", self.port, low=0, high=65535)
@@ -60,6 +64,9 @@ class GatewaySettings:
                     high=MAX_SERVER_VERSION)  # fmt: skip
         require_int("next_order_id", self.next_order_id, low=0, high=2**31 - 1)
         require_int("max_account_summaries", self.max_account_summaries, low=0, high=1000)
+        if self.handshake_timeout is not None:
+            require_range("handshake_timeout", self.handshake_timeout, low=0, low_open=True,
+                          high=MAX_HANDSHAKE_TIMEOUT)  # fmt: skip
 
     def connection_time(self) -> str:
         """The handshake's connection time, from :attr:`wall_clock`."""

@@ -20,6 +20,7 @@ from v6.protocol import codec
 from v6.protocol.codes import SYSTEM_MESSAGES
 from v6.testing.account import AccountState
 from v6.testing.gateway.config import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_MAX_CLIENTS,
     DEFAULT_NEXT_ORDER_ID,
@@ -86,12 +87,17 @@ class FakeGateway:
         on_accept: called with ``time.monotonic()`` of each accepted socket (exceptions are
             logged, never raised into the server).
         wall_clock: epoch seconds for reqCurrentTime, bars and account times (``time.time``).
+        handshake_timeout: seconds from accept to ``startApi`` before a socket is closed
+            (0 < t <= 3600, or ``None`` for never; :data:`DEFAULT_HANDSHAKE_TIMEOUT`). When
+            ``max_clients`` sockets are open, a new one takes the place of the oldest that has
+            not finished its handshake, so idle sockets never lock API clients out.
 
     Raises:
         ConfigError: an argument is outside its range (the message names it and the range).
     """
 
     host = _Setting[str]()
+    handshake_timeout = _Setting[float | None]()
     account_state = _Setting[AccountState]()
     max_clients = _Setting[int]()
     pacing_limit = _Setting[int | None]()
@@ -116,6 +122,7 @@ class FakeGateway:
         max_account_summaries: int = MAX_ACCOUNT_SUMMARIES,
         on_accept: Callable[[float], None] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
     ) -> None:
         if account_state is not None and accounts is not None:
             raise ConfigError("accounts: give either accounts or account_state, not both")
@@ -124,8 +131,11 @@ class FakeGateway:
                 AccountState.with_accounts(accounts) if accounts is not None else AccountState()
             )
         settings = GatewaySettings(
-            host, port, account_state, max_clients, pacing_limit, tick_rate, server_version,
-            next_order_id, farm_notices, max_account_summaries, on_accept, wall_clock,
+            host=host, port=port, account_state=account_state, max_clients=max_clients,
+            pacing_limit=pacing_limit, tick_rate=tick_rate, server_version=server_version,
+            next_order_id=next_order_id, farm_notices=farm_notices,
+            max_account_summaries=max_account_summaries, on_accept=on_accept,
+            wall_clock=wall_clock, handshake_timeout=handshake_timeout,
         )  # fmt: skip
         self._ctx = GatewayContext(settings, Faults(on_change=self._faults_changed))
         self._server: asyncio.Server | None = None

@@ -119,12 +119,23 @@ class GatewayContext:
                 on_accept(now)
             except Exception:
                 logger.exception("fake gateway: on_accept callback failed")
-        if len(self.sessions) >= self.settings.max_clients:
+        if len(self.sessions) >= self.settings.max_clients and not self._evict_a_handshake():
             logger.warning("fake gateway: {} refused: {} clients already connected",
                            session.peer, self.settings.max_clients)  # fmt: skip
             return False
         self.sessions.add(session)
         logger.info("fake gateway: client connected from {}", session.peer)
+        return True
+
+    def _evict_a_handshake(self) -> bool:
+        """Close the oldest socket still in its handshake, to make room; False if none is."""
+        waiting = [s for s in self.sessions if s.in_handshake]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda s: s.accepted_at)
+        logger.info("fake gateway: {} closed to make room (handshake unfinished)", oldest.peer)
+        self.sessions.discard(oldest)
+        oldest.abort()
         return True
 
     def claim_client_id(self, session: Session, client_id: int) -> bool:
@@ -162,6 +173,8 @@ class Session(asyncio.Protocol):
         self.client_id: int | None = None
         self.state = ClientState()
         self.silenced = False
+        self.accepted_at = self.loop.time()
+        self._handshake_timer: asyncio.TimerHandle | None = None
         self.outbox: deque[tuple[float, _Outgoing]] = deque()
         self._last_due = 0.0
         self._flush_handle: asyncio.Handle | None = None
@@ -192,7 +205,11 @@ class Session(asyncio.Protocol):
             logger.info("fake gateway: {} accepted and closed (handshake fault 'close')", self.peer)
             self.phase = Phase.CLOSING
             transport.close()
+            return
         self.silenced = verdict is Verdict.SILENCE
+        timeout = self.ctx.settings.handshake_timeout
+        if timeout is not None:
+            self._handshake_timer = self.loop.call_later(timeout, self._handshake_expired)
 
     def data_received(self, data: bytes) -> None:
         if self.phase in (Phase.CLOSING, Phase.CLOSED):
@@ -217,6 +234,8 @@ class Session(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.phase = Phase.CLOSED
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
@@ -234,6 +253,23 @@ class Session(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writable.set()
+
+    @property
+    def in_handshake(self) -> bool:
+        """Accepted, not yet API-ready, and not held silent by a fault (a hung-gateway fault
+        keeps its sockets: that is the fault)."""
+        return self.phase in (Phase.HANDSHAKE, Phase.AWAIT_START_API) and not self.silenced
+
+    def _handshake_expired(self) -> None:
+        self._handshake_timer = None
+        timeout = self.ctx.settings.handshake_timeout
+        if self.ctx.faults.output_held() and timeout is not None:
+            # a frozen gateway does nothing on its own either; look again later
+            self._handshake_timer = self.loop.call_later(timeout, self._handshake_expired)
+        elif self.in_handshake:
+            logger.info("fake gateway: {} closed: no startApi within {}s", self.peer,
+                        self.ctx.settings.handshake_timeout)  # fmt: skip
+            self.abort()
 
     # ---- output: ordered, delayed by latency faults, batched per event-loop iteration
 
@@ -394,6 +430,9 @@ class Session(asyncio.Protocol):
             return
         self.client_id = request.client_id
         self.phase = Phase.READY
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
         logger.info("fake gateway: {} API ready: client id {}, server version {}",
                     self.peer, request.client_id, self.state.server_version)  # fmt: skip
         for reply in self.ctx.app.welcome(self.state):
