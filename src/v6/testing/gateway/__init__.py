@@ -5,8 +5,9 @@ knowledge lives in the pure codec (:mod:`v6.protocol.codec`); this package is it
 rooms:
 
 * :mod:`.server`: :class:`FakeGateway`, lifecycle, observation API, the public fault methods;
-* :mod:`.session`: one socket (I/O, pacing, phase, outbox), seeing the gateway only through a
-  :class:`~.session.GatewayContext`;
+* :mod:`.session`: one socket (I/O, pacing, phase, output limit), seeing the gateway only
+  through a :class:`~.context.GatewayContext` (:mod:`.context`);
+* :mod:`.outbox`: the replies waiting for one socket (order, latency, batching, held output);
 * :mod:`.app`: the "TWS application", requests -> replies;
 * :mod:`.market`: bars and ticks (pure);
 * :mod:`.faults`: faults as objects hooked at accept, hello, request, send and flush;
@@ -23,8 +24,13 @@ Behaviour, as a real TWS (``/work/shared/reference/tws-protocol.md``):
 * a duplicate live client id gets 326 and the socket is closed;
 * pacing: above ``pacing_limit`` messages per second a client's messages are dropped and it gets
   error 100 (once per second while it keeps exceeding);
-* a garbage frame (well framed, not a message) or an unknown message id is logged and ignored; a
-  framing error (oversized length) closes that client. Nothing a client sends affects others.
+* a garbage frame (well framed, not a message) counts toward pacing and is logged (at most once a
+  second per client, with a count); an unknown message id is ignored; a framing error (oversized
+  length) closes that client. Nothing a client sends affects others;
+* a socket has ``handshake_timeout`` to reach startApi; when ``max_clients`` are open, a new socket
+  takes the place of the oldest unfinished handshake;
+* a client that leaves more than ``max_output_buffer`` bytes of replies unread is not read from
+  until it catches up, and is disconnected after ``slow_client_timeout``.
 """
 
 from typing import Final
@@ -35,13 +41,16 @@ from v6.testing.gateway.config import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_MAX_CLIENTS,
+    DEFAULT_MAX_OUTPUT_BUFFER,
     DEFAULT_NEXT_ORDER_ID,
     DEFAULT_PACING_LIMIT,
     DEFAULT_PORT,
+    DEFAULT_SLOW_CLIENT_TIMEOUT,
     DEFAULT_TICK_RATE,
     MAX_ACCOUNT_SUMMARIES,
     PACING_WINDOW,
 )
+from v6.testing.gateway.context import ClientInfo, Phase
 from v6.testing.gateway.faults import HandshakeFault
 from v6.testing.gateway.market import (
     MAX_HISTORICAL_BARS,
@@ -51,7 +60,6 @@ from v6.testing.gateway.market import (
     make_bars,
 )
 from v6.testing.gateway.server import FakeGateway
-from v6.testing.gateway.session import ClientInfo, Phase
 
 STARTUP_SYNC_REQUESTS: Final = frozenset(
     {
@@ -70,9 +78,11 @@ __all__ = [
     "DEFAULT_HANDSHAKE_TIMEOUT",
     "DEFAULT_HOST",
     "DEFAULT_MAX_CLIENTS",
+    "DEFAULT_MAX_OUTPUT_BUFFER",
     "DEFAULT_NEXT_ORDER_ID",
     "DEFAULT_PACING_LIMIT",
     "DEFAULT_PORT",
+    "DEFAULT_SLOW_CLIENT_TIMEOUT",
     "DEFAULT_TICK_RATE",
     "FARM_NOTICES",
     "MAX_ACCOUNT_SUMMARIES",

@@ -31,6 +31,10 @@ DEFAULT_NEXT_ORDER_ID: Final = 1
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 5.0
 """Seconds a socket has from accept to ``startApi`` before it is closed."""
 MAX_HANDSHAKE_TIMEOUT: Final = 3600.0
+DEFAULT_MAX_OUTPUT_BUFFER: Final = 1024 * 1024
+"""Bytes of replies a client may leave unread before the gateway stops reading its requests."""
+DEFAULT_SLOW_CLIENT_TIMEOUT: Final = 10.0
+"""Seconds a client may stay over :data:`DEFAULT_MAX_OUTPUT_BUFFER` before it is disconnected."""
 MAX_ACCOUNT_SUMMARIES: Final = 2
 """Active account-summary subscriptions a client may hold; the next one gets error 322."""
 
@@ -53,6 +57,8 @@ class GatewaySettings:
     on_accept: Callable[[float], None] | None = None
     wall_clock: Callable[[], float] = time.time
     handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
+    max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER
+    slow_client_timeout: float | None = DEFAULT_SLOW_CLIENT_TIMEOUT
 
     def __post_init__(self) -> None:
         require_int("port", self.port, low=0, high=65535)
@@ -67,6 +73,10 @@ class GatewaySettings:
         if self.handshake_timeout is not None:
             require_range("handshake_timeout", self.handshake_timeout, low=0, low_open=True,
                           high=MAX_HANDSHAKE_TIMEOUT)  # fmt: skip
+        require_int("max_output_buffer", self.max_output_buffer, low=1024, high=2**30)
+        if self.slow_client_timeout is not None:
+            require_range("slow_client_timeout", self.slow_client_timeout, low=0, low_open=True,
+                          high=3600)  # fmt: skip
 
     def connection_time(self) -> str:
         """The handshake's connection time, from :attr:`wall_clock`."""

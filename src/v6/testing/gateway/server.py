@@ -23,14 +23,17 @@ from v6.testing.gateway.config import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_MAX_CLIENTS,
+    DEFAULT_MAX_OUTPUT_BUFFER,
     DEFAULT_NEXT_ORDER_ID,
     DEFAULT_PACING_LIMIT,
     DEFAULT_PORT,
+    DEFAULT_SLOW_CLIENT_TIMEOUT,
     DEFAULT_TICK_RATE,
     MAX_ACCOUNT_SUMMARIES,
     GatewaySettings,
     require_tick_rate,
 )
+from v6.testing.gateway.context import ClientInfo, GatewayContext, Phase
 from v6.testing.gateway.faults import (
     BrokenHandshake,
     Faults,
@@ -39,7 +42,7 @@ from v6.testing.gateway.faults import (
     Latency,
     Stall,
 )
-from v6.testing.gateway.session import ClientInfo, GatewayContext, Phase, Session
+from v6.testing.gateway.session import Session
 
 _CLOSE_GRACE: Final = 1.0
 _T = TypeVar("_T")
@@ -91,6 +94,12 @@ class FakeGateway:
             (0 < t <= 3600, or ``None`` for never; :data:`DEFAULT_HANDSHAKE_TIMEOUT`). When
             ``max_clients`` sockets are open, a new one takes the place of the oldest that has
             not finished its handshake, so idle sockets never lock API clients out.
+        max_output_buffer: bytes of replies (any kind) a client may leave unread (1024..2**30,
+            :data:`DEFAULT_MAX_OUTPUT_BUFFER`); above it the gateway stops reading that client's
+            requests until it catches up.
+        slow_client_timeout: seconds a client may stay above ``max_output_buffer`` before it is
+            disconnected (0 < t <= 3600, or ``None`` for never;
+            :data:`DEFAULT_SLOW_CLIENT_TIMEOUT`).
 
     Raises:
         ConfigError: an argument is outside its range (the message names it and the range).
@@ -123,6 +132,8 @@ class FakeGateway:
         on_accept: Callable[[float], None] | None = None,
         wall_clock: Callable[[], float] = time.time,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
+        slow_client_timeout: float | None = DEFAULT_SLOW_CLIENT_TIMEOUT,
     ) -> None:
         if account_state is not None and accounts is not None:
             raise ConfigError("accounts: give either accounts or account_state, not both")
@@ -136,6 +147,7 @@ class FakeGateway:
             next_order_id=next_order_id, farm_notices=farm_notices,
             max_account_summaries=max_account_summaries, on_accept=on_accept,
             wall_clock=wall_clock, handshake_timeout=handshake_timeout,
+            max_output_buffer=max_output_buffer, slow_client_timeout=slow_client_timeout,
         )  # fmt: skip
         self._ctx = GatewayContext(settings, Faults(on_change=self._faults_changed))
         self._server: asyncio.Server | None = None

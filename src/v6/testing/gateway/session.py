@@ -1,4 +1,4 @@
-"""One client socket of the fake gateway (an ``asyncio.Protocol``): I/O, pacing, phase, outbox.
+"""One client socket of the fake gateway (an ``asyncio.Protocol``): I/O, pacing, phase, limits.
 
 The session feeds bytes to the pure codec, asks the active faults at each hook point, hands
 requests to the :class:`~v6.testing.gateway.app.TwsApp` and writes its replies: ordered, delayed
@@ -15,10 +15,7 @@ import contextlib
 import math
 import socket
 import struct
-import time
-from collections import Counter, deque
-from dataclasses import dataclass
-from enum import Enum
+from collections import deque
 from typing import Final
 
 from loguru import logger
@@ -27,9 +24,11 @@ from v6.errors import MalformedRequest, NoCommonVersion, ProtocolError
 from v6.protocol import codec
 from v6.protocol.codec import MIN_SERVER_VERSION, BadFrame, Hello, Message, ServerCodec
 from v6.protocol.codes import TEXT_CLIENT_ID_IN_USE, ErrorCode, max_rate_text
-from v6.testing.gateway.app import ClientState, TwsApp
-from v6.testing.gateway.config import PACING_WINDOW, GatewaySettings
-from v6.testing.gateway.faults import Faults, Verdict
+from v6.testing.gateway.app import ClientState
+from v6.testing.gateway.config import PACING_WINDOW
+from v6.testing.gateway.context import ClientInfo, GatewayContext, Phase
+from v6.testing.gateway.faults import Verdict
+from v6.testing.gateway.outbox import Outbox, Outgoing
 
 _MAX_UPDATES_PER_WAKEUP: Final = 256
 _MIN_TICK_INTERVAL: Final = 0.001
@@ -37,32 +36,6 @@ _MAX_OUTBOX: Final = 1000
 _WRITE_HIGH_WATER: Final = 256 * 1024
 _LINGER_RST: Final = struct.pack("ii", 1, 0)
 
-_Outgoing = bytes | None  # None: close the socket after what precedes it
-
-
-class Phase(Enum):
-    """Where one client connection is."""
-
-    HANDSHAKE = "handshake"
-    AWAIT_START_API = "await_start_api"
-    READY = "ready"
-    SILENT = "silent"
-    """Never answered again (silent handshake fault, or hello received while stalled)."""
-    CLOSING = "closing"
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
-    """A snapshot of one connected client (``FakeGateway.clients``)."""
-
-    peer: str
-    phase: Phase
-    client_id: int | None
-    server_version: int
-    account_summaries: int
-    market_data: int
-    messages_received: int
 
 
 class Tally:
@@ -90,76 +63,6 @@ class Tally:
         return count
 
 
-class GatewayContext:
-    """What sessions share with their gateway: settings, faults, the application, and the table
-    of open sessions, live client ids and counters. The gateway owns it and reads its observation
-    figures from it; a session uses nothing else of the gateway."""
-
-    def __init__(self, settings: GatewaySettings, faults: Faults) -> None:
-        self.settings = settings
-        self.faults = faults
-        self.app = TwsApp(settings)
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.sessions: set[Session] = set()
-        self.live_ids: dict[int, Session] = {}
-        self.counts: Counter[int] = Counter()
-        self.accept_times: list[float] = []
-
-    def require_loop(self) -> asyncio.AbstractEventLoop:
-        assert self.loop is not None, "gateway not started"
-        return self.loop
-
-    def admit(self, session: Session) -> bool:
-        """Record an accepted socket; False when ``max_clients`` are already connected."""
-        now = time.monotonic()
-        self.accept_times.append(now)
-        on_accept = self.settings.on_accept
-        if on_accept is not None:
-            try:
-                on_accept(now)
-            except Exception:
-                logger.exception("fake gateway: on_accept callback failed")
-        if len(self.sessions) >= self.settings.max_clients and not self._evict_a_handshake():
-            logger.warning("fake gateway: {} refused: {} clients already connected",
-                           session.peer, self.settings.max_clients)  # fmt: skip
-            return False
-        self.sessions.add(session)
-        logger.info("fake gateway: client connected from {}", session.peer)
-        return True
-
-    def _evict_a_handshake(self) -> bool:
-        """Close the oldest socket still in its handshake, to make room; False if none is."""
-        waiting = [s for s in self.sessions if s.in_handshake]
-        if not waiting:
-            return False
-        oldest = min(waiting, key=lambda s: s.accepted_at)
-        logger.info("fake gateway: {} closed to make room (handshake unfinished)", oldest.peer)
-        self.sessions.discard(oldest)
-        oldest.abort()
-        return True
-
-    def claim_client_id(self, session: Session, client_id: int) -> bool:
-        """Bind ``client_id`` to ``session``; False if a live session holds it."""
-        if client_id in self.live_ids:
-            return False
-        self.live_ids[client_id] = session
-        return True
-
-    def release(self, session: Session) -> None:
-        if session not in self.sessions:
-            return
-        self.sessions.discard(session)
-        if session.client_id is not None and self.live_ids.get(session.client_id) is session:
-            del self.live_ids[session.client_id]
-        logger.info("fake gateway: client {} disconnected (client id {})",
-                    session.peer, session.client_id)  # fmt: skip
-
-    def reschedule(self) -> None:
-        """Let every session flush (after a fault that held output is removed)."""
-        for session in list(self.sessions):
-            session.schedule_flush()
-
-
 class Session(asyncio.Protocol):
     """The server side of one socket."""
 
@@ -175,9 +78,10 @@ class Session(asyncio.Protocol):
         self.silenced = False
         self.accepted_at = self.loop.time()
         self._handshake_timer: asyncio.TimerHandle | None = None
-        self.outbox: deque[tuple[float, _Outgoing]] = deque()
-        self._last_due = 0.0
-        self._flush_handle: asyncio.Handle | None = None
+        self._slow_timer: asyncio.TimerHandle | None = None
+        self._throttled = False
+        self._inbox: deque[codec.ServerEvent] = deque()
+        self.outbox = Outbox(self.loop, ctx.faults, on_flushed=self._catch_up)
         self._pacing: deque[float] = deque()
         self._last_pacing_error = -math.inf
         self._garbage = Tally(PACING_WINDOW)
@@ -191,11 +95,14 @@ class Session(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = self.outbox.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.state.peer = self.peer
-        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+        # pause_writing() fires above the output limit too, so resume_writing() tells us when a
+        # throttled client has caught up
+        high = min(_WRITE_HIGH_WATER, self.ctx.settings.max_output_buffer)
+        transport.set_write_buffer_limits(high=high)
         if not self.ctx.admit(self):
             self.phase = Phase.CLOSING
             transport.close()
@@ -220,11 +127,19 @@ class Session(asyncio.Protocol):
             logger.warning("fake gateway: {} protocol error, closing: {}", self.peer, exc)
             self.abort()
             return
+        self._inbox.extend(events)
+        self._process_inbox()
+
+    def _process_inbox(self) -> None:
+        """Handle received events in order; stop while the client is throttled (the rest wait
+        here, and reading is paused, until it catches up)."""
         try:
-            for event in events:
+            while self._inbox and not self._throttled:
                 if self.phase in (Phase.CLOSING, Phase.CLOSED):
-                    break
-                self._on_event(event)
+                    self._inbox.clear()
+                    return
+                self._on_event(self._inbox.popleft())
+                self._check_output()
         except Exception:
             logger.exception("fake gateway: handler failed for {}; closing it", self.peer)
             self.abort()
@@ -234,12 +149,10 @@ class Session(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.phase = Phase.CLOSED
-        if self._handshake_timer is not None:
-            self._handshake_timer.cancel()
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        self.outbox.clear()
+        for timer in (self._handshake_timer, self._slow_timer):
+            if timer is not None:
+                timer.cancel()
+        self.outbox.close()
         self._writable.set()
         if self._ticker is not None:
             self._ticker.cancel()
@@ -253,6 +166,7 @@ class Session(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writable.set()
+        self._catch_up()
 
     @property
     def in_handshake(self) -> bool:
@@ -271,15 +185,58 @@ class Session(asyncio.Protocol):
                         self.ctx.settings.handshake_timeout)  # fmt: skip
             self.abort()
 
-    # ---- output: ordered, delayed by latency faults, batched per event-loop iteration
+    # ---- output limit: a client that does not read cannot make the gateway hold more
 
-    def send(self, data: _Outgoing) -> None:
-        if self.phase is Phase.CLOSED:
+    def _unread(self) -> int:
+        transport = self.transport
+        buffered = transport.get_write_buffer_size() if transport is not None else 0
+        return buffered + self.outbox.bytes
+
+    def _check_output(self) -> None:
+        """Above ``max_output_buffer`` unread bytes, stop handling and reading this client's
+        requests and give it ``slow_client_timeout`` to catch up."""
+        limit = self.ctx.settings.max_output_buffer
+        if self._throttled or self.transport is None or self._unread() <= limit:
             return
-        due = max(self.loop.time() + self.ctx.faults.send_delay(), self._last_due)
-        self._last_due = due
-        self.outbox.append((due, data))
-        self.schedule_flush()
+        self._throttled = True
+        self.transport.pause_reading()
+        logger.info("fake gateway: {} has over {} bytes unread; not reading its requests",
+                    self.peer, limit)  # fmt: skip
+        self._arm_slow_timer()
+
+    def _arm_slow_timer(self) -> None:
+        timeout = self.ctx.settings.slow_client_timeout
+        if timeout is not None:
+            self._slow_timer = self.loop.call_later(timeout, self._slow_timer_expired)
+
+    def _slow_timer_expired(self) -> None:
+        self._slow_timer = None
+        transport = self.transport
+        if transport is None or not self._throttled:
+            return
+        if transport.get_write_buffer_size() <= self.ctx.settings.max_output_buffer:
+            self._arm_slow_timer()  # the backlog is ours (latency, a stall), not the client's
+            return
+        logger.warning("fake gateway: {} left its replies unread for {}s; disconnecting",
+                       self.peer, self.ctx.settings.slow_client_timeout)  # fmt: skip
+        self.abort()
+
+    def _catch_up(self) -> None:
+        """End the throttle once the unread bytes are back under the limit."""
+        if not self._throttled or self._unread() > self.ctx.settings.max_output_buffer:
+            return
+        self._throttled = False
+        if self._slow_timer is not None:
+            self._slow_timer.cancel()
+            self._slow_timer = None
+        if self.transport is not None and self.phase not in (Phase.CLOSING, Phase.CLOSED):
+            self.transport.resume_reading()
+            self.loop.call_soon(self._process_inbox)
+
+    # ---- output (see Outbox)
+
+    def send(self, data: Outgoing) -> None:
+        self.outbox.put(data)
 
     def send_error(self, req_id: int, code: int, text: str) -> None:
         self.send(self.state.error(req_id, code, text))
@@ -289,36 +246,7 @@ class Session(asyncio.Protocol):
         self.phase = Phase.CLOSING
 
     def schedule_flush(self) -> None:
-        if self._flush_handle is not None or not self.outbox or self.phase is Phase.CLOSED:
-            return
-        due = self.outbox[0][0]
-        if due <= self.loop.time():
-            self._flush_handle = self.loop.call_soon(self._flush)
-        else:
-            self._flush_handle = self.loop.call_at(due, self._flush)
-
-    def _flush(self) -> None:
-        self._flush_handle = None
-        transport = self.transport
-        if transport is None or self.phase is Phase.CLOSED or self.ctx.faults.output_held():
-            return  # held output is rescheduled when the fault is removed
-        now = self.loop.time()
-        chunks: list[bytes] = []
-        close = False
-        outbox = self.outbox
-        while outbox and outbox[0][0] <= now:
-            data = outbox.popleft()[1]
-            if data is None:
-                close = True
-                break
-            chunks.append(data)
-        if chunks and not transport.is_closing():
-            transport.write(b"".join(chunks))
-        if close:
-            outbox.clear()
-            transport.close()
-        else:
-            self.schedule_flush()
+        self.outbox.schedule()
 
     def abort(self, reset: bool = False) -> None:
         """Close now, dropping unsent data; ``reset`` sends RST instead of FIN."""
