@@ -137,3 +137,32 @@ def test_cli_rejects_bad_port() -> None:
     )
     assert result.returncode == 2
     assert "port must be in [0, 65535], got 70000" in result.stderr
+
+
+def test_cli_on_every_interface_prints_every_address_with_one_port() -> None:
+    env = {**os.environ, "PYTHONASYNCIODEBUG": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "v6.testing.cli", "gateway", "--host", "", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("fake gateway listening on ")
+        addresses = line.removeprefix("fake gateway listening on ").split(", ")
+        ports = {a.rsplit(":", 1)[1] for a in addresses}
+        assert len(ports) == 1
+        (port,) = ports
+        expected = {f"0.0.0.0:{port}", f"[::]:{port}"} if socket.has_ipv6 else {f"0.0.0.0:{port}"}
+        assert set(addresses) == expected
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

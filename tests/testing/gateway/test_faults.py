@@ -330,3 +330,24 @@ async def test_output_released_wakes_waiters_when_the_stall_ends() -> None:
     assert not waiter.done()
     faults.remove(Stall)
     await asyncio.wait_for(waiter, 1)
+
+
+# ------------------------------------------------------------------------------ listening addresses
+
+
+async def test_all_interfaces_share_one_port_and_every_address_is_reported() -> None:
+    """Issue 11 item 5: host "" listened on IPv4 and IPv6 on two different ports; gw.port read
+    the first socket only."""
+    async with FakeGateway(host="", port=0) as gw:
+        families = {":" in address for address, _ in gw.addresses}
+        assert {port for _, port in gw.addresses} == {gw.port}
+        for host in ["127.0.0.1", "::1"] if families == {False, True} else ["127.0.0.1"]:
+            _, writer = await asyncio.open_connection(host, gw.port)
+            writer.close()
+            await writer.wait_closed()
+    assert gw.addresses == ()
+
+
+async def test_addresses_of_the_default_host() -> None:
+    async with FakeGateway(port=0) as gw:
+        assert gw.addresses == (("127.0.0.1", gw.port),)

@@ -59,7 +59,7 @@ from v6.testing.gateway.market import (
     duration_seconds,
     make_bars,
 )
-from v6.testing.gateway.server import FakeGateway
+from v6.testing.gateway.server import FakeGateway, format_addresses
 
 STARTUP_SYNC_REQUESTS: Final = frozenset(
     {
@@ -98,5 +98,6 @@ __all__ = [
     "bar_seconds",
     "base_price",
     "duration_seconds",
+    "format_addresses",
     "make_bars",
 ]

@@ -8,6 +8,7 @@ objects at fixed hook points.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -45,6 +46,7 @@ from v6.testing.gateway.faults import (
 from v6.testing.gateway.session import Session
 
 _CLOSE_GRACE: Final = 1.0
+_BIND_ATTEMPTS: Final = 5
 _T = TypeVar("_T")
 
 
@@ -163,11 +165,9 @@ class FakeGateway:
         ctx.loop = asyncio.get_running_loop()
         ctx.faults.rebind()  # start() may follow a new event loop
         settings = ctx.settings
-        self._server = await ctx.loop.create_server(
-            lambda: Session(ctx), settings.host, settings.port, reuse_address=True
-        )
+        self._server = await self._listen(ctx.loop, settings.host, settings.port)
         settings.port = self._server.sockets[0].getsockname()[1]
-        logger.info("fake gateway: listening on {}:{}", settings.host, settings.port)
+        logger.info("fake gateway: listening on {}", format_addresses(self.addresses))
 
     async def stop(self) -> None:
         """Stop listening (connections are refused) and close every client socket."""
@@ -177,7 +177,7 @@ class FakeGateway:
         await self._close_sessions(reset=False)
         if server is not None:
             await server.wait_closed()
-            logger.info("fake gateway: stopped listening on {}:{}", self.host, self.port)
+            logger.info("fake gateway: stopped listening on {}:{}", self.host or "*", self.port)
 
     async def __aenter__(self) -> FakeGateway:
         await self.start()
@@ -322,7 +322,36 @@ class FakeGateway:
         """A snapshot of every open socket."""
         return tuple(s.info() for s in self._ctx.sessions if s.phase is not Phase.CLOSED)
 
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """Every ``(address, port)`` listened on (one port for all); ``()`` when not serving.
+
+        ``host=""`` listens on every IPv4 and IPv6 interface: ``(("0.0.0.0", p), ("::", p))``.
+        """
+        if self._server is None:
+            return ()
+        return tuple((s.getsockname()[0], s.getsockname()[1]) for s in self._server.sockets)
+
     # ---- internals
+
+    async def _listen(
+        self, loop: asyncio.AbstractEventLoop, host: str, port: int
+    ) -> asyncio.Server:
+        """Listen on ``host:port`` with ONE port for every address ``host`` stands for (``""``:
+        IPv4 and IPv6), so that :attr:`port` is well defined."""
+        ctx = self._ctx
+        for _ in range(_BIND_ATTEMPTS):
+            server = await loop.create_server(lambda: Session(ctx), host, port,
+                                              reuse_address=True)  # fmt: skip
+            ports = [s.getsockname()[1] for s in server.sockets]
+            if len(set(ports)) == 1:
+                return server
+            server.close()  # port 0 picked one port per address family: retry on the first one
+            await server.wait_closed()
+            with contextlib.suppress(OSError):  # taken on another family: pick again
+                return await loop.create_server(lambda: Session(ctx), host, ports[0],
+                                                reuse_address=True)  # fmt: skip
+        raise OSError(f"cannot listen on one port for every address of {host!r}")
 
     def _faults_changed(self) -> None:
         logger.info("fake gateway: faults now {}", self._ctx.faults)
@@ -342,3 +371,8 @@ class FakeGateway:
                 for session in sessions:
                     session.abort()
                 await asyncio.wait(pending, timeout=_CLOSE_GRACE)
+
+
+def format_addresses(addresses: Iterable[tuple[str, int]]) -> str:
+    """``127.0.0.1:4002`` or ``0.0.0.0:4002, [::]:4002``."""
+    return ", ".join(f"[{a}]:{p}" if ":" in a else f"{a}:{p}" for a, p in addresses)
