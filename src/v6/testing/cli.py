@@ -4,7 +4,8 @@
 
 Each client connect and disconnect is logged (loguru, stderr). Once listening, one line
 ``fake gateway listening on <host>:<port>`` goes to stdout (with ``--port 0`` it names the port
-picked), so scripts can wait for it.
+picked; with ``--host ""`` every address, one port: ``0.0.0.0:4002, [::]:4002``), so scripts can
+wait for it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from v6.testing.gateway import (
     DEFAULT_PACING_LIMIT,
     DEFAULT_TICK_RATE,
     FakeGateway,
+    format_addresses,
 )
 
 DEFAULT_CLI_PORT: Final = 4002
@@ -114,7 +116,7 @@ async def _serve(gateway: FakeGateway) -> int:
     except OSError as exc:
         logger.error("fake gateway: cannot listen on {}:{}: {}", gateway.host, gateway.port, exc)
         return 1
-    print(f"fake gateway listening on {gateway.host}:{gateway.port}", flush=True)
+    print(f"fake gateway listening on {format_addresses(gateway.addresses)}", flush=True)
     try:
         await stop.wait()
     finally:

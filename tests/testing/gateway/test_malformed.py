@@ -3,16 +3,20 @@ gateway keeps serving everyone else. After each bad client a good ib_async clien
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from ib_async import IB
+from loguru import logger
 
-from tests.testing.conftest import RawClient
+from tests.testing.conftest import RawClient, wait_until
+from v6.errors import ConfigError
 from v6.protocol import codec
 from v6.protocol.codec import MAGIC, ClientMessage, Message
-from v6.testing import FakeGateway, gateway
+from v6.testing import FakeGateway
+from v6.testing.gateway import app
 
 MakeGateway = Callable[..., Awaitable[FakeGateway]]
 RawFactory = Callable[[int], Awaitable[RawClient]]
@@ -138,7 +142,7 @@ async def test_handler_exception_closes_only_that_client(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("handler bug")
 
-    monkeypatch.setattr(gateway, "make_bars", explode)
+    monkeypatch.setattr(app, "make_bars", explode)
     bystander = await raw_client(fake_gateway.port)
     await bystander.ready(client_id=2)
     victim = await raw_client(fake_gateway.port)
@@ -169,3 +173,114 @@ async def test_pacing_drops_excess_and_reports_100_once_per_second(
     assert len(errors) == 1
     assert errors[0][2:4] == ("-1", "100")
     assert gw.request_counts[49] == 20
+
+
+@pytest.mark.parametrize("head", ["\u00b2", "\u0661", "1\u00b2", "\u0663"])
+async def test_unicode_digit_message_ids_are_garbage_frames(
+    fake_gateway: FakeGateway, raw_client: RawFactory, head: str
+) -> None:
+    """Issue 11 item 6: superscript two passes str.isdigit() but not int(); Arabic-Indic one must
+    not become message id 1."""
+    raw = await raw_client(fake_gateway.port)
+    await raw.ready()
+    fake_gateway.reset_counts()
+    raw.send(head, 1)
+    raw.send(ClientMessage.REQ_CURRENT_TIME, 1)
+    assert [m.msg_id for m in await raw.messages()] == [49]
+    assert fake_gateway.request_counts == {49: 1}
+
+
+@pytest.mark.parametrize("value", ["\u0661", "\u00b2", " 5", "1_0", "+-1"])
+async def test_unicode_or_odd_integer_fields_are_malformed(
+    fake_gateway: FakeGateway, raw_client: RawFactory, value: str
+) -> None:
+    raw = await raw_client(fake_gateway.port)
+    await raw.ready()
+    raw.send(ClientMessage.REQ_EXECUTIONS, 3, value, 0, "", "", "", "", "", "")
+    raw.send(ClientMessage.REQ_CURRENT_TIME, 1)
+    assert [m.msg_id for m in await raw.messages()] == [49]  # no execDetailsEnd for a bad id
+
+
+@pytest.fixture
+def warnings_logged() -> Iterator[list[str]]:
+    """Messages the gateway logs at WARNING or above while the test runs."""
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
+    yield lines
+    logger.remove(sink)
+
+
+async def test_garbage_frames_count_toward_pacing_and_are_logged_once_per_second(
+    make_gateway: MakeGateway, raw_client: RawFactory, warnings_logged: list[str]
+) -> None:
+    """Issue 11 item 3: a flood of zero-length frames wrote one WARNING per frame and skipped
+    the pacing limit."""
+    gw = await make_gateway(pacing_limit=10)
+    raw = await raw_client(gw.port)
+    await raw.ready()  # startApi is message 1 of this second
+    raw.send_raw(b"\0\0\0\0" * 200)
+    raw.send(ClientMessage.REQ_CURRENT_TIME, 1)
+    replies = await raw.messages()
+    assert [m.fields[2:4] for m in replies] == [("-1", "100")]  # paced out, reported once
+    garbage = [line for line in warnings_logged if "garbage" in line]
+    assert len(garbage) == 1
+    assert "1 garbage frame" in garbage[0]
+    await raw.close()
+    await wait_until(lambda: not gw.clients, what="client gone")
+    garbage = [line for line in warnings_logged if "garbage" in line]
+    assert len(garbage) == 2  # the rest are summed up when the client leaves
+    assert "199 garbage frame" in garbage[1]
+
+
+async def test_a_socket_that_never_completes_the_handshake_is_closed(
+    make_gateway: MakeGateway, raw_client: RawFactory
+) -> None:
+    """Issue 11 item 4: no handshake timeout; idle sockets stayed forever."""
+    gw = await make_gateway(handshake_timeout=0.2)
+    mute = await raw_client(gw.port)  # connects, never sends the hello
+    half = await raw_client(gw.port)
+    half.hello()  # answered, but startApi never follows
+    ready = await raw_client(gw.port)
+    await ready.ready()
+    assert await mute.closed_by_peer(timeout=2.0)
+    assert await half.closed_by_peer(timeout=2.0)
+    assert not await ready.closed_by_peer(timeout=0.1)
+    assert [c.client_id for c in gw.clients] == [1]
+
+
+async def test_idle_handshakes_do_not_lock_out_real_clients(
+    make_gateway: MakeGateway, raw_client: RawFactory, ib_client: IBFactory
+) -> None:
+    """Sockets that never send the hello used to count toward max_clients until they left."""
+    gw = await make_gateway(max_clients=2)
+    idle = [await raw_client(gw.port) for _ in range(2)]
+    await wait_until(lambda: len(gw.clients) == 2, what="idle sockets accepted")
+    first = await raw_client(gw.port)
+    await first.ready(client_id=1)  # evicts the oldest unfinished handshake
+    assert await idle[0].closed_by_peer()
+    second = await raw_client(gw.port)
+    await second.ready(client_id=2)  # and the other one
+    assert await idle[1].closed_by_peer()
+    extra = await raw_client(gw.port)
+    assert await extra.closed_by_peer()  # every slot holds an API client: refused as before
+    await first.close()
+    await wait_until(lambda: len(gw.clients) == 1, what="first released")
+    await served(ib_client(), gw.port, 3)
+
+
+@pytest.mark.parametrize("value", [0, -1, True, math.nan, "5"])
+def test_handshake_timeout_is_validated(value: object) -> None:
+    with pytest.raises(ConfigError, match=r"^handshake_timeout must be"):
+        FakeGateway(handshake_timeout=value)  # type: ignore[arg-type]
+
+
+async def test_a_stalled_gateway_does_not_time_handshakes_out(
+    make_gateway: MakeGateway, raw_client: RawFactory
+) -> None:
+    gw = await make_gateway(handshake_timeout=0.1)
+    raw = await raw_client(gw.port)
+    await raw.handshake()
+    gw.stall()  # the startApi just sent is never read
+    assert not await raw.closed_by_peer(timeout=0.3)
+    gw.unstall()
+    assert await raw.closed_by_peer(timeout=2.0)

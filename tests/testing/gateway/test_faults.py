@@ -14,6 +14,14 @@ from tests.testing.conftest import RawClient, wait_until
 from v6.errors import ConfigError
 from v6.protocol.codec import ClientMessage, Message
 from v6.testing import STARTUP_SYNC_REQUESTS, SYSTEM_MESSAGES, FakeGateway
+from v6.testing.gateway.faults import (
+    BrokenHandshake,
+    Faults,
+    IgnoreRequests,
+    Latency,
+    Stall,
+    Verdict,
+)
 
 MakeGateway = Callable[..., Awaitable[FakeGateway]]
 RawFactory = Callable[[int], Awaitable[RawClient]]
@@ -278,3 +286,68 @@ async def test_default_limit_is_32_simultaneous_clients(
     extra = await raw_client(fake_gateway.port)
     assert await extra.closed_by_peer()
     assert len(fake_gateway.clients) == 32
+
+
+# ----------------------------------------------------------------------- fault objects, no sockets
+
+
+def test_fault_verdicts_combine_by_severity_whatever_the_order() -> None:
+    faults = Faults()
+    faults.install(IgnoreRequests([49]))
+    assert faults.on_request(49) is Verdict.DROP
+    assert faults.on_request(8) is Verdict.PASS
+    faults.install(Stall())
+    assert faults.on_request(49) is Verdict.SILENCE  # a frozen TWS does not even pace it
+    assert faults.on_hello() is Verdict.SILENCE
+    assert faults.output_held()
+    faults.remove(Stall)
+    assert not faults.output_held()
+    assert faults.on_request(49) is Verdict.DROP
+
+
+def test_one_fault_per_kind_and_change_notifications() -> None:
+    changes: list[str] = []
+    faults = Faults(on_change=lambda: changes.append(repr(faults)))
+    faults.install(Latency(0.5))
+    faults.install(Latency(0.25))
+    faults.install(BrokenHandshake("close"))
+    assert faults.send_delay() == 0.25
+    assert faults.on_accept() is Verdict.CLOSE
+    faults.remove(Stall)  # not installed: no change
+    assert changes == [
+        "[Latency(0.5)]",
+        "[Latency(0.25)]",
+        "[Latency(0.25), BrokenHandshake('close')]",
+    ]
+    assert BrokenHandshake("silent").on_accept() is Verdict.SILENCE
+
+
+async def test_output_released_wakes_waiters_when_the_stall_ends() -> None:
+    faults = Faults()
+    faults.install(Stall())
+    waiter = asyncio.ensure_future(faults.output_released())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    faults.remove(Stall)
+    await asyncio.wait_for(waiter, 1)
+
+
+# ------------------------------------------------------------------------------ listening addresses
+
+
+async def test_all_interfaces_share_one_port_and_every_address_is_reported() -> None:
+    """Issue 11 item 5: host "" listened on IPv4 and IPv6 on two different ports; gw.port read
+    the first socket only."""
+    async with FakeGateway(host="", port=0) as gw:
+        families = {":" in address for address, _ in gw.addresses}
+        assert {port for _, port in gw.addresses} == {gw.port}
+        for host in ["127.0.0.1", "::1"] if families == {False, True} else ["127.0.0.1"]:
+            _, writer = await asyncio.open_connection(host, gw.port)
+            writer.close()
+            await writer.wait_closed()
+    assert gw.addresses == ()
+
+
+async def test_addresses_of_the_default_host() -> None:
+    async with FakeGateway(port=0) as gw:
+        assert gw.addresses == (("127.0.0.1", gw.port),)

@@ -1,0 +1,247 @@
+"""TWS API wire format: fields, length-prefixed frames and the version handshake.
+
+Pure functions, no I/O (see ``/work/shared/reference/tws-protocol.md``):
+
+* every message is a 4-byte big-endian length N followed by N bytes of ``\\0``-terminated text
+  fields; field 0 is the message id in ASCII decimal;
+* the client opens with the raw magic ``API\\0`` and ONE framed, unterminated string
+  ``v<min>..<max>[ <options>]``;
+* the server answers with one frame of exactly two fields: ``<serverVersion>\\0<connTime>\\0``.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+from v6.errors import BadHello, FrameTooLarge, NoCommonVersion, ProtocolError
+
+MAGIC: Final = b"API\0"
+"""Raw prefix a client sends before its version hello (no length prefix)."""
+
+MAX_SERVER_VERSION: Final = 178
+"""Highest server version this codec encodes for (ib_async 2.1.0's decoder is written for <= 178;
+194, 196 and 201 change layouts this codec does not implement)."""
+
+MIN_SERVER_VERSION: Final = 124
+"""Lowest server version this codec encodes for (below 124 historical data carries extra fields)."""
+
+VERSION_ADVANCED_ORDER_REJECT: Final = 166
+"""From this server version on, error messages carry an ``advancedOrderRejectJson`` field."""
+
+MAX_FRAME_SIZE: Final = 0xFFFFFF
+"""Largest payload accepted (ibapi's ``MAX_MSG_LEN``); anything larger is a framing error."""
+
+NO_REQUEST_ID: Final = -1
+"""Request id of system messages (errors not tied to a request)."""
+
+_HEADER: Final = struct.Struct(">I")
+# [0-9], never \d or str.isdigit(): those accept Unicode digits (superscripts, Arabic-Indic) that
+# int() rejects or reads as another number.
+_HELLO_RE: Final = re.compile(r"v([0-9]{1,6})(?:\.\.([0-9]{1,6}))?(?: (.*))?", re.DOTALL)
+_MESSAGE_ID_RE: Final = re.compile(r"[0-9]{1,9}")
+_VERSION_RE: Final = re.compile(r"[0-9]{1,9}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Fields and frames
+
+
+def frame(payload: bytes) -> bytes:
+    """Prefix ``payload`` with its 4-byte big-endian length."""
+    return _HEADER.pack(len(payload)) + payload
+
+
+def format_field(value: object) -> str:
+    """Text of one field: ``None`` -> empty, ``bool`` -> ``1``/``0``, ``float`` -> shortest repr.
+
+    Raises :class:`ValueError` for text containing ``\\0`` (it would end the field early).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(int(value))  # int() also strips IntEnum members to their value
+    if isinstance(value, float):
+        return repr(value)
+    text = value if isinstance(value, str) else str(value)
+    if "\0" in text:
+        raise ValueError(f"field contains NUL: {text!r}")
+    return text
+
+
+def encode_fields(*fields: object) -> bytes:
+    """Payload (without length prefix) for ``fields``: each field followed by ``\\0``."""
+    return "".join([format_field(f) + "\0" for f in fields]).encode()
+
+
+def encode_message(*fields: object) -> bytes:
+    """One framed message: length prefix plus ``\\0``-terminated fields."""
+    return frame(encode_fields(*fields))
+
+
+def decode_fields(payload: bytes) -> tuple[str, ...]:
+    """Split a message payload into its text fields.
+
+    Raises :class:`ValueError` if the payload is empty, not UTF-8 or not ``\\0``-terminated.
+    """
+    if not payload or payload[-1] != 0:
+        raise ValueError("payload is empty or not NUL-terminated")
+    return tuple(payload[:-1].decode("utf-8").split("\0"))
+
+
+class FrameBuffer:
+    """Exact-length framing: feed arbitrary TCP chunks, get back complete payloads in order.
+
+    A frame split across reads is held until complete; several frames in one read come out
+    together. A length above ``max_frame_size`` raises :class:`FrameTooLarge`.
+    """
+
+    __slots__ = ("_buf", "max_frame_size")
+
+    def __init__(self, max_frame_size: int = MAX_FRAME_SIZE) -> None:
+        self._buf = bytearray()
+        self.max_frame_size = max_frame_size
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held that do not yet form a complete frame."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add ``data``; return every payload completed by it (possibly none)."""
+        buf = self._buf
+        buf += data
+        frames: list[bytes] = []
+        offset = 0
+        end_of_data = len(buf)
+        while end_of_data - offset >= 4:
+            size = int.from_bytes(buf[offset : offset + 4], "big")
+            if size > self.max_frame_size:
+                raise FrameTooLarge(f"frame of {size} bytes exceeds {self.max_frame_size}")
+            end = offset + 4 + size
+            if end > end_of_data:
+                break
+            frames.append(bytes(buf[offset + 4 : end]))
+            offset = end
+        if offset:
+            del buf[:offset]
+        return frames
+
+
+# --------------------------------------------------------------------------------------------------
+# Handshake
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """The client's version hello: ``v<min_version>..<max_version>[ <options>]``."""
+
+    min_version: int
+    max_version: int
+    options: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerHello:
+    """The server's handshake answer."""
+
+    version: int
+    connection_time: str
+
+
+def parse_hello(payload: bytes) -> Hello:
+    """Parse the framed hello text (``v157..178``, ``v100..157 +PACEAPI``, or ``v176``)."""
+    try:
+        text = payload.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise BadHello(f"hello is not ASCII: {payload[:40]!r}") from exc
+    match = _HELLO_RE.fullmatch(text)
+    if match is None:
+        raise BadHello(f"hello is not 'v<min>..<max>': {text[:40]!r}")
+    low = int(match.group(1))
+    high = int(match.group(2) or low)
+    if low > high:
+        raise BadHello(f"hello range is empty: {text[:40]!r}")
+    return Hello(low, high, match.group(3) or "")
+
+
+def encode_hello(
+    min_version: int = MIN_SERVER_VERSION, max_version: int = MAX_SERVER_VERSION, options: str = ""
+) -> bytes:
+    """Bytes a client sends to open a session: magic plus the framed version range."""
+    text = f"v{min_version}..{max_version}" + (f" {options}" if options else "")
+    return MAGIC + frame(text.encode("ascii"))
+
+
+def negotiate_version(
+    hello: Hello,
+    server_max: int = MAX_SERVER_VERSION,
+    server_min: int = MIN_SERVER_VERSION,
+) -> int:
+    """The version a real TWS picks: ``min(server_max, client_max)``.
+
+    Raises :class:`NoCommonVersion` when that is below the client's minimum or the server's.
+    """
+    version = min(server_max, hello.max_version)
+    if version < hello.min_version or version < server_min:
+        raise NoCommonVersion(
+            f"client v{hello.min_version}..{hello.max_version}, "
+            f"server v{server_min}..{server_max}: no common version"
+        )
+    return version
+
+
+def encode_server_hello(version: int, connection_time: str) -> bytes:
+    """The server's handshake answer: exactly two fields."""
+    return encode_message(version, connection_time)
+
+
+# --------------------------------------------------------------------------------------------------
+# Messages: a complete frame, decoded or not
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One well-framed message; ``fields[0]`` is the message id as text."""
+
+    msg_id: int
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BadFrame:
+    """A complete frame that is not a message (empty, unterminated, not UTF-8, non-numeric id).
+
+    Framing is intact after it, so a server may log and ignore it.
+    """
+
+    payload: bytes
+    reason: str
+
+
+def to_message(payload: bytes) -> Message | BadFrame:
+    """The :class:`Message` in one frame's payload, or a :class:`BadFrame` saying why not."""
+    try:
+        fields = decode_fields(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return BadFrame(payload, str(exc))
+    head = fields[0]
+    if _MESSAGE_ID_RE.fullmatch(head) is None:
+        return BadFrame(payload, f"message id is not a decimal number: {head[:20]!r}")
+    return Message(int(head), fields)
+
+
+def parse_server_hello(payload: bytes) -> ServerHello:
+    """The server's handshake answer; raises :class:`ProtocolError` for anything else."""
+    try:
+        fields = decode_fields(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"bad server hello: {payload[:40]!r}") from exc
+    if len(fields) != 2 or _VERSION_RE.fullmatch(fields[0]) is None:
+        raise ProtocolError(f"server hello must be '<version>\\0<time>\\0': {fields!r}")
+    return ServerHello(int(fields[0]), fields[1])
+

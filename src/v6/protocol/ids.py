@@ -1,0 +1,136 @@
+"""TWS API message ids, both directions, and the tick types the fake gateway streams.
+
+Message ids are direction-specific: :class:`ClientMessage` for client -> server requests,
+:class:`ServerMessage` for server -> client messages (``15`` is reqAutoOpenOrders one way and
+managedAccounts the other).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ClientMessage(IntEnum):
+    """Client -> server message ids (ibapi's ``OUT``)."""
+
+    REQ_MKT_DATA = 1
+    CANCEL_MKT_DATA = 2
+    PLACE_ORDER = 3
+    CANCEL_ORDER = 4
+    REQ_OPEN_ORDERS = 5
+    REQ_ACCOUNT_UPDATES = 6
+    REQ_EXECUTIONS = 7
+    REQ_IDS = 8
+    REQ_CONTRACT_DATA = 9
+    REQ_MKT_DEPTH = 10
+    CANCEL_MKT_DEPTH = 11
+    REQ_NEWS_BULLETINS = 12
+    CANCEL_NEWS_BULLETINS = 13
+    SET_SERVER_LOGLEVEL = 14
+    REQ_AUTO_OPEN_ORDERS = 15
+    REQ_ALL_OPEN_ORDERS = 16
+    REQ_MANAGED_ACCTS = 17
+    REQ_FA = 18
+    REPLACE_FA = 19
+    REQ_HISTORICAL_DATA = 20
+    EXERCISE_OPTIONS = 21
+    REQ_SCANNER_SUBSCRIPTION = 22
+    CANCEL_SCANNER_SUBSCRIPTION = 23
+    REQ_SCANNER_PARAMETERS = 24
+    CANCEL_HISTORICAL_DATA = 25
+    REQ_CURRENT_TIME = 49
+    REQ_REAL_TIME_BARS = 50
+    CANCEL_REAL_TIME_BARS = 51
+    REQ_FUNDAMENTAL_DATA = 52
+    CANCEL_FUNDAMENTAL_DATA = 53
+    REQ_CALC_IMPLIED_VOLAT = 54
+    REQ_CALC_OPTION_PRICE = 55
+    CANCEL_CALC_IMPLIED_VOLAT = 56
+    CANCEL_CALC_OPTION_PRICE = 57
+    REQ_GLOBAL_CANCEL = 58
+    REQ_MARKET_DATA_TYPE = 59
+    REQ_POSITIONS = 61
+    REQ_ACCOUNT_SUMMARY = 62
+    CANCEL_ACCOUNT_SUMMARY = 63
+    CANCEL_POSITIONS = 64
+    VERIFY_REQUEST = 65
+    VERIFY_MESSAGE = 66
+    QUERY_DISPLAY_GROUPS = 67
+    SUBSCRIBE_TO_GROUP_EVENTS = 68
+    UPDATE_DISPLAY_GROUP = 69
+    UNSUBSCRIBE_FROM_GROUP_EVENTS = 70
+    START_API = 71
+    VERIFY_AND_AUTH_REQUEST = 72
+    VERIFY_AND_AUTH_MESSAGE = 73
+    REQ_POSITIONS_MULTI = 74
+    CANCEL_POSITIONS_MULTI = 75
+    REQ_ACCOUNT_UPDATES_MULTI = 76
+    CANCEL_ACCOUNT_UPDATES_MULTI = 77
+    REQ_SEC_DEF_OPT_PARAMS = 78
+    REQ_SOFT_DOLLAR_TIERS = 79
+    REQ_FAMILY_CODES = 80
+    REQ_MATCHING_SYMBOLS = 81
+    REQ_MKT_DEPTH_EXCHANGES = 82
+    REQ_SMART_COMPONENTS = 83
+    REQ_NEWS_ARTICLE = 84
+    REQ_NEWS_PROVIDERS = 85
+    REQ_HISTORICAL_NEWS = 86
+    REQ_HEAD_TIMESTAMP = 87
+    REQ_HISTOGRAM_DATA = 88
+    CANCEL_HISTOGRAM_DATA = 89
+    CANCEL_HEAD_TIMESTAMP = 90
+    REQ_MARKET_RULE = 91
+    REQ_PNL = 92
+    CANCEL_PNL = 93
+    REQ_PNL_SINGLE = 94
+    CANCEL_PNL_SINGLE = 95
+    REQ_HISTORICAL_TICKS = 96
+    REQ_TICK_BY_TICK_DATA = 97
+    CANCEL_TICK_BY_TICK_DATA = 98
+    REQ_COMPLETED_ORDERS = 99
+
+
+class ServerMessage(IntEnum):
+    """Server -> client message ids (ibapi's ``IN``), the subset this codec encodes or names."""
+
+    TICK_PRICE = 1
+    TICK_SIZE = 2
+    ORDER_STATUS = 3
+    ERR_MSG = 4
+    OPEN_ORDER = 5
+    ACCT_VALUE = 6
+    PORTFOLIO_VALUE = 7
+    ACCT_UPDATE_TIME = 8
+    NEXT_VALID_ID = 9
+    CONTRACT_DATA = 10
+    EXECUTION_DATA = 11
+    MANAGED_ACCTS = 15
+    HISTORICAL_DATA = 17
+    CURRENT_TIME = 49
+    CONTRACT_DATA_END = 52
+    OPEN_ORDER_END = 53
+    ACCT_DOWNLOAD_END = 54
+    EXECUTION_DATA_END = 55
+    TICK_SNAPSHOT_END = 57
+    POSITION_DATA = 61
+    POSITION_END = 62
+    ACCOUNT_SUMMARY = 63
+    ACCOUNT_SUMMARY_END = 64
+    ACCOUNT_UPDATE_MULTI = 73
+    ACCOUNT_UPDATE_MULTI_END = 74
+    COMPLETED_ORDERS_END = 102
+
+
+class TickType(IntEnum):
+    """The tick types the fake gateway streams."""
+
+    BID_SIZE = 0
+    BID = 1
+    ASK = 2
+    ASK_SIZE = 3
+    LAST = 4
+    LAST_SIZE = 5
+    HIGH = 6
+    LOW = 7
+    VOLUME = 8
+    CLOSE = 9

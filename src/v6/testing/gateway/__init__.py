@@ -1,0 +1,103 @@
+"""A fake TWS / IB Gateway: an asyncio TCP server speaking the TWS API socket protocol.
+
+Unmodified ``ib_async`` and ``ibapi`` clients connect to it over real sockets. All protocol
+knowledge lives in the pure codec (:mod:`v6.protocol.codec`); this package is its I/O edge, in
+rooms:
+
+* :mod:`.server`: :class:`FakeGateway`, lifecycle, observation API, the public fault methods;
+* :mod:`.session`: one socket (I/O, pacing, phase, output limit), seeing the gateway only
+  through a :class:`~.context.GatewayContext` (:mod:`.context`);
+* :mod:`.outbox`: the replies waiting for one socket (order, latency, batching, held output);
+* :mod:`.app`: the "TWS application", requests -> replies;
+* :mod:`.market`: bars and ticks (pure);
+* :mod:`.faults`: faults as objects hooked at accept, hello, request, send and flush;
+* :mod:`.config`: defaults and configuration checks.
+
+Behaviour, as a real TWS (``/work/shared/reference/tws-protocol.md``):
+
+* handshake: answers ``min(server_version, client_max)``; closes at once on bad magic, a bad hello
+  or no common version; sends nothing but the version answer until ``startApi``;
+* after ``startApi``: managedAccounts, nextValidId, farm notices 2104/2106/2158;
+* startup sync of ``ib_async.IB.connectAsync``; reqCurrentTime, reqIds, reqManagedAccts;
+* account summary subscriptions, at most :data:`MAX_ACCOUNT_SUMMARIES` per client (then 322);
+* market data streams (tickPrice + tickSize) and historical bars;
+* a duplicate live client id gets 326 and the socket is closed;
+* pacing: above ``pacing_limit`` messages per second a client's messages are dropped and it gets
+  error 100 (once per second while it keeps exceeding);
+* a garbage frame (well framed, not a message) counts toward pacing and is logged (at most once a
+  second per client, with a count); an unknown message id is ignored; a framing error (oversized
+  length) closes that client. Nothing a client sends affects others;
+* a socket has ``handshake_timeout`` to reach startApi; when ``max_clients`` are open, a new socket
+  takes the place of the oldest unfinished handshake;
+* a client that leaves more than ``max_output_buffer`` bytes of replies unread is not read from
+  until it catches up, and is disconnected after ``slow_client_timeout``.
+"""
+
+from typing import Final
+
+from v6.protocol.codec import ClientMessage
+from v6.protocol.codes import FARM_NOTICES, SYSTEM_MESSAGES, ErrorCode
+from v6.testing.gateway.config import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_HOST,
+    DEFAULT_MAX_CLIENTS,
+    DEFAULT_MAX_OUTPUT_BUFFER,
+    DEFAULT_NEXT_ORDER_ID,
+    DEFAULT_PACING_LIMIT,
+    DEFAULT_PORT,
+    DEFAULT_SLOW_CLIENT_TIMEOUT,
+    DEFAULT_TICK_RATE,
+    MAX_ACCOUNT_SUMMARIES,
+    PACING_WINDOW,
+)
+from v6.testing.gateway.context import ClientInfo, Phase
+from v6.testing.gateway.faults import HandshakeFault
+from v6.testing.gateway.market import (
+    MAX_HISTORICAL_BARS,
+    bar_seconds,
+    base_price,
+    duration_seconds,
+    make_bars,
+)
+from v6.testing.gateway.server import FakeGateway, format_addresses
+
+STARTUP_SYNC_REQUESTS: Final = frozenset(
+    {
+        ClientMessage.REQ_POSITIONS,
+        ClientMessage.REQ_OPEN_ORDERS,
+        ClientMessage.REQ_COMPLETED_ORDERS,
+        ClientMessage.REQ_ACCOUNT_UPDATES,
+        ClientMessage.REQ_ACCOUNT_UPDATES_MULTI,
+        ClientMessage.REQ_EXECUTIONS,
+    }
+)
+"""The requests ``ib_async.IB.connectAsync`` sends after the API is ready; pass to
+:meth:`FakeGateway.ignore_requests` for a "sync never completes" fault."""
+
+__all__ = [
+    "DEFAULT_HANDSHAKE_TIMEOUT",
+    "DEFAULT_HOST",
+    "DEFAULT_MAX_CLIENTS",
+    "DEFAULT_MAX_OUTPUT_BUFFER",
+    "DEFAULT_NEXT_ORDER_ID",
+    "DEFAULT_PACING_LIMIT",
+    "DEFAULT_PORT",
+    "DEFAULT_SLOW_CLIENT_TIMEOUT",
+    "DEFAULT_TICK_RATE",
+    "FARM_NOTICES",
+    "MAX_ACCOUNT_SUMMARIES",
+    "MAX_HISTORICAL_BARS",
+    "PACING_WINDOW",
+    "STARTUP_SYNC_REQUESTS",
+    "SYSTEM_MESSAGES",
+    "ClientInfo",
+    "ErrorCode",
+    "FakeGateway",
+    "HandshakeFault",
+    "Phase",
+    "bar_seconds",
+    "base_price",
+    "duration_seconds",
+    "format_addresses",
+    "make_bars",
+]

@@ -1,0 +1,229 @@
+"""The "TWS application" of the fake gateway: typed requests in, reply bytes out.
+
+No sockets and no event loop: :meth:`TwsApp.handle` takes one request and the requesting client's
+:class:`ClientState` and returns the framed replies, in order. The session writes them. The
+dispatch is a ``match`` over every registered request type ending in ``assert_never``, so mypy
+flags a request added to the codec and not handled here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Final, assert_never
+
+from loguru import logger
+
+from v6.protocol import codec
+from v6.protocol.codec import (
+    CancelAccountSummary,
+    CancelAccountUpdatesMulti,
+    CancelHistoricalData,
+    CancelMktData,
+    CancelPositions,
+    ReqAccountSummary,
+    ReqAccountUpdates,
+    ReqAccountUpdatesMulti,
+    ReqAutoOpenOrders,
+    ReqCompletedOrders,
+    ReqCurrentTime,
+    ReqExecutions,
+    ReqHistoricalData,
+    ReqIds,
+    ReqManagedAccounts,
+    ReqMktData,
+    ReqOpenOrders,
+    ReqPositions,
+    Request,
+    StartApi,
+)
+from v6.protocol.codes import (
+    FARM_NOTICES,
+    SYSTEM_MESSAGES,
+    TEXT_ACCOUNT_SUMMARY_LIMIT,
+    ErrorCode,
+)
+from v6.testing.gateway.config import GatewaySettings
+from v6.testing.gateway.market import TickStream, base_price, make_bars
+
+_Replies = list[bytes]
+_SessionRequest = ReqIds | ReqCurrentTime | ReqManagedAccounts
+_AccountRequest = (
+    ReqPositions
+    | CancelPositions
+    | ReqAccountUpdates
+    | ReqAccountUpdatesMulti
+    | CancelAccountUpdatesMulti
+    | ReqAccountSummary
+    | CancelAccountSummary
+)
+_OrderRequest = ReqOpenOrders | ReqAutoOpenOrders | ReqCompletedOrders | ReqExecutions
+_MarketRequest = ReqMktData | CancelMktData | ReqHistoricalData | CancelHistoricalData
+_NO_REPLY: Final[_Replies] = []
+
+
+@dataclass(slots=True)
+class ClientState:
+    """What the application keeps per API client."""
+
+    peer: str = "?"
+    server_version: int = 0
+    account_summaries: set[int] = field(default_factory=set)
+    streams: dict[int, TickStream] = field(default_factory=dict)
+
+    def error(self, req_id: int, code: int, text: str) -> bytes:
+        return codec.error_message(self.server_version, req_id, code, text)
+
+
+class TwsApp:
+    """Requests -> replies, reading the gateway's (mutable) :class:`GatewaySettings`."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+
+    def welcome(self, client: ClientState) -> _Replies:
+        """What TWS sends after ``startApi``: accounts, the next order id, farm notices."""
+        s = self.settings
+        out = [
+            codec.managed_accounts(s.account_state.accounts),
+            codec.next_valid_id(s.next_order_id),
+        ]
+        if s.farm_notices:
+            out += [client.error(codec.NO_REQUEST_ID, code, SYSTEM_MESSAGES[code])
+                    for code in FARM_NOTICES]  # fmt: skip
+        return out
+
+    def handle(self, client: ClientState, request: Request) -> _Replies:
+        """The replies to one request of an API-ready client."""
+        match request:
+            case StartApi():
+                return _NO_REPLY  # a second startApi on a ready session
+            case ReqIds() | ReqCurrentTime() | ReqManagedAccounts():
+                return self._session(request)
+            case (
+                ReqPositions()
+                | CancelPositions()
+                | ReqAccountUpdates()
+                | ReqAccountUpdatesMulti()
+                | CancelAccountUpdatesMulti()
+                | ReqAccountSummary()
+                | CancelAccountSummary()
+            ):
+                return self._account(client, request)
+            case ReqOpenOrders() | ReqAutoOpenOrders() | ReqCompletedOrders() | ReqExecutions():
+                return self._orders(request)
+            case ReqMktData() | CancelMktData() | ReqHistoricalData() | CancelHistoricalData():
+                return self._market(client, request)
+            case _:
+                assert_never(request)
+
+    def _session(self, request: _SessionRequest) -> _Replies:
+        s = self.settings
+        match request:
+            case ReqIds():
+                return [codec.next_valid_id(s.next_order_id)]
+            case ReqCurrentTime():
+                return [codec.current_time(int(s.wall_clock()))]
+            case ReqManagedAccounts():
+                return [codec.managed_accounts(s.account_state.accounts)]
+            case _:
+                assert_never(request)
+
+    def _account(self, client: ClientState, request: _AccountRequest) -> _Replies:
+        state = self.settings.account_state
+        match request:
+            case ReqPositions():
+                out = [codec.position_data(p.account, p.contract, p.quantity, p.avg_cost)
+                       for p in state.positions]  # fmt: skip
+                return [*out, codec.position_end()]
+            case ReqAccountUpdates(subscribe=False):
+                return _NO_REPLY
+            case ReqAccountUpdates(account=account):
+                return self._account_updates(client, account or state.accounts[0])
+            case ReqAccountUpdatesMulti():
+                return self._account_updates_multi(request)
+            case ReqAccountSummary():
+                return self._account_summary(client, request)
+            case CancelAccountSummary(req_id=req_id):
+                client.account_summaries.discard(req_id)
+                return _NO_REPLY
+            case CancelPositions() | CancelAccountUpdatesMulti():
+                return _NO_REPLY
+            case _:
+                assert_never(request)
+
+    def _orders(self, request: _OrderRequest) -> _Replies:
+        match request:
+            case ReqOpenOrders():
+                return [codec.open_order_end()]
+            case ReqCompletedOrders():
+                return [codec.completed_orders_end()]
+            case ReqExecutions(req_id=req_id):
+                return [codec.exec_details_end(req_id)]
+            case ReqAutoOpenOrders():
+                return _NO_REPLY
+            case _:
+                assert_never(request)
+
+    def _market(self, client: ClientState, request: _MarketRequest) -> _Replies:
+        match request:
+            case ReqMktData():
+                return self._market_data(client, request)
+            case CancelMktData(req_id=req_id):
+                client.streams.pop(req_id, None)
+                return _NO_REPLY
+            case ReqHistoricalData():
+                start, end, bars = make_bars(request, self.settings.wall_clock())
+                return [codec.historical_data(request.req_id, start, end, bars)]
+            case CancelHistoricalData():
+                return _NO_REPLY
+            case _:
+                assert_never(request)
+
+    def _account_updates(self, client: ClientState, account: str) -> _Replies:
+        state = self.settings.account_state
+        if account not in state.accounts:
+            logger.warning("fake gateway: {} account updates for unknown {}", client.peer, account)
+            return _NO_REPLY
+        out = [codec.account_value(v.key, v.value, v.currency, account)
+               for v in state.values_for(account)]  # fmt: skip
+        out += [codec.portfolio_value(account, p.contract, p.quantity, p.price, p.market_value,
+                                      p.avg_cost, p.unrealized_pnl, p.realized_pnl)
+                for p in state.positions_for(account)]  # fmt: skip
+        now = time.gmtime(self.settings.wall_clock())
+        out.append(codec.account_update_time(time.strftime("%H:%M", now)))
+        out.append(codec.account_download_end(account))
+        return out
+
+    def _account_updates_multi(self, request: ReqAccountUpdatesMulti) -> _Replies:
+        state = self.settings.account_state
+        req_id, model = request.req_id, request.model_code
+        accounts = state.accounts if request.account in ("", "All") else (request.account,)
+        out = [codec.account_update_multi(req_id, acct, model, v.key, v.value, v.currency)
+               for acct in accounts for v in state.values_for(acct)]  # fmt: skip
+        return [*out, codec.account_update_multi_end(req_id)]
+
+    def _account_summary(self, client: ClientState, request: ReqAccountSummary) -> _Replies:
+        if len(client.account_summaries) >= self.settings.max_account_summaries:
+            logger.info("fake gateway: {} account summary limit reached (322)", client.peer)
+            return [client.error(request.req_id, ErrorCode.ACCOUNT_SUMMARY_LIMIT,
+                                 TEXT_ACCOUNT_SUMMARY_LIMIT)]  # fmt: skip
+        client.account_summaries.add(request.req_id)
+        state = self.settings.account_state
+        tags = set(request.tags)
+        out = [
+            codec.account_summary(request.req_id, account, v.key, v.value, v.currency)
+            for account in state.accounts
+            for v in state.values_for(account)
+            if v.key in tags
+        ]
+        return [*out, codec.account_summary_end(request.req_id)]
+
+    def _market_data(self, client: ClientState, request: ReqMktData) -> _Replies:
+        contract = request.contract
+        stream = TickStream(request.req_id, base_price(contract.con_id, contract.symbol))
+        first = stream.render(1)
+        if request.snapshot:
+            return [first, codec.tick_snapshot_end(request.req_id)]
+        client.streams[request.req_id] = stream  # the session's tick loop streams it from now on
+        return [first]

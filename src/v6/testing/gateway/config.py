@@ -1,0 +1,123 @@
+"""The fake gateway's defaults and its configuration checks (one style, one place).
+
+Every check raises :class:`~v6.errors.ConfigError` (a ``ValueError``) naming the field and the
+allowed range, in the core's style: ``port must be in [0, 65535], got 70000``. The core's shared
+validation helper will replace the two functions below when it lands.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from v6.errors import ConfigError
+from v6.protocol.codec import MAX_SERVER_VERSION, MIN_SERVER_VERSION
+from v6.testing.account import AccountState
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 0
+"""Library default: a free port, read back from ``FakeGateway.port``."""
+DEFAULT_MAX_CLIENTS: Final = 32
+"""TWS accepts at most 32 simultaneous API clients."""
+DEFAULT_PACING_LIMIT: Final = 50
+"""Messages per :data:`PACING_WINDOW` a client may send before error 100 (TWS: 50/s)."""
+PACING_WINDOW: Final = 1.0
+DEFAULT_TICK_RATE: Final = 4.0
+"""Price updates per second per market-data subscription; each is a tickPrice + a tickSize."""
+DEFAULT_NEXT_ORDER_ID: Final = 1
+DEFAULT_HANDSHAKE_TIMEOUT: Final = 5.0
+"""Seconds a socket has from accept to ``startApi`` before it is closed."""
+MAX_HANDSHAKE_TIMEOUT: Final = 3600.0
+DEFAULT_MAX_OUTPUT_BUFFER: Final = 1024 * 1024
+"""Bytes of replies a client may leave unread before the gateway stops reading its requests."""
+DEFAULT_SLOW_CLIENT_TIMEOUT: Final = 10.0
+"""Seconds a client may stay over :data:`DEFAULT_MAX_OUTPUT_BUFFER` before it is disconnected."""
+MAX_ACCOUNT_SUMMARIES: Final = 2
+"""Active account-summary subscriptions a client may hold; the next one gets error 322."""
+
+
+@dataclass(slots=True)
+class GatewaySettings:
+    """Everything configurable about a gateway, checked at construction (``FakeGateway``'s
+    arguments, documented there). Mutable: ``gw.pacing_limit = None`` takes effect at once."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    account_state: AccountState = field(default_factory=AccountState)
+    max_clients: int = DEFAULT_MAX_CLIENTS
+    pacing_limit: int | None = DEFAULT_PACING_LIMIT
+    tick_rate: float = DEFAULT_TICK_RATE
+    server_version: int = MAX_SERVER_VERSION
+    next_order_id: int = DEFAULT_NEXT_ORDER_ID
+    farm_notices: bool = True
+    max_account_summaries: int = MAX_ACCOUNT_SUMMARIES
+    on_accept: Callable[[float], None] | None = None
+    wall_clock: Callable[[], float] = time.time
+    handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
+    max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER
+    slow_client_timeout: float | None = DEFAULT_SLOW_CLIENT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        require_int("port", self.port, low=0, high=65535)
+        require_int("max_clients", self.max_clients, low=1, high=1024)
+        if self.pacing_limit is not None:
+            require_int("pacing_limit", self.pacing_limit, low=1, high=100_000)
+        require_tick_rate(self.tick_rate)
+        require_int("server_version", self.server_version, low=MIN_SERVER_VERSION,
+                    high=MAX_SERVER_VERSION)  # fmt: skip
+        require_int("next_order_id", self.next_order_id, low=0, high=2**31 - 1)
+        require_int("max_account_summaries", self.max_account_summaries, low=0, high=1000)
+        if self.handshake_timeout is not None:
+            require_range("handshake_timeout", self.handshake_timeout, low=0, low_open=True,
+                          high=MAX_HANDSHAKE_TIMEOUT)  # fmt: skip
+        require_int("max_output_buffer", self.max_output_buffer, low=1024, high=2**30)
+        if self.slow_client_timeout is not None:
+            require_range("slow_client_timeout", self.slow_client_timeout, low=0, low_open=True,
+                          high=3600)  # fmt: skip
+
+    def connection_time(self) -> str:
+        """The handshake's connection time, from :attr:`wall_clock`."""
+        return time.strftime("%Y%m%d %H:%M:%S UTC", time.gmtime(self.wall_clock()))
+
+
+def require_tick_rate(updates_per_second: float) -> None:
+    """> 0; ``math.inf`` means as fast as the socket drains."""
+    require_range("tick_rate", updates_per_second, low=0, low_open=True, allow_inf=True)
+
+
+def require_range(
+    field: str,
+    value: float,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    allow_inf: bool = False,
+) -> None:
+    """Raise ConfigError unless ``value`` is a real number (not a bool, not NaN) with
+    ``low <= value <= high`` (``low < value`` with ``low_open``); infinity only if ``allow_inf``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ConfigError(f"{field} must be a number, got {value!r}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and value > high
+    if too_low or too_high or (math.isinf(value) and not allow_inf):
+        span = _describe(low, math.inf if allow_inf else high, low_open, allow_inf)
+        raise ConfigError(f"{field} must be in {span}, got {value!r}")
+
+
+def require_int(field: str, value: int, *, low: int, high: int | None = None) -> None:
+    """Raise ConfigError unless ``value`` is an int (not a bool) with ``low <= value <= high``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{field} must be an integer, got {value!r}")
+    require_range(field, value, low=low, high=high)
+
+
+def _describe(low: float | None, high: float | None, low_open: bool, high_closed: bool) -> str:
+    left = "(" if low_open else "["
+    lo = "-inf" if low is None else f"{low:g}"
+    if high is None or (math.isinf(high) and not high_closed):
+        return f"{left}{lo}, inf)"
+    return f"{left}{lo}, {high:g}]"

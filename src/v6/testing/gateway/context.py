@@ -1,0 +1,116 @@
+"""What the sessions of one gateway share: settings, faults, the application, the table of open
+sessions and live client ids, and the counters the gateway reports. Sessions see their gateway
+only through it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from loguru import logger
+
+from v6.testing.gateway.app import TwsApp
+from v6.testing.gateway.config import GatewaySettings
+from v6.testing.gateway.faults import Faults
+
+if TYPE_CHECKING:
+    from v6.testing.gateway.session import Session
+
+
+class Phase(Enum):
+    """Where one client connection is."""
+
+    HANDSHAKE = "handshake"
+    AWAIT_START_API = "await_start_api"
+    READY = "ready"
+    SILENT = "silent"
+    """Never answered again (silent handshake fault, or hello received while stalled)."""
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """A snapshot of one connected client (``FakeGateway.clients``)."""
+
+    peer: str
+    phase: Phase
+    client_id: int | None
+    server_version: int
+    account_summaries: int
+    market_data: int
+    messages_received: int
+
+
+class GatewayContext:
+    """What sessions share with their gateway: settings, faults, the application, and the table
+    of open sessions, live client ids and counters. The gateway owns it and reads its observation
+    figures from it; a session uses nothing else of the gateway."""
+
+    def __init__(self, settings: GatewaySettings, faults: Faults) -> None:
+        self.settings = settings
+        self.faults = faults
+        self.app = TwsApp(settings)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.sessions: set[Session] = set()
+        self.live_ids: dict[int, Session] = {}
+        self.counts: Counter[int] = Counter()
+        self.accept_times: list[float] = []
+
+    def require_loop(self) -> asyncio.AbstractEventLoop:
+        assert self.loop is not None, "gateway not started"
+        return self.loop
+
+    def admit(self, session: Session) -> bool:
+        """Record an accepted socket; False when ``max_clients`` are already connected."""
+        now = time.monotonic()
+        self.accept_times.append(now)
+        on_accept = self.settings.on_accept
+        if on_accept is not None:
+            try:
+                on_accept(now)
+            except Exception:
+                logger.exception("fake gateway: on_accept callback failed")
+        if len(self.sessions) >= self.settings.max_clients and not self._evict_a_handshake():
+            logger.warning("fake gateway: {} refused: {} clients already connected",
+                           session.peer, self.settings.max_clients)  # fmt: skip
+            return False
+        self.sessions.add(session)
+        logger.info("fake gateway: client connected from {}", session.peer)
+        return True
+
+    def _evict_a_handshake(self) -> bool:
+        """Close the oldest socket still in its handshake, to make room; False if none is."""
+        waiting = [s for s in self.sessions if s.in_handshake]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda s: s.accepted_at)
+        logger.info("fake gateway: {} closed to make room (handshake unfinished)", oldest.peer)
+        self.sessions.discard(oldest)
+        oldest.abort()
+        return True
+
+    def claim_client_id(self, session: Session, client_id: int) -> bool:
+        """Bind ``client_id`` to ``session``; False if a live session holds it."""
+        if client_id in self.live_ids:
+            return False
+        self.live_ids[client_id] = session
+        return True
+
+    def release(self, session: Session) -> None:
+        if session not in self.sessions:
+            return
+        self.sessions.discard(session)
+        if session.client_id is not None and self.live_ids.get(session.client_id) is session:
+            del self.live_ids[session.client_id]
+        logger.info("fake gateway: client {} disconnected (client id {})",
+                    session.peer, session.client_id)  # fmt: skip
+
+    def reschedule(self) -> None:
+        """Let every session flush (after a fault that held output is removed)."""
+        for session in list(self.sessions):
+            session.schedule_flush()

@@ -1,0 +1,194 @@
+"""Faults as objects, hooked into every session at fixed points.
+
+A session asks the active faults, in this order of a connection's life:
+
+* ``on_accept()`` when a socket is accepted: ``CLOSE`` it at once, or ``SILENCE`` it (its hello
+  is never answered);
+* ``on_hello()`` when a hello arrives: ``SILENCE`` leaves it unanswered for good;
+* ``on_request(msg_id)`` for every message after the hello: ``SILENCE`` drops it before pacing (a
+  frozen TWS), ``DROP`` after pacing (read and counted, never answered);
+* ``on_send()`` for every reply: seconds to delay it by;
+* ``on_flush()`` before bytes are written: False holds the output (delivered once released).
+
+A new fault is one :class:`Fault` subclass overriding the hooks it needs, plus a one-line public
+method on ``FakeGateway`` that installs or removes it. At most one fault of each class is active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from enum import Enum, StrEnum
+from typing import Final, TypeVar
+
+from v6.errors import ConfigError
+from v6.testing.gateway.config import require_range
+
+
+class Verdict(Enum):
+    """What a hook decides about the event it sees."""
+
+    PASS = "pass"
+    DROP = "drop"
+    """Ignore this request (after pacing)."""
+    SILENCE = "silence"
+    """Never answer this (hello: the socket; request: dropped before pacing)."""
+    CLOSE = "close"
+    """Close the socket now."""
+
+
+_SEVERITY: Final = {Verdict.PASS: 0, Verdict.DROP: 1, Verdict.SILENCE: 2, Verdict.CLOSE: 3}
+
+
+class HandshakeFault(StrEnum):
+    """What new connections get instead of a handshake (``None``: a normal handshake)."""
+
+    CLOSE = "close"
+    """Accept, then close at once (socat in front of a dead gateway)."""
+    SILENT = "silent"
+    """Accept, read the hello, never answer."""
+
+
+class Fault:
+    """Base class: every hook has no effect until a subclass overrides it."""
+
+    def __repr__(self) -> str:
+        args = (v.value if isinstance(v, Enum) else v for v in vars(self).values())
+        return f"{type(self).__name__}({', '.join(map(repr, args))})"
+
+    def on_accept(self) -> Verdict:
+        return Verdict.PASS
+
+    def on_hello(self) -> Verdict:
+        return Verdict.PASS
+
+    def on_request(self, msg_id: int) -> Verdict:
+        return Verdict.PASS
+
+    def on_send(self) -> float:
+        return 0.0
+
+    def on_flush(self) -> bool:
+        return True
+
+
+class Stall(Fault):
+    """Black hole: sockets stay open and are read, nothing is answered or streamed. Requests
+    received meanwhile are dropped (a frozen TWS does not replay them); replies queued before are
+    held and delivered once the stall is removed."""
+
+    def on_hello(self) -> Verdict:
+        return Verdict.SILENCE
+
+    def on_request(self, msg_id: int) -> Verdict:
+        return Verdict.SILENCE
+
+    def on_flush(self) -> bool:
+        return False
+
+
+class BrokenHandshake(Fault):
+    """New sockets are closed at once (``close``) or never answered (``silent``)."""
+
+    def __init__(self, mode: HandshakeFault | str) -> None:
+        try:
+            self.mode = HandshakeFault(mode)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in HandshakeFault)
+            raise ConfigError(
+                f"handshake_fault must be None or one of {allowed}, got {mode!r}"
+            ) from None
+
+    def on_accept(self) -> Verdict:
+        return Verdict.CLOSE if self.mode is HandshakeFault.CLOSE else Verdict.SILENCE
+
+
+class Latency(Fault):
+    """Every reply is delayed by ``seconds``; order per client is kept."""
+
+    def __init__(self, seconds: float) -> None:
+        require_range("latency", seconds, low=0)
+        self.seconds = float(seconds)
+
+    def on_send(self) -> float:
+        return self.seconds
+
+
+class IgnoreRequests(Fault):
+    """These client message ids are read (and paced) but never answered."""
+
+    def __init__(self, msg_ids: Iterable[int]) -> None:
+        self.msg_ids = frozenset(int(i) for i in msg_ids)
+
+    def on_request(self, msg_id: int) -> Verdict:
+        return Verdict.DROP if msg_id in self.msg_ids else Verdict.PASS
+
+
+_F = TypeVar("_F", bound=Fault)
+
+
+class Faults:
+    """The active faults, at most one per class, asked by every session at each hook point.
+
+    ``on_change`` runs after every change (the gateway reschedules held output with it).
+    """
+
+    def __init__(self, on_change: Callable[[], None] = lambda: None) -> None:
+        self._active: dict[type[Fault], Fault] = {}
+        self._on_change = on_change
+        self._released = asyncio.Event()
+        self._released.set()
+
+    def install(self, fault: Fault) -> None:
+        self._active[type(fault)] = fault
+        self._changed()
+
+    def remove(self, kind: type[Fault]) -> None:
+        if self._active.pop(kind, None) is not None:
+            self._changed()
+
+    def get(self, kind: type[_F]) -> _F | None:
+        fault = self._active.get(kind)
+        return fault if isinstance(fault, kind) else None
+
+    def __repr__(self) -> str:
+        return "[" + ", ".join(map(repr, self._active.values())) + "]"
+
+    def rebind(self) -> None:
+        """Fresh primitives for the running event loop (a gateway may be restarted in another)."""
+        self._released = asyncio.Event()
+        if not self.output_held():
+            self._released.set()
+
+    # ---- the hooks, as a session asks them
+
+    def on_accept(self) -> Verdict:
+        return self._worst(f.on_accept() for f in self._active.values())
+
+    def on_hello(self) -> Verdict:
+        return self._worst(f.on_hello() for f in self._active.values())
+
+    def on_request(self, msg_id: int) -> Verdict:
+        return self._worst(f.on_request(msg_id) for f in self._active.values())
+
+    def send_delay(self) -> float:
+        return sum(f.on_send() for f in self._active.values())
+
+    def output_held(self) -> bool:
+        return not all(f.on_flush() for f in self._active.values())
+
+    async def output_released(self) -> None:
+        """Return once no fault holds output."""
+        await self._released.wait()
+
+    @staticmethod
+    def _worst(verdicts: Iterable[Verdict]) -> Verdict:
+        """The most severe verdict, whatever order the faults were installed in."""
+        return max(verdicts, key=_SEVERITY.__getitem__, default=Verdict.PASS)
+
+    def _changed(self) -> None:
+        if self.output_held():
+            self._released.clear()
+        else:
+            self._released.set()
+        self._on_change()

@@ -1,0 +1,378 @@
+"""``FakeGateway``: the server's lifecycle, its observation API and the public fault methods.
+
+Each fault method is a one-liner that installs or removes a fault object
+(:mod:`v6.testing.gateway.faults`); the sessions (:mod:`~v6.testing.gateway.session`) ask those
+objects at fixed hook points.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any, Final, Generic, TypeVar
+
+from loguru import logger
+
+from v6.errors import ConfigError
+from v6.protocol import codec
+from v6.protocol.codes import SYSTEM_MESSAGES
+from v6.testing.account import AccountState
+from v6.testing.gateway.config import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_HOST,
+    DEFAULT_MAX_CLIENTS,
+    DEFAULT_MAX_OUTPUT_BUFFER,
+    DEFAULT_NEXT_ORDER_ID,
+    DEFAULT_PACING_LIMIT,
+    DEFAULT_PORT,
+    DEFAULT_SLOW_CLIENT_TIMEOUT,
+    DEFAULT_TICK_RATE,
+    MAX_ACCOUNT_SUMMARIES,
+    GatewaySettings,
+    require_tick_rate,
+)
+from v6.testing.gateway.context import ClientInfo, GatewayContext, Phase
+from v6.testing.gateway.faults import (
+    BrokenHandshake,
+    Faults,
+    HandshakeFault,
+    IgnoreRequests,
+    Latency,
+    Stall,
+)
+from v6.testing.gateway.session import Session
+
+_CLOSE_GRACE: Final = 1.0
+_BIND_ATTEMPTS: Final = 5
+_T = TypeVar("_T")
+
+
+class _Setting(Generic[_T]):
+    """A ``FakeGateway`` attribute stored in its :class:`GatewaySettings` (read and written at
+    runtime; sessions see a change at once)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, gateway: FakeGateway | None, owner: Any = None) -> _T:
+        if gateway is None:
+            raise AttributeError(self.name)  # an instance attribute
+        value: _T = getattr(gateway._ctx.settings, self.name)
+        return value
+
+    def __set__(self, gateway: FakeGateway, value: _T) -> None:
+        setattr(gateway._ctx.settings, self.name, value)
+
+
+class FakeGateway:
+    """A fake TWS / IB Gateway serving the TWS API socket protocol on ``host:port``.
+
+    Use as ``async with FakeGateway(port=0) as gw:`` (or ``await gw.start()`` / ``await
+    gw.stop()``); :attr:`port` is the bound port. ``stop()`` then ``start()`` rebinds the same port.
+
+    Args:
+        host: interface to bind (:data:`DEFAULT_HOST`).
+        port: 0..65535; 0 picks a free port once, kept across stop/start.
+        accounts: shortcut for ``AccountState.with_accounts(accounts)``.
+        account_state: accounts, values and positions (default :class:`AccountState`()).
+        max_clients: simultaneous sockets accepted (1..1024, :data:`DEFAULT_MAX_CLIENTS`); one
+            more is accepted and closed at once.
+        pacing_limit: messages per second per client before error 100 (1..100000, or ``None``
+            to disable; :data:`DEFAULT_PACING_LIMIT`).
+        tick_rate: price updates per second per market-data subscription (> 0; ``math.inf``:
+            as fast as the socket drains); each update is one tickPrice plus one tickSize.
+        latency: seconds added before every reply (>= 0), see :meth:`set_latency`.
+        server_version: highest version offered (124..178).
+        next_order_id: the nextValidId reported (>= 0).
+        farm_notices: send 2104/2106/2158 after startApi.
+        max_account_summaries: active account-summary subscriptions per client before 322 (>= 0).
+        on_accept: called with ``time.monotonic()`` of each accepted socket (exceptions are
+            logged, never raised into the server).
+        wall_clock: epoch seconds for reqCurrentTime, bars and account times (``time.time``).
+        handshake_timeout: seconds from accept to ``startApi`` before a socket is closed
+            (0 < t <= 3600, or ``None`` for never; :data:`DEFAULT_HANDSHAKE_TIMEOUT`). When
+            ``max_clients`` sockets are open, a new one takes the place of the oldest that has
+            not finished its handshake, so idle sockets never lock API clients out.
+        max_output_buffer: bytes of replies (any kind) a client may leave unread (1024..2**30,
+            :data:`DEFAULT_MAX_OUTPUT_BUFFER`); above it the gateway stops reading that client's
+            requests until it catches up.
+        slow_client_timeout: seconds a client may stay above ``max_output_buffer`` before it is
+            disconnected (0 < t <= 3600, or ``None`` for never;
+            :data:`DEFAULT_SLOW_CLIENT_TIMEOUT`).
+
+    Raises:
+        ConfigError: an argument is outside its range (the message names it and the range).
+    """
+
+    host = _Setting[str]()
+    handshake_timeout = _Setting[float | None]()
+    account_state = _Setting[AccountState]()
+    max_clients = _Setting[int]()
+    pacing_limit = _Setting[int | None]()
+    server_version = _Setting[int]()
+    farm_notices = _Setting[bool]()
+    max_account_summaries = _Setting[int]()
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        accounts: Iterable[str] | None = None,
+        account_state: AccountState | None = None,
+        max_clients: int = DEFAULT_MAX_CLIENTS,
+        pacing_limit: int | None = DEFAULT_PACING_LIMIT,
+        tick_rate: float = DEFAULT_TICK_RATE,
+        latency: float = 0.0,
+        server_version: int = codec.MAX_SERVER_VERSION,
+        next_order_id: int = DEFAULT_NEXT_ORDER_ID,
+        farm_notices: bool = True,
+        max_account_summaries: int = MAX_ACCOUNT_SUMMARIES,
+        on_accept: Callable[[float], None] | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
+        slow_client_timeout: float | None = DEFAULT_SLOW_CLIENT_TIMEOUT,
+    ) -> None:
+        if account_state is not None and accounts is not None:
+            raise ConfigError("accounts: give either accounts or account_state, not both")
+        if account_state is None:
+            account_state = (
+                AccountState.with_accounts(accounts) if accounts is not None else AccountState()
+            )
+        settings = GatewaySettings(
+            host=host, port=port, account_state=account_state, max_clients=max_clients,
+            pacing_limit=pacing_limit, tick_rate=tick_rate, server_version=server_version,
+            next_order_id=next_order_id, farm_notices=farm_notices,
+            max_account_summaries=max_account_summaries, on_accept=on_accept,
+            wall_clock=wall_clock, handshake_timeout=handshake_timeout,
+            max_output_buffer=max_output_buffer, slow_client_timeout=slow_client_timeout,
+        )  # fmt: skip
+        self._ctx = GatewayContext(settings, Faults(on_change=self._faults_changed))
+        self._server: asyncio.Server | None = None
+        self.set_latency(latency)
+
+    # ---- lifecycle
+
+    async def start(self) -> None:
+        """Listen (again). After :meth:`stop`, rebinds the port bound the first time."""
+        if self._server is not None:
+            return
+        ctx = self._ctx
+        ctx.loop = asyncio.get_running_loop()
+        ctx.faults.rebind()  # start() may follow a new event loop
+        settings = ctx.settings
+        self._server = await self._listen(ctx.loop, settings.host, settings.port)
+        settings.port = self._server.sockets[0].getsockname()[1]
+        logger.info("fake gateway: listening on {}", format_addresses(self.addresses))
+
+    async def stop(self) -> None:
+        """Stop listening (connections are refused) and close every client socket."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        await self._close_sessions(reset=False)
+        if server is not None:
+            await server.wait_closed()
+            logger.info("fake gateway: stopped listening on {}:{}", self.host or "*", self.port)
+
+    async def __aenter__(self) -> FakeGateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # ---- faults (each installs or removes one fault object)
+
+    def stall(self) -> None:
+        """Black hole: sockets stay open and are read, nothing is answered or streamed.
+
+        Requests received while stalled are dropped (a frozen TWS does not replay them), though
+        counted in :attr:`request_counts`; a hello received while stalled is never answered.
+        Replies queued before the stall are held and delivered after :meth:`unstall`.
+        """
+        self._ctx.faults.install(Stall())
+
+    def unstall(self) -> None:
+        """End :meth:`stall`: answer new requests again and resume tick streams."""
+        self._ctx.faults.remove(Stall)
+
+    @property
+    def stalled(self) -> bool:
+        return self._ctx.faults.get(Stall) is not None
+
+    async def drop_all(self, reset: bool = False) -> None:
+        """Close every client socket: FIN, or RST (``SO_LINGER`` 0 + abort) when ``reset``.
+
+        Keeps listening; returns once every socket is closed.
+        """
+        await self._close_sessions(reset=reset, graceful=not reset)
+
+    def handshake_fault(self, mode: HandshakeFault | str | None) -> None:
+        """How NEW connections are treated: ``None`` normal, ``"close"``, ``"silent"``."""
+        if mode is None:
+            self._ctx.faults.remove(BrokenHandshake)
+        else:
+            self._ctx.faults.install(BrokenHandshake(mode))
+
+    def set_latency(self, seconds: float) -> None:
+        """Delay every reply by ``seconds`` (>= 0, finite); order per client is kept."""
+        self._ctx.faults.install(Latency(seconds))
+
+    @property
+    def latency(self) -> float:
+        latency = self._ctx.faults.get(Latency)
+        return latency.seconds if latency is not None else 0.0
+
+    def ignore_requests(self, msg_ids: Iterable[int] = ()) -> None:
+        """Receive but never answer these client message ids (replaces the previous set).
+
+        ``gw.ignore_requests(STARTUP_SYNC_REQUESTS)``: handshake and nextValidId work, the startup
+        sync of ``IB.connectAsync`` never completes. ``gw.ignore_requests()`` clears it.
+        """
+        self._ctx.faults.install(IgnoreRequests(msg_ids))
+
+    def broadcast_error(self, code: int, text: str | None = None) -> int:
+        """Send a system message (request id -1) to every API-ready client; returns how many.
+
+        Without ``text``, TWS's own wording for the codes in :data:`SYSTEM_MESSAGES` is used.
+        """
+        if text is None:
+            if code not in SYSTEM_MESSAGES:
+                known = ", ".join(str(c) for c in SYSTEM_MESSAGES)
+                raise ConfigError(f"text: required for code {code} (known codes: {known})")
+            text = SYSTEM_MESSAGES[code]
+        sessions = [s for s in self._ctx.sessions if s.phase is Phase.READY]
+        for session in sessions:
+            session.send_error(codec.NO_REQUEST_ID, code, text)
+        logger.info("fake gateway: broadcast {} to {} client(s)", code, len(sessions))
+        return len(sessions)
+
+    async def send_garbage(self, data: bytes) -> int:
+        """Write raw ``data`` to every connected client, after its queued replies; returns how
+        many clients it was queued for."""
+        sessions = [s for s in self._ctx.sessions if s.phase not in (Phase.CLOSING, Phase.CLOSED)]
+        for session in sessions:
+            session.send(bytes(data))
+        await asyncio.sleep(0)
+        return len(sessions)
+
+    def set_tick_rate(self, updates_per_second: float) -> None:
+        """Price updates per second per subscription (> 0; ``math.inf`` = as fast as possible)."""
+        require_tick_rate(updates_per_second)
+        self._ctx.settings.tick_rate = float(updates_per_second)
+
+    @property
+    def tick_rate(self) -> float:
+        return self._ctx.settings.tick_rate
+
+    # ---- observation
+
+    @property
+    def port(self) -> int:
+        """The bound port (the configured one before the first :meth:`start`)."""
+        return self._ctx.settings.port
+
+    @property
+    def is_serving(self) -> bool:
+        return self._server is not None
+
+    @property
+    def client_ids(self) -> frozenset[int]:
+        """Client ids of the live API sessions."""
+        return frozenset(self._ctx.live_ids)
+
+    @property
+    def request_counts(self) -> Counter[int]:
+        """Copy of: message id -> messages received, over all clients since start or
+        :meth:`reset_counts` (including dropped, ignored and unsupported ones)."""
+        return Counter(self._ctx.counts)
+
+    @property
+    def connection_count(self) -> int:
+        """Sockets accepted since start or :meth:`reset_counts`."""
+        return len(self._ctx.accept_times)
+
+    @property
+    def accept_times(self) -> tuple[float, ...]:
+        """``time.monotonic()`` of each accepted socket since start or :meth:`reset_counts`."""
+        return tuple(self._ctx.accept_times)
+
+    def reset_counts(self) -> None:
+        """Zero :attr:`request_counts`, :attr:`connection_count` and :attr:`accept_times`."""
+        self._ctx.counts.clear()
+        self._ctx.accept_times.clear()
+
+    @property
+    def active_account_summaries(self) -> int:
+        """Open account-summary subscriptions, summed over live clients."""
+        return sum(len(s.state.account_summaries) for s in self._ctx.sessions)
+
+    @property
+    def market_data_subscriptions(self) -> int:
+        """Open streaming market-data subscriptions, summed over live clients."""
+        return sum(len(s.state.streams) for s in self._ctx.sessions)
+
+    @property
+    def clients(self) -> tuple[ClientInfo, ...]:
+        """A snapshot of every open socket."""
+        return tuple(s.info() for s in self._ctx.sessions if s.phase is not Phase.CLOSED)
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """Every ``(address, port)`` listened on (one port for all); ``()`` when not serving.
+
+        ``host=""`` listens on every IPv4 and IPv6 interface: ``(("0.0.0.0", p), ("::", p))``.
+        """
+        if self._server is None:
+            return ()
+        return tuple((s.getsockname()[0], s.getsockname()[1]) for s in self._server.sockets)
+
+    # ---- internals
+
+    async def _listen(
+        self, loop: asyncio.AbstractEventLoop, host: str, port: int
+    ) -> asyncio.Server:
+        """Listen on ``host:port`` with ONE port for every address ``host`` stands for (``""``:
+        IPv4 and IPv6), so that :attr:`port` is well defined."""
+        ctx = self._ctx
+        for _ in range(_BIND_ATTEMPTS):
+            server = await loop.create_server(lambda: Session(ctx), host, port,
+                                              reuse_address=True)  # fmt: skip
+            ports = [s.getsockname()[1] for s in server.sockets]
+            if len(set(ports)) == 1:
+                return server
+            server.close()  # port 0 picked one port per address family: retry on the first one
+            await server.wait_closed()
+            with contextlib.suppress(OSError):  # taken on another family: pick again
+                return await loop.create_server(lambda: Session(ctx), host, ports[0],
+                                                reuse_address=True)  # fmt: skip
+        raise OSError(f"cannot listen on one port for every address of {host!r}")
+
+    def _faults_changed(self) -> None:
+        logger.info("fake gateway: faults now {}", self._ctx.faults)
+        self._ctx.reschedule()
+
+    async def _close_sessions(self, reset: bool, graceful: bool = True) -> None:
+        sessions = list(self._ctx.sessions)
+        for session in sessions:
+            if graceful and not reset:
+                session.close()
+            else:
+                session.abort(reset=reset)
+        waiters = [s.closed for s in sessions if not s.closed.done()]
+        if waiters:
+            _, pending = await asyncio.wait(waiters, timeout=_CLOSE_GRACE)
+            if pending:  # a peer that does not read keeps close() from finishing: abort it
+                for session in sessions:
+                    session.abort()
+                await asyncio.wait(pending, timeout=_CLOSE_GRACE)
+
+
+def format_addresses(addresses: Iterable[tuple[str, int]]) -> str:
+    """``127.0.0.1:4002`` or ``0.0.0.0:4002, [::]:4002``."""
+    return ", ".join(f"[{a}]:{p}" if ":" in a else f"{a}:{p}" for a, p in addresses)

@@ -1,0 +1,144 @@
+"""Client requests: the registry and each parser, on the bytes ib_async and ibapi send."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+
+import pytest
+
+from v6.protocol import codec, requests
+from v6.protocol.codec import (
+    ClientMessage,
+    ContractSpec,
+    MalformedRequest,
+    Message,
+)
+
+# ----------------------------------------------------------------------------------------- requests
+
+
+def request(*fields: object) -> Message:
+    payload = codec.encode_fields(*fields)
+    decoded = codec.decode_fields(payload)
+    return Message(int(decoded[0]), decoded)
+
+
+IB_ASYNC_CONTRACT = ("265598", "AAPL", "STK", "", "0.0", "", "", "SMART", "", "USD", "", "")
+
+
+def test_parse_start_api() -> None:
+    assert codec.parse_request(request(71, 2, 12, "")) == codec.StartApi(12, "")
+    assert codec.parse_request(request(71, 2, 3)) == codec.StartApi(3, "")
+
+
+def test_parse_sync_requests_as_ib_async_sends_them() -> None:
+    assert codec.parse_request(request(61, 1)) == codec.ReqPositions()
+    assert codec.parse_request(request(5, 1)) == codec.ReqOpenOrders(all_clients=False)
+    assert codec.parse_request(request(99, 0)) == codec.ReqCompletedOrders(api_only=False)
+    assert codec.parse_request(request(6, 2, 1, "DU1")) == codec.ReqAccountUpdates(True, "DU1")
+    assert codec.parse_request(request(76, 1, 4, "DU1", "", 0)) == codec.ReqAccountUpdatesMulti(
+        4, "DU1", "", False
+    )
+    assert codec.parse_request(request(7, 3, 9, 0, "", "", "", "", "", "")) == codec.ReqExecutions(
+        9
+    )
+
+
+def test_parse_account_summary() -> None:
+    msg = request(62, 1, 5, "All", "NetLiquidation,BuyingPower")
+    assert codec.parse_request(msg) == codec.ReqAccountSummary(
+        5, "All", ("NetLiquidation", "BuyingPower")
+    )
+    assert codec.parse_request(request(63, 1, 5)) == codec.CancelAccountSummary(5)
+
+
+def test_parse_mkt_data_ib_async_layout() -> None:
+    msg = request(1, 11, 7, *IB_ASYNC_CONTRACT, 0, "", 0, 0, "")
+    parsed = codec.parse_request(msg)
+    assert isinstance(parsed, codec.ReqMktData)
+    assert parsed.req_id == 7
+    assert parsed.contract.con_id == 265598
+    assert parsed.contract.symbol == "AAPL"
+    assert parsed.contract.exchange == "SMART"
+    assert parsed.snapshot is False
+
+
+def test_parse_mkt_data_skips_bag_legs_and_delta_neutral() -> None:
+    contract = ("0", "SPY", "BAG", "", "0.0", "", "", "SMART", "", "USD", "", "")
+    msg = request(1, 11, 3, *contract, 2, 1, 1, "BUY", "SMART", 2, 1, "SELL", "SMART",
+                  1, 5, 0.5, 100.0, "233", 1, 0, "")  # fmt: skip
+    parsed = codec.parse_request(msg)
+    assert isinstance(parsed, codec.ReqMktData)
+    assert (parsed.generic_ticks, parsed.snapshot) == ("233", True)
+
+
+def test_parse_historical_data_ib_async_layout() -> None:
+    contract = ("0", "EURUSD", "CASH", "", "0.0", "", "", "IDEALPRO", "", "USD", "", "")
+    msg = request(20, 4, *contract, 0, "", "5 secs", "30 S", 0, "MIDPOINT", 1, 0, "")
+    assert codec.parse_request(msg) == codec.ReqHistoricalData(
+        4,
+        ContractSpec(symbol="EURUSD", sec_type="CASH", exchange="IDEALPRO", currency="USD"),
+        "",
+        "5 secs",
+        "30 S",
+        False,
+        "MIDPOINT",
+        1,
+        False,
+    )
+
+
+def test_parse_unknown_and_unsupported_ids_give_none() -> None:
+    assert codec.parse_request(request(999, 1)) is None
+    assert codec.parse_request(request(ClientMessage.PLACE_ORDER, 1)) is None
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [request(71, 2), request(71, 2, "x"), request(62, 1, 5), request(8, 1, "many")],
+)
+def test_parse_malformed_requests(msg: Message) -> None:
+    with pytest.raises(MalformedRequest):
+        codec.parse_request(msg)
+
+
+def test_registry_and_request_union_are_in_step() -> None:
+    assert set(typing.get_args(requests.Request)) == set(requests.REGISTERED)
+    assert len(requests.REGISTERED) == len(set(requests.REGISTERED))
+
+
+def test_every_registered_request_parses_its_own_minimal_message() -> None:
+    """Each registered id decodes to its registered type (zeros for every field)."""
+    for msg_id, parse in requests._PARSERS.items():
+        fields = (str(msg_id), *("0" * 40))
+        parsed = parse(requests.Fields(fields, msg_id))
+        assert type(parsed) in requests.REGISTERED
+
+
+def test_registering_an_id_twice_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="registered twice"):
+
+        @requests.request(ClientMessage.REQ_IDS)
+        @dataclass(frozen=True)
+        class Again:
+            @classmethod
+            def parse(cls, f: requests.Fields) -> Again:
+                return cls()
+
+
+@pytest.mark.parametrize("value", ["\u0661", "\u00b2", " 5", "1_0", "5 ", "+5", "0x10"])
+def test_integer_fields_are_ascii_decimal_only(value: str) -> None:
+    with pytest.raises(MalformedRequest):
+        codec.parse_request(request(ClientMessage.REQ_IDS, 1, value))
+
+
+@pytest.mark.parametrize("value", ["\u0661.5", "\u00b2"])
+def test_number_fields_are_ascii_only(value: str) -> None:
+    contract = ("0", "X", "STK", "", value, "", "", "SMART", "", "USD", "", "")
+    with pytest.raises(MalformedRequest):
+        codec.parse_request(request(1, 11, 7, *contract, 0, "", 0, 0, ""))
+
+
+def test_negative_integers_still_parse() -> None:
+    assert codec.parse_request(request(ClientMessage.REQ_IDS, 1, -1)) == codec.ReqIds(-1)
