@@ -32,7 +32,8 @@ def require_range(
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and value > high
     if too_low or too_high or (finite and math.isinf(value)):
-        raise ConfigError(f"{field} must be in {_describe(low, high, low_open)}, got {value!r}")
+        span = _describe(low, high, low_open, finite)
+        raise ConfigError(f"{field} must be in {span}, got {value!r}")
 
 
 def require_int(field: str, value: int, *, low: int, high: int | None = None) -> None:
@@ -51,8 +52,8 @@ def require_member(field: str, value: object, kind: type[E]) -> E:
         raise ConfigError(f"{field} must be one of {allowed}, got {value!r}") from None
 
 
-def _describe(low: float | None, high: float | None, low_open: bool) -> str:
+def _describe(low: float | None, high: float | None, low_open: bool, finite: bool) -> str:
     left = "(" if low_open else "["
     lo = "-inf" if low is None else f"{low:g}"
-    hi = "inf)" if high is None else f"{high:g}]"
+    hi = ("inf)" if finite else "inf]") if high is None else f"{high:g}]"
     return f"{left}{lo}, {hi}"

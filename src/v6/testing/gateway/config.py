@@ -1,19 +1,18 @@
 """The fake gateway's defaults and its configuration checks (one style, one place).
 
 Every check raises :class:`~v6.errors.ConfigError` (a ``ValueError``) naming the field and the
-allowed range, in the core's style: ``port must be in [0, 65535], got 70000``. The core's shared
-validation helper will replace the two functions below when it lands.
+allowed range, through the one validation helper of v6 (:mod:`v6.connection.validation`):
+``port must be in [0, 65535], got 70000``.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from v6.errors import ConfigError
+from v6.connection.validation import require_int, require_range
 from v6.protocol.codec import MAX_SERVER_VERSION, MIN_SERVER_VERSION
 from v6.testing.account import AccountState
 
@@ -85,39 +84,4 @@ class GatewaySettings:
 
 def require_tick_rate(updates_per_second: float) -> None:
     """> 0; ``math.inf`` means as fast as the socket drains."""
-    require_range("tick_rate", updates_per_second, low=0, low_open=True, allow_inf=True)
-
-
-def require_range(
-    field: str,
-    value: float,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    allow_inf: bool = False,
-) -> None:
-    """Raise ConfigError unless ``value`` is a real number (not a bool, not NaN) with
-    ``low <= value <= high`` (``low < value`` with ``low_open``); infinity only if ``allow_inf``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ConfigError(f"{field} must be a number, got {value!r}")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and value > high
-    if too_low or too_high or (math.isinf(value) and not allow_inf):
-        span = _describe(low, math.inf if allow_inf else high, low_open, allow_inf)
-        raise ConfigError(f"{field} must be in {span}, got {value!r}")
-
-
-def require_int(field: str, value: int, *, low: int, high: int | None = None) -> None:
-    """Raise ConfigError unless ``value`` is an int (not a bool) with ``low <= value <= high``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{field} must be an integer, got {value!r}")
-    require_range(field, value, low=low, high=high)
-
-
-def _describe(low: float | None, high: float | None, low_open: bool, high_closed: bool) -> str:
-    left = "(" if low_open else "["
-    lo = "-inf" if low is None else f"{low:g}"
-    if high is None or (math.isinf(high) and not high_closed):
-        return f"{left}{lo}, inf)"
-    return f"{left}{lo}, {high:g}]"
+    require_range("tick_rate", updates_per_second, low=0, low_open=True, finite=False)

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 from enum import Enum, StrEnum
 from typing import Final, TypeVar
 
+from v6.connection.validation import require_range
 from v6.errors import ConfigError
-from v6.testing.gateway.config import require_range
 
 
 class Verdict(Enum):
