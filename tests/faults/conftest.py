@@ -34,28 +34,14 @@ RUNS = (1, 2, 3)
 BREAKER_THRESHOLD = 3
 BREAKER_TIMEOUT = 4 * T
 
-#: Every row of the matrix, in table order, with the outcome it must show.
-FAULTS: dict[str, str] = {
-    "gateway down for a while": (
-        "refused retries back off, breaker opens; reconnects once the gateway listens again"
-    ),
-    "accept-then-close": "each attempt fails fast (handshake_failed), breaker opens; "
-    "reconnects once the gateway handshakes again",
-    "silent handshake": "each attempt times out after connect_timeout; reconnects after",
-    "sync never completes": "API ready but start-up sync unanswered: attempts time out; "
-    "reconnects once the gateway answers again",
-    "stall (black hole)": "heartbeat probe times out -> reconnect within interval + timeout",
-    "FIN mid-session": "close event -> reconnect at once (no probe needed)",
-    "RST mid-session": "reset -> reconnect at once (no probe needed)",
-    "1100 -> 1102": "DEGRADED, then CONNECTED; no reconnect, no resubscribe",
-    "1100 -> 1101": "DEGRADED, then CONNECTED; no reconnect, resubscribe once",
-    "2110 (past degraded_grace)": "DEGRADED; reconnects when degraded_grace runs out",
-    "326 (stale session)": "stale session holds the id: 326, rotate to the next id, connect",
-    "garbage bytes (unframed)": "stream desynchronised: probe times out -> reconnect",
-    "garbage bytes (framed, unknown id)": "logged by ib_async, ignored: stays CONNECTED",
-    "latency below the heartbeat timeout": "probes slower but answered: NO reconnect",
-    "pacing violation (error 100)": "error 100 surfaced, excess dropped: NO reconnect",
-}
+#: Section title -> rows (fault name -> the outcome it must show), in table order. Each
+#: tests/faults/test_*.py module declares its own ``SECTION`` (a title) and ``ROWS``; they are
+#: collected here, so adding a row or a section never edits this file.
+SECTIONS: dict[str, dict[str, str]] = {}
+
+
+def registered(fault: str) -> bool:
+    return any(fault in rows for rows in SECTIONS.values())
 
 
 @dataclass
@@ -78,6 +64,7 @@ class Observation:
     sockets_left: int | None = None
     fds_left: int | None = None
     passed: bool | None = None
+    details: str = ""  # what else the row's test observed (e.g. on_fill calls per exec id)
 
 
 OBSERVATIONS: list[Observation] = []
@@ -201,7 +188,7 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     fault = request.node.get_closest_marker("fault")
     assert fault is not None, "mark the test with @pytest.mark.fault(name)"
     name = fault.args[0]
-    assert name in FAULTS, name
+    assert registered(name), f"{name!r} is in no module's ROWS"
     run = request.node.callspec.params.get("run", 0)
     observation = Observation(fault=name, run=run)
     OBSERVATIONS.append(observation)
@@ -216,6 +203,14 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fault(name): the fault-matrix row this test measures")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        rows = getattr(module, "ROWS", None)
+        if rows is not None and item.get_closest_marker("fault") is not None:
+            SECTIONS.setdefault(module.SECTION, {}).update(rows)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -243,7 +238,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if os.environ.get("V6_WRITE_FAULTS") != "1" or not OBSERVATIONS:
         return
     runs = Counter(o.fault for o in OBSERVATIONS)
-    missing = [f for f in FAULTS if runs[f] < len(RUNS)]
+    missing = [f for rows in SECTIONS.values() for f in rows if runs[f] < len(RUNS)]
     if missing:
         print(f"\nFAULTS.md not written: the matrix did not run fully ({missing})")
         return
@@ -260,13 +255,44 @@ def _same_or_each(values: list[Any]) -> str:
     return str(values[0]) if len(set(values)) == 1 else " / ".join(str(v) for v in values)
 
 
+_TABLE_HEAD = (
+    "| fault | expected | passed | measured | runs (ms) | bound (ms) | hooks | breaker "
+    "opened, final | failed attempts | left: tasks / sockets / fds | details |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+)
+
+
+def _table_row(fault: str, expected: str, observations: list[Observation]) -> str:
+    rows = sorted((o for o in observations if o.fault == fault), key=lambda o: o.run)
+    passed = sum(1 for o in rows if o.passed)
+    hooks = _same_or_each([f"{o.disconnects} / {o.reconnects} / {o.resubscribes}" for o in rows])
+    breaker = _same_or_each(
+        [f"{'yes' if o.breaker_opened else 'no'}, {o.breaker_final}" for o in rows]
+    )
+    failed = _same_or_each(
+        [
+            ", ".join(f"{k} {v}" for k, v in sorted(o.failed_attempts.items())) or "none"
+            for o in rows
+        ]
+    )
+    left = _same_or_each([f"{o.tasks_left} / {o.sockets_left} / {o.fds_left}" for o in rows])
+    measure = _same_or_each([o.measure or o.outcome or "-" for o in rows])
+    bounds = _same_or_each([_ms(o.bound) for o in rows])
+    details = _same_or_each([o.details or "-" for o in rows])
+    return (
+        f"| {fault} | {expected} | {passed}/{len(rows)} | {measure} "
+        f"| {' / '.join(_ms(o.seconds) for o in rows)} | {bounds} | {hooks} | {breaker} "
+        f"| {failed} | {left} | {details} |"
+    )
+
+
 def render_faults(observations: list[Observation], seconds: float) -> str:
     settings = fast_settings()
     lines = [
         "# Fault matrix",
         "",
         f"Generated by `make faults` (`V6_WRITE_FAULTS=1 pytest -m faults`, "
-        f"tests/faults/test_fault_matrix.py) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
+        f"tests/faults/) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in "
         f"{seconds:.0f} s, Python {platform.python_version()}, asyncio debug mode "
         f"{'on' if os.environ.get('PYTHONASYNCIODEBUG') else 'off'}. Do not edit by hand.",
         "",
@@ -278,34 +304,10 @@ def render_faults(observations: list[Observation], seconds: float) -> str:
         "is what the test asserts. Hooks: on_disconnected / on_connected(reconnect=True) / "
         "resubscribe calls. Left after stop(): manager and ib_async tasks / open sockets "
         "(either end) / file descriptors versus before the test.",
-        "",
-        "| fault | expected | passed | measured | runs (ms) | bound (ms) | hooks | breaker "
-        "opened, final | failed attempts | left: tasks / sockets / fds |",
-        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for fault, expected in FAULTS.items():
-        rows = sorted((o for o in observations if o.fault == fault), key=lambda o: o.run)
-        passed = sum(1 for o in rows if o.passed)
-        hooks = _same_or_each(
-            [f"{o.disconnects} / {o.reconnects} / {o.resubscribes}" for o in rows]
-        )
-        breaker = _same_or_each(
-            [f"{'yes' if o.breaker_opened else 'no'}, {o.breaker_final}" for o in rows]
-        )
-        failed = _same_or_each(
-            [
-                ", ".join(f"{k} {v}" for k, v in sorted(o.failed_attempts.items())) or "none"
-                for o in rows
-            ]
-        )
-        left = _same_or_each([f"{o.tasks_left} / {o.sockets_left} / {o.fds_left}" for o in rows])
-        measure = _same_or_each([o.measure or o.outcome or "-" for o in rows])
-        bounds = _same_or_each([_ms(o.bound) for o in rows])
-        lines.append(
-            f"| {fault} | {expected} | {passed}/{len(rows)} | {measure} "
-            f"| {' / '.join(_ms(o.seconds) for o in rows)} | {bounds} | {hooks} | {breaker} "
-            f"| {failed} | {left} |"
-        )
+    for section, rows in SECTIONS.items():
+        lines += ["", f"## {section}", "", *_TABLE_HEAD]
+        lines += [_table_row(fault, expected, observations) for fault, expected in rows.items()]
     failures = [o for o in observations if not o.passed]
     lines.append("")
     if failures:

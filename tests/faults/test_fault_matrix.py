@@ -18,6 +18,31 @@ from v6.connection import ConnectionState
 from v6.protocol import codec
 from v6.testing import DEFAULT_PACING_LIMIT, STARTUP_SYNC_REQUESTS
 
+SECTION = "Connection faults"
+#: Every row of this section, in table order, with the outcome it must show.
+ROWS: dict[str, str] = {
+    "gateway down for a while": (
+        "refused retries back off, breaker opens; reconnects once the gateway listens again"
+    ),
+    "accept-then-close": "each attempt fails fast (handshake_failed), breaker opens; "
+    "reconnects once the gateway handshakes again",
+    "silent handshake": "each attempt times out after connect_timeout; reconnects after",
+    "sync never completes": "API ready but start-up sync unanswered: attempts time out; "
+    "reconnects once the gateway answers again",
+    "stall (black hole)": "heartbeat probe times out -> reconnect within interval + timeout",
+    "FIN mid-session": "close event -> reconnect at once (no probe needed)",
+    "RST mid-session": "reset -> reconnect at once (no probe needed)",
+    "1100 -> 1102": "DEGRADED, then CONNECTED; no reconnect, no resubscribe",
+    "1100 -> 1101": "DEGRADED, then CONNECTED; no reconnect, resubscribe once",
+    "2110 (past degraded_grace)": "DEGRADED; reconnects when degraded_grace runs out",
+    "326 (stale session)": "stale session holds the id: 326, rotate to the next id, connect",
+    "garbage bytes (unframed)": "stream desynchronised: probe times out -> reconnect",
+    "garbage bytes (framed, unknown id)": "logged by ib_async, ignored: stays CONNECTED",
+    "latency below the heartbeat timeout": "probes slower but answered: NO reconnect",
+    "pacing violation (error 100)": "error 100 surfaced, excess dropped: NO reconnect",
+}
+
+
 pytestmark = [pytest.mark.faults, pytest.mark.parametrize("run", RUNS, ids=lambda r: f"run{r}")]
 S = ConnectionState
 
