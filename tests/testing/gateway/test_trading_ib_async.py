@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -378,3 +381,34 @@ async def test_pacing_applies_to_orders(make_gateway: MakeGateway, ib_client: IB
     await wait_until(lambda: 100 in errors, what="error 100")
     await wait_until(lambda: gw.request_counts[ClientMessage.PLACE_ORDER] == 30, what="all read")
     assert len(gw.orders) < 20
+
+
+async def test_cli_gateway_trades_with_seed_and_fill_size(ib_client: IBFactory) -> None:
+    env = {**os.environ, "PYTHONASYNCIODEBUG": ""}
+    command = [sys.executable, "-m", "v6.testing.cli", "gateway", "--port", "0", "--seed", "5",
+               "--fill-size", "10"]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
+        port = int(line.rsplit(":", 1)[1])
+        ib = ib_client()
+        await ib.connectAsync("127.0.0.1", port, clientId=1, timeout=5)
+        trade = ib.placeOrder(aapl(), MarketOrder("BUY", 25))
+        await wait_until(trade.isDone, timeout=5, what="filled in parts")
+        assert [f.execution.shares for f in trade.fills] == [10, 10, 5]
+        ib.disconnect()
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+def test_cli_rejects_a_bad_fill_size() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "v6.testing.cli", "gateway", "--port", "0", "--fill-size", "0"],
+        capture_output=True, text=True, timeout=20, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "fill_size" in result.stderr
