@@ -233,6 +233,39 @@ class IBApiClient(EWrapper, EClient):  # type: ignore[misc]
     def connectionClosed(self) -> None:
         self._record("connectionClosed")
 
+    # trading callbacks (ibapi-stable 10.x names)
+    def openOrder(self, orderId: int, contract: Any, order: Any, orderState: Any) -> None:
+        self._record("openOrder", orderId, contract, order, orderState)
+
+    def openOrderEnd(self) -> None:
+        self._record("openOrderEnd")
+
+    def orderStatus(self, orderId: int, status: str, filled: Any, remaining: Any,
+                    avgFillPrice: float, *rest: Any) -> None:  # fmt: skip
+        self._record("orderStatus", orderId, status, float(filled), float(remaining),
+                     avgFillPrice, *rest)  # fmt: skip
+
+    def execDetails(self, reqId: int, contract: Any, execution: Any) -> None:
+        self._record("execDetails", reqId, contract, execution)
+
+    def execDetailsEnd(self, reqId: int) -> None:
+        self._record("execDetailsEnd", reqId)
+
+    def commissionAndFeesReport(self, commissionAndFeesReport: Any) -> None:
+        self._record("commissionReport", commissionAndFeesReport)
+
+    def position(self, account: str, contract: Any, position: Any, avgCost: float) -> None:
+        self._record("position", account, contract, float(position), avgCost)
+
+    def positionEnd(self) -> None:
+        self._record("positionEnd")
+
+    def completedOrder(self, contract: Any, order: Any, orderState: Any) -> None:
+        self._record("completedOrder", contract, order, orderState)
+
+    def completedOrdersEnd(self) -> None:
+        self._record("completedOrdersEnd")
+
     # harness
     def start(self, port: int, client_id: int) -> None:
         """Connect and run the message loop in a worker thread."""

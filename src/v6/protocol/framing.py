@@ -59,6 +59,10 @@ def format_field(value: object) -> str:
 
     Raises :class:`ValueError` for text containing ``\\0`` (it would end the field early).
     """
+    if type(value) is str:  # the common case first: order messages are mostly text fields
+        if "\0" in value:
+            raise ValueError(f"field contains NUL: {value!r}")
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):

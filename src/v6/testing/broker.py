@@ -25,15 +25,19 @@ from datetime import UTC, datetime, time
 from typing import Final
 
 from v6.errors import ConfigError
-from v6.protocol.codes import ErrorCode
-from v6.protocol.orders_messages import CommissionSpec, ExecutionSpec, OrderSpec
+from v6.protocol.codes import (
+    TEXT_DUPLICATE_ORDER_ID,
+    TEXT_ORDER_CANCELLED,
+    TEXT_PRICE_NOT_ON_TICK,
+    ErrorCode,
+    cancel_unknown_text,
+    rejected_text,
+)
+from v6.protocol.orders_messages import CommissionSpec, ExecutionSpec
 from v6.protocol.orders_requests import ExecutionFilter, PlaceOrder
 from v6.testing.account import DEFAULT_ACCOUNTS, AccountValue, Position
 from v6.testing.broker_ledger import Ledger
 from v6.testing.broker_types import (
-    TEXT_DUPLICATE_ORDER_ID,
-    TEXT_ORDER_CANCELLED,
-    TEXT_PRICE_NOT_ON_TICK,
     TRANSITIONS,
     BrokerEvent,
     CommissionReportEvent,
@@ -44,11 +48,12 @@ from v6.testing.broker_types import (
     OrderState,
     OrderStatusEvent,
     cancel_finished_text,
-    cancel_unknown_text,
     execution_matches,
+    initial_state,
     instrument_id,
+    order_spec,
     parse_filter_time,
-    rejected_text,
+    reject_reason,
 )
 from v6.testing.market_quotes import DEFAULT_SEED, DEFAULT_TICK_SIZE, Quote, QuoteBook
 
@@ -61,9 +66,6 @@ DEFAULT_EXEC_EXCHANGE: Final = "ISLAND"
 EXEC_ID_STEM: Final = 0x0000E0D5
 """First part of every execution id (``0000e0d5.<hex counter>.01.01``)."""
 
-ORDER_TYPES: Final = frozenset({"MKT", "LMT", "STP"})
-TIFS: Final = frozenset({"", "DAY", "GTC"})
-ACTIONS: Final = frozenset({"BUY", "SELL"})
 
 
 class Broker:
@@ -116,6 +118,9 @@ class Broker:
         """Every execution and correction, in order."""
         return tuple(self._executions)
 
+    def now(self) -> datetime:
+        return self._clock()
+
     def commission(self, exec_id: str) -> CommissionSpec:
         return self._commissions[exec_id]
 
@@ -151,8 +156,8 @@ class Broker:
         if not self._acceptable(client_id, request):
             return
         perm_id, self._next_perm_id = self._next_perm_id, self._next_perm_id + 1
-        spec = _order_spec(request, client_id, perm_id, request.account or self.account)
-        record = OrderRecord(spec, _initial_state(request))
+        spec = order_spec(request, client_id, perm_id, request.account or self.account)
+        record = OrderRecord(spec, initial_state(request))
         self._orders[(client_id, request.order_id)] = record
         self.next_order_id = max(self.next_order_id, request.order_id + 1)
         self._announce(record)
@@ -216,6 +221,11 @@ class Broker:
     def positions(self) -> tuple[Position, ...]:
         """Non-flat positions, marked at the quote's mid."""
         return self.ledger.positions(self._mid)
+
+    def position(self, execution: ExecutionSpec) -> Position | None:
+        """The position an execution changed (flat included), marked at the quote's mid."""
+        instrument = instrument_id(execution.contract)
+        return self.ledger.position(execution.account, instrument, self._mid(instrument))
 
     def account_values(self) -> tuple[AccountValue, ...]:
         """Cash, NetLiquidation, GrossPositionValue: the gateway merges them over its state."""
@@ -298,7 +308,7 @@ class Broker:
         return found[0]
 
     def _acceptable(self, client_id: int, request: PlaceOrder) -> bool:
-        reason = _reject_reason(request)
+        reason = reject_reason(request)
         if reason:
             self._error(
                 client_id, request.order_id, ErrorCode.ORDER_REJECTED, rejected_text(reason)
@@ -329,10 +339,10 @@ class Broker:
                 client_id, request.order_id, ErrorCode.ORDER_REJECTED, rejected_text(reason)
             )
             return
-        spec = _order_spec(request, record.client_id, record.perm_id, record.spec.account)
+        spec = order_spec(request, record.client_id, record.perm_id, record.spec.account)
         state = record.state
         if state is OrderState.INACTIVE and request.transmit:
-            state = _initial_state(request)
+            state = initial_state(request)
         self._set(replace(record, spec=spec), state)
         self._announce(self._orders[self._key(record)])
         self._match(self._orders[self._key(record)])
@@ -422,42 +432,3 @@ class Broker:
     @staticmethod
     def _key(record: OrderRecord) -> tuple[int, int]:
         return (record.client_id, record.order_id)
-
-
-def _reject_reason(request: PlaceOrder) -> str:
-    checks = (
-        (
-            request.order_type.upper() in ORDER_TYPES,
-            f"unsupported order type {request.order_type!r}",
-        ),
-        (request.action.upper() in ACTIONS, f"unknown action {request.action!r}"),
-        (request.tif.upper() in TIFS, f"unsupported time in force {request.tif!r}"),
-        (request.total_quantity > 0, "order quantity must be positive"),
-        (
-            request.order_type.upper() != "LMT" or request.lmt_price is not None,
-            "limit price missing",
-        ),
-        (
-            request.order_type.upper() != "STP" or request.aux_price is not None,
-            "stop price missing",
-        ),
-        (not request.what_if, "what-if orders are not simulated"),
-    )
-    return next((reason for ok, reason in checks if not ok), "")
-
-
-def _initial_state(request: PlaceOrder) -> OrderState:
-    if not request.transmit:
-        return OrderState.INACTIVE
-    return OrderState.PRE_SUBMITTED if request.order_type.upper() == "STP" else OrderState.SUBMITTED
-
-
-def _order_spec(request: PlaceOrder, client_id: int, perm_id: int, account: str) -> OrderSpec:
-    return OrderSpec(
-        order_id=request.order_id, client_id=client_id, perm_id=perm_id,
-        contract=request.contract, action=request.action.upper(),
-        total_quantity=request.total_quantity, order_type=request.order_type.upper(),
-        lmt_price=request.lmt_price, aux_price=request.aux_price, tif=request.tif or "DAY",
-        account=account, order_ref=request.order_ref, oca_group=request.oca_group,
-        parent_id=request.parent_id, outside_rth=request.outside_rth,
-    )  # fmt: skip

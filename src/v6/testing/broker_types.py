@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 
 from v6.protocol.codec import ContractSpec
 from v6.protocol.codes import ErrorCode
+from v6.protocol.codes import cancel_finished_text as _cancel_finished_text
 from v6.protocol.orders_messages import CommissionSpec, ExecutionSpec, OrderSpec, OrderStatusSpec
-from v6.protocol.orders_requests import ExecutionFilter
+from v6.protocol.orders_requests import ExecutionFilter, PlaceOrder
 
 
 class OrderState(Enum):
@@ -131,26 +132,8 @@ BrokerEvent = (
 )
 
 
-# TWS's texts for the order errors (candidates for v6.protocol.codes).
-TEXT_DUPLICATE_ORDER_ID: Final = "Duplicate order id"
-TEXT_PRICE_NOT_ON_TICK: Final = (
-    "The price does not conform to the minimum price variation for this contract."
-)
-TEXT_ORDER_CANCELLED: Final = "Order Canceled - reason:"
-
-
-def rejected_text(reason: str) -> str:
-    return f"Order rejected - reason:{reason}"
-
-
-def cancel_unknown_text(order_id: int) -> str:
-    return f"OrderId {order_id} that needs to be cancelled is not found."
-
-
 def cancel_finished_text(order_id: int, state: OrderState) -> str:
-    return (
-        f"OrderId {order_id} that needs to be cancelled cannot be cancelled, state: {state.value}."
-    )
+    return _cancel_finished_text(order_id, state.value)
 
 
 ORDER_ERROR_CODES: Final = frozenset(
@@ -205,3 +188,49 @@ def execution_matches(
         since is None or execution.time >= since,
     )
     return all(checks)
+
+
+# ---- placeOrder -> order: the checks and the record the broker keeps
+
+ORDER_TYPES: Final = frozenset({"MKT", "LMT", "STP"})
+TIFS: Final = frozenset({"", "DAY", "GTC"})
+ACTIONS: Final = frozenset({"BUY", "SELL"})
+
+
+def reject_reason(request: PlaceOrder) -> str:
+    checks = (
+        (
+            request.order_type.upper() in ORDER_TYPES,
+            f"unsupported order type {request.order_type!r}",
+        ),
+        (request.action.upper() in ACTIONS, f"unknown action {request.action!r}"),
+        (request.tif.upper() in TIFS, f"unsupported time in force {request.tif!r}"),
+        (request.total_quantity > 0, "order quantity must be positive"),
+        (
+            request.order_type.upper() != "LMT" or request.lmt_price is not None,
+            "limit price missing",
+        ),
+        (
+            request.order_type.upper() != "STP" or request.aux_price is not None,
+            "stop price missing",
+        ),
+        (not request.what_if, "what-if orders are not simulated"),
+    )
+    return next((reason for ok, reason in checks if not ok), "")
+
+
+def initial_state(request: PlaceOrder) -> OrderState:
+    if not request.transmit:
+        return OrderState.INACTIVE
+    return OrderState.PRE_SUBMITTED if request.order_type.upper() == "STP" else OrderState.SUBMITTED
+
+
+def order_spec(request: PlaceOrder, client_id: int, perm_id: int, account: str) -> OrderSpec:
+    return OrderSpec(
+        order_id=request.order_id, client_id=client_id, perm_id=perm_id,
+        contract=request.contract, action=request.action.upper(),
+        total_quantity=request.total_quantity, order_type=request.order_type.upper(),
+        lmt_price=request.lmt_price, aux_price=request.aux_price, tif=request.tif or "DAY",
+        account=account, order_ref=request.order_ref, oca_group=request.oca_group,
+        parent_id=request.parent_id, outside_rth=request.outside_rth,
+    )  # fmt: skip

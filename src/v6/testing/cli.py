@@ -6,6 +6,9 @@ Each client connect and disconnect is logged (loguru, stderr). Once listening, o
 ``fake gateway listening on <host>:<port>`` goes to stdout (with ``--port 0`` it names the port
 picked; with ``--host ""`` every address, one port: ``0.0.0.0:4002, [::]:4002``), so scripts can
 wait for it.
+
+It trades like :class:`FakeGateway`: ``--seed`` fixes the quotes' random walk, ``--fill-size``
+the largest execution, so any language's TWS API client can place orders against it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from loguru import logger
 
 from v6.errors import ConfigError
 from v6.testing.account import DEFAULT_ACCOUNTS
+from v6.testing.broker import DEFAULT_FILL_SIZE
 from v6.testing.gateway import (
     DEFAULT_HOST,
     DEFAULT_MAX_CLIENTS,
@@ -30,6 +34,7 @@ from v6.testing.gateway import (
     FakeGateway,
     format_addresses,
 )
+from v6.testing.market_quotes import DEFAULT_SEED
 
 DEFAULT_CLI_PORT: Final = 4002
 """IB Gateway's paper-trading port, the CLI's default."""
@@ -82,6 +87,15 @@ def add_gateway_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         default=DEFAULT_MAX_CLIENTS,
         help="simultaneous clients (default %(default)s)",
     )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="seed of the quotes (default %(default)s)"
+    )
+    parser.add_argument(
+        "--fill-size",
+        type=float,
+        default=DEFAULT_FILL_SIZE,
+        help="most shares per execution; larger orders fill in parts (default %(default)s)",
+    )
     parser.set_defaults(run=run_gateway)
 
 
@@ -95,6 +109,8 @@ def run_gateway(args: argparse.Namespace) -> int:
             tick_rate=args.tick_rate,
             pacing_limit=args.pacing_limit or None,
             max_clients=args.max_clients,
+            seed=args.seed,
+            fill_size=args.fill_size,
         )
     except ConfigError as exc:
         print(f"v6-ib gateway: {exc}", file=sys.stderr)

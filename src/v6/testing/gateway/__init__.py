@@ -9,6 +9,8 @@ rooms:
   through a :class:`~.context.GatewayContext` (:mod:`.context`);
 * :mod:`.outbox`: the replies waiting for one socket (order, latency, batching, held output);
 * :mod:`.app`: the "TWS application", requests -> replies;
+* :mod:`.trading`: its trading room (orders, executions, positions, broker events as messages);
+* :mod:`.controls`: the public trading controls (quotes, forced fills, order faults, restart);
 * :mod:`.market`: bars and ticks (pure);
 * :mod:`.faults`: faults as objects hooked at accept, hello, request, send and flush;
 * :mod:`.config`: defaults and configuration checks.
@@ -19,6 +21,10 @@ Behaviour, as a real TWS (``/work/shared/reference/tws-protocol.md``):
   or no common version; sends nothing but the version answer until ``startApi``;
 * after ``startApi``: managedAccounts, nextValidId, farm notices 2104/2106/2158;
 * startup sync of ``ib_async.IB.connectAsync``; reqCurrentTime, reqIds, reqManagedAccts;
+* trading against a simulated broker at "IB" (:mod:`v6.testing.broker`): placeOrder, cancelOrder,
+  reqGlobalCancel, open / completed orders, executions with filters, positions; events go to the
+  owning client id (and client 0 after reqAutoOpenOrders(True)); a malformed placeOrder gets
+  error 201 for its order id;
 * account summary subscriptions, at most :data:`MAX_ACCOUNT_SUMMARIES` per client (then 322);
 * market data streams (tickPrice + tickSize) and historical bars;
 * a duplicate live client id gets 326 and the socket is closed;
@@ -40,6 +46,7 @@ from v6.protocol.codes import FARM_NOTICES, SYSTEM_MESSAGES, ErrorCode
 from v6.testing.gateway.config import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HOST,
+    DEFAULT_MARKET_INTERVAL,
     DEFAULT_MAX_CLIENTS,
     DEFAULT_MAX_OUTPUT_BUFFER,
     DEFAULT_NEXT_ORDER_ID,
@@ -77,6 +84,7 @@ STARTUP_SYNC_REQUESTS: Final = frozenset(
 __all__ = [
     "DEFAULT_HANDSHAKE_TIMEOUT",
     "DEFAULT_HOST",
+    "DEFAULT_MARKET_INTERVAL",
     "DEFAULT_MAX_CLIENTS",
     "DEFAULT_MAX_OUTPUT_BUFFER",
     "DEFAULT_NEXT_ORDER_ID",
