@@ -20,6 +20,7 @@ class ErrorCode(IntEnum):
     NOT_CANCELLABLE = 161
     ORDER_REJECTED = 201
     ORDER_CANCELLED = 202
+    VALIDATION_ERROR = 321
     ACCOUNT_SUMMARY_LIMIT = 322
     CLIENT_ID_IN_USE = 326
     CONNECTIVITY_LOST = 1100
@@ -91,3 +92,26 @@ TEXT_ACCOUNT_SUMMARY_LIMIT: Final = (
 def max_rate_text(limit: int, received: int) -> str:
     """TWS's error 100 text."""
     return f"Max rate of messages per second has been exceeded:max={limit} rec={received} (1)"
+
+
+# Order errors (sent by the fake gateway's simulated broker).
+TEXT_DUPLICATE_ORDER_ID: Final = "Duplicate order id"
+TEXT_PRICE_NOT_ON_TICK: Final = (
+    "The price does not conform to the minimum price variation for this contract."
+)
+TEXT_ORDER_CANCELLED: Final = "Order Canceled - reason:"
+
+
+def rejected_text(reason: str) -> str:
+    """TWS's error 201 text."""
+    return f"Order rejected - reason:{reason}"
+
+
+def cancel_unknown_text(order_id: int) -> str:
+    """TWS's error 10147 text."""
+    return f"OrderId {order_id} that needs to be cancelled is not found."
+
+
+def cancel_finished_text(order_id: int, status: str) -> str:
+    """TWS's error 10148 text."""
+    return f"OrderId {order_id} that needs to be cancelled cannot be cancelled, state: {status}."

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from v6.protocol.contract import ContractSpec
 from v6.protocol.framing import VERSION_ADVANCED_ORDER_REJECT, encode_message, frame
 from v6.protocol.ids import ServerMessage
-from v6.protocol.requests import ContractSpec
 
 
 def managed_accounts(accounts: Sequence[str]) -> bytes:

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from v6.errors import MalformedOrder
-from v6.protocol.codec import ClientMessage, ContractSpec
+from v6.protocol.contract import ContractSpec
+from v6.protocol.ids import ClientMessage
 
 MIN_ORDER_SERVER_VERSION: Final = 145
 """Lowest server version parsed: below it placeOrder carries a version field and other groups."""
@@ -48,8 +49,8 @@ UNSET_TEXTS: Final = frozenset(
 
 INFINITY_TEXT: Final = "Infinite"
 
-_INT_RE: Final = re.compile(r"-?\d{1,19}")
-_FLOAT_RE: Final = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,3})?")
+_INT_RE: Final = re.compile(r"-?\d{1,19}", re.ASCII)  # int() also takes other scripts' digits
+_FLOAT_RE: Final = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,3})?", re.ASCII)
 
 #: order-condition type -> fields after the type (ibapi ``order_condition.make_fields``):
 #: price, time, margin, execution, volume, percent change.

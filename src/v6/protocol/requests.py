@@ -18,29 +18,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol, Self, TypeVar
 
 from v6.errors import MalformedRequest
+from v6.protocol.contract import ContractSpec
+from v6.protocol.framing import MAX_SERVER_VERSION
 from v6.protocol.ids import ClientMessage
+from v6.protocol.orders_requests import (
+    MIN_ORDER_SERVER_VERSION,
+    CancelOrder,
+    PlaceOrder,
+    ReqExecutions,
+    ReqGlobalCancel,
+    parse_cancel_order,
+    parse_global_cancel,
+    parse_place_order,
+    parse_req_executions,
+)
 
 if TYPE_CHECKING:
     from v6.protocol.framing import Message
-
-
-@dataclass(frozen=True, slots=True)
-class ContractSpec:
-    """The twelve contract fields every request and position message carries, in wire order
-    (``exchange`` is ``primaryExchange``'s neighbour; portfolio messages omit ``exchange``)."""
-
-    con_id: int = 0
-    symbol: str = ""
-    sec_type: str = ""
-    last_trade_date: str = ""
-    strike: float = 0.0
-    right: str = ""
-    multiplier: str = ""
-    exchange: str = ""
-    primary_exchange: str = ""
-    currency: str = ""
-    local_symbol: str = ""
-    trading_class: str = ""
 
 
 _INT_RE: Final = re.compile(r"-?[0-9]{1,18}")
@@ -57,6 +51,8 @@ class Fields:
     msg_id: int = 0
     pos: int = 1
     name: str = field(default="")
+    server_version: int = MAX_SERVER_VERSION
+    """The session's negotiated version (placeOrder's layout depends on it)."""
 
     def skip(self, n: int = 1) -> None:
         self.pos += n
@@ -153,15 +149,19 @@ def request(*msg_ids: ClientMessage, versioned: bool = True) -> Callable[[type[_
     return register
 
 
-def parse_request(message: Message) -> Request | None:
-    """Typed request for ``message``; ``None`` for an id this codec does not decode.
+def parse_request(message: Message, server_version: int = MAX_SERVER_VERSION) -> Request | None:
+    """Typed request for ``message`` as written at ``server_version``; ``None`` for an id this
+    codec does not decode.
 
-    Raises :class:`MalformedRequest` if a field is missing or not numeric where it must be.
+    Raises :class:`MalformedRequest` if a field is missing or not numeric where it must be
+    (placeOrder / cancelOrder: :class:`~v6.errors.MalformedOrder`, with the order id if read).
     """
     parser = _PARSERS.get(message.msg_id)
     if parser is None:
         return None
-    parsed = parser(Fields(message.fields, message.msg_id, name=_message_name(message.msg_id)))
+    f = Fields(message.fields, message.msg_id, name=_message_name(message.msg_id))
+    f.server_version = server_version
+    parsed = parser(f)
     return parsed  # type: ignore[return-value]  # every registered type is in Request (tested)
 
 
@@ -297,16 +297,6 @@ class CancelAccountUpdatesMulti:
         return cls(f.integer())
 
 
-@request(ClientMessage.REQ_EXECUTIONS)
-@dataclass(frozen=True, slots=True)
-class ReqExecutions:
-    req_id: int
-
-    @classmethod
-    def parse(cls, f: Fields) -> Self:
-        return cls(f.integer())
-
-
 @request(ClientMessage.REQ_ACCOUNT_SUMMARY)
 @dataclass(frozen=True, slots=True)
 class ReqAccountSummary:
@@ -397,6 +387,34 @@ class CancelHistoricalData:
         return cls(f.integer())
 
 
+# Order requests: parsed by v6.protocol.orders_requests (whole messages, exact field counts).
+
+
+def _register_whole(msg_id: ClientMessage, cls: type, parse: Callable[[Fields], object]) -> None:
+    if msg_id in _PARSERS:
+        raise RuntimeError(f"{msg_id!r} registered twice")
+    _PARSERS[msg_id] = parse  # type: ignore[assignment]  # returns an order request
+    REGISTERED.append(cls)
+
+
+def _place_order(f: Fields) -> PlaceOrder:
+    if f.server_version < MIN_ORDER_SERVER_VERSION:
+        raise MalformedRequest(f"placeOrder below server version {MIN_ORDER_SERVER_VERSION}")
+    return parse_place_order(f.fields, f.server_version)
+
+
+def _cancel_order(f: Fields) -> CancelOrder:
+    return parse_cancel_order(f.fields, max(f.server_version, MIN_ORDER_SERVER_VERSION))
+
+
+_register_whole(ClientMessage.PLACE_ORDER, PlaceOrder, _place_order)
+_register_whole(ClientMessage.CANCEL_ORDER, CancelOrder, _cancel_order)
+_register_whole(ClientMessage.REQ_EXECUTIONS, ReqExecutions,
+                lambda f: parse_req_executions(f.fields))  # fmt: skip
+_register_whole(ClientMessage.REQ_GLOBAL_CANCEL, ReqGlobalCancel,
+                lambda f: parse_global_cancel(f.fields))  # fmt: skip
+
+
 Request = (
     StartApi
     | ReqIds
@@ -411,6 +429,9 @@ Request = (
     | ReqAccountUpdatesMulti
     | CancelAccountUpdatesMulti
     | ReqExecutions
+    | PlaceOrder
+    | CancelOrder
+    | ReqGlobalCancel
     | ReqAccountSummary
     | CancelAccountSummary
     | ReqMktData

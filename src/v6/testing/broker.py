@@ -25,15 +25,19 @@ from datetime import UTC, datetime, time
 from typing import Final
 
 from v6.errors import ConfigError
-from v6.protocol.codes import ErrorCode
+from v6.protocol.codes import (
+    TEXT_DUPLICATE_ORDER_ID,
+    TEXT_ORDER_CANCELLED,
+    TEXT_PRICE_NOT_ON_TICK,
+    ErrorCode,
+    cancel_unknown_text,
+    rejected_text,
+)
 from v6.protocol.orders_messages import CommissionSpec, ExecutionSpec, OrderSpec
 from v6.protocol.orders_requests import ExecutionFilter, PlaceOrder
 from v6.testing.account import DEFAULT_ACCOUNTS, AccountValue, Position
 from v6.testing.broker_ledger import Ledger
 from v6.testing.broker_types import (
-    TEXT_DUPLICATE_ORDER_ID,
-    TEXT_ORDER_CANCELLED,
-    TEXT_PRICE_NOT_ON_TICK,
     TRANSITIONS,
     BrokerEvent,
     CommissionReportEvent,
@@ -44,11 +48,9 @@ from v6.testing.broker_types import (
     OrderState,
     OrderStatusEvent,
     cancel_finished_text,
-    cancel_unknown_text,
     execution_matches,
     instrument_id,
     parse_filter_time,
-    rejected_text,
 )
 from v6.testing.market_quotes import DEFAULT_SEED, DEFAULT_TICK_SIZE, Quote, QuoteBook
 
@@ -115,6 +117,9 @@ class Broker:
     def executions(self) -> tuple[ExecutionSpec, ...]:
         """Every execution and correction, in order."""
         return tuple(self._executions)
+
+    def now(self) -> datetime:
+        return self._clock()
 
     def commission(self, exec_id: str) -> CommissionSpec:
         return self._commissions[exec_id]
@@ -216,6 +221,11 @@ class Broker:
     def positions(self) -> tuple[Position, ...]:
         """Non-flat positions, marked at the quote's mid."""
         return self.ledger.positions(self._mid)
+
+    def position(self, execution: ExecutionSpec) -> Position | None:
+        """The position an execution changed (flat included), marked at the quote's mid."""
+        instrument = instrument_id(execution.contract)
+        return self.ledger.position(execution.account, instrument, self._mid(instrument))
 
     def account_values(self) -> tuple[AccountValue, ...]:
         """Cash, NetLiquidation, GrossPositionValue: the gateway merges them over its state."""

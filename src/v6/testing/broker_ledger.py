@@ -60,6 +60,11 @@ class Ledger:
             if h.position.quantity
         )
 
+    def position(self, account: str, instrument: int, mark: float) -> Position | None:
+        """The position in ``instrument`` (flat ones too, once traded), marked at ``mark``."""
+        held = self._holdings.get((account, instrument))
+        return replace(held.position, market_price=mark) if held else None
+
     def account_values(self, mark: Callable[[int], float]) -> tuple[AccountValue, ...]:
         """Cash, NetLiquidation and GrossPositionValue, for the gateway to merge."""
         positions = self.positions(mark)

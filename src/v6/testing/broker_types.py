@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from v6.protocol.codec import ContractSpec
 from v6.protocol.codes import ErrorCode
+from v6.protocol.codes import cancel_finished_text as _cancel_finished_text
 from v6.protocol.orders_messages import CommissionSpec, ExecutionSpec, OrderSpec, OrderStatusSpec
 from v6.protocol.orders_requests import ExecutionFilter
 
@@ -131,26 +132,8 @@ BrokerEvent = (
 )
 
 
-# TWS's texts for the order errors (candidates for v6.protocol.codes).
-TEXT_DUPLICATE_ORDER_ID: Final = "Duplicate order id"
-TEXT_PRICE_NOT_ON_TICK: Final = (
-    "The price does not conform to the minimum price variation for this contract."
-)
-TEXT_ORDER_CANCELLED: Final = "Order Canceled - reason:"
-
-
-def rejected_text(reason: str) -> str:
-    return f"Order rejected - reason:{reason}"
-
-
-def cancel_unknown_text(order_id: int) -> str:
-    return f"OrderId {order_id} that needs to be cancelled is not found."
-
-
 def cancel_finished_text(order_id: int, state: OrderState) -> str:
-    return (
-        f"OrderId {order_id} that needs to be cancelled cannot be cancelled, state: {state.value}."
-    )
+    return _cancel_finished_text(order_id, state.value)
 
 
 ORDER_ERROR_CODES: Final = frozenset(

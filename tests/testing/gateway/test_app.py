@@ -11,6 +11,7 @@ from v6.protocol.codec import ClientCodec, ContractSpec, Message
 from v6.testing import AccountState, AccountValue, Position
 from v6.testing.gateway.app import ClientState, TwsApp
 from v6.testing.gateway.config import GatewaySettings
+from v6.testing.gateway.trading import new_broker
 
 NOW = 1_795_518_499.0
 
@@ -30,7 +31,8 @@ def app() -> TwsApp:
         positions=(Position("DU1", "AAPL", 10, 150.0, con_id=265598),),
         values={"DU1": (AccountValue("NetLiquidation", "1000"),)},
     )
-    return TwsApp(GatewaySettings(account_state=state, wall_clock=lambda: NOW, next_order_id=42))
+    settings = GatewaySettings(account_state=state, wall_clock=lambda: NOW, next_order_id=42)
+    return TwsApp(settings, new_broker(settings))
 
 
 @pytest.fixture
@@ -101,7 +103,17 @@ def test_requests_without_reply(app: TwsApp, client: ClientState, request_: code
 def test_every_registered_request_type_is_handled(app: TwsApp, client: ClientState) -> None:
     """Each registered type, parsed from an all-zero message, gets through the dispatch."""
     assert set(typing.get_args(codec.Request)) == set(requests.REGISTERED)
+    whole = {  # parsed with exact field counts (tests/protocol/test_orders_codec.py)
+        codec.ClientMessage.PLACE_ORDER: codec.PlaceOrder(
+            1, codec.ContractSpec(con_id=1, symbol="X"), "BUY", 1, "MKT"
+        ),
+        codec.ClientMessage.CANCEL_ORDER: codec.CancelOrder(1),
+        codec.ClientMessage.REQ_EXECUTIONS: codec.ReqExecutions(1),
+        codec.ClientMessage.REQ_GLOBAL_CANCEL: codec.ReqGlobalCancel(),
+    }
     for msg_id in requests._PARSERS:
-        parsed = codec.parse_request(Message(msg_id, (str(msg_id), *("0" * 40))))
+        parsed = whole.get(msg_id) or codec.parse_request(
+            Message(msg_id, (str(msg_id), *("0" * 40)))
+        )
         assert parsed is not None
         app.handle(client, parsed)  # no exception, no fall-through

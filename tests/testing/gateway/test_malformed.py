@@ -67,9 +67,9 @@ async def test_bad_input_closes_only_that_client(
         codec.encode_message(999, 1),  # unknown message id
         codec.encode_message(ClientMessage.REQ_ACCOUNT_SUMMARY, 1, 5),  # missing fields
         codec.encode_message(ClientMessage.REQ_IDS, 1, "many"),  # non-numeric field
-        codec.encode_message(ClientMessage.PLACE_ORDER, 45, 1),  # known but not supported
+        codec.encode_message(ClientMessage.REQ_CONTRACT_DATA, 8, 1),  # known, not supported
     ],
-    ids=["text id", "empty", "unterminated", "not utf-8", "unknown id", "missing", "nan", "order"],
+    ids=["text id", "empty", "unterminated", "not utf-8", "unknown id", "missing", "nan", "unsup"],
 )
 async def test_bad_messages_are_ignored_and_the_client_kept(
     fake_gateway: FakeGateway, raw_client: RawFactory, ib_client: IBFactory, data: bytes

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from v6.protocol import codec
+from v6.protocol.codec import TickType
 from v6.testing.gateway.market import TickStream, bar_seconds, duration_seconds, make_bars
+from v6.testing.market_quotes import Quote, QuoteBook
 
 
 @pytest.mark.parametrize(
@@ -42,12 +48,38 @@ def test_make_bars_is_deterministic_and_bounded() -> None:
     assert make_bars(_hist("2 D", "1 day"), now)[2][0].date == "20261122"
 
 
-def test_tick_stream_renders_price_and_size_pairs_deterministically() -> None:
-    first, again = TickStream(7, 150.0), TickStream(7, 150.0)
-    data = first.render(3)
-    assert data == again.render(3)
+def _decode(data: bytes) -> list[codec.Message]:
     events = codec.ClientCodec()
     events.receive_data(codec.encode_server_hello(178, "now"))
-    messages = events.receive_data(data)
-    assert [m.msg_id for m in messages if isinstance(m, codec.Message)] == [1, 2] * 3
+    return [m for m in events.receive_data(data) if isinstance(m, codec.Message)]
+
+
+def test_tick_stream_renders_price_and_size_pairs_deterministically() -> None:
+    first, again = TickStream(7, 265598), TickStream(7, 265598)
+    quote = Quote(150.00, 150.02)
+    data = first.render(3, quote)
+    assert data == again.render(3, quote)
+    messages = _decode(data)
+    assert [m.msg_id for m in messages] == [1, 2] * 3
+    prices = {int(m.fields[3]): float(m.fields[4]) for m in messages if m.msg_id == 1}
+    assert prices[TickType.BID] == 150.00
+    assert prices[TickType.ASK] == 150.02
     assert first.seq == 3
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10_000), steps=st.lists(st.integers(1, 5), min_size=1, max_size=40))
+def test_a_client_never_sees_bid_at_or_above_ask(seed: int, steps: list[int]) -> None:
+    """The crossed-quote bug: the client's latest bid stays below its latest ask at every tick,
+    whatever the walk does between renders."""
+    book = QuoteBook(seed)
+    stream = TickStream(1, 42)
+    bid, ask = -math.inf, math.inf
+    for updates in steps:
+        book.step()
+        for m in _decode(stream.render(updates, book.quote(42))):
+            if m.msg_id == 1 and int(m.fields[3]) == TickType.BID:
+                bid = float(m.fields[4])
+            elif m.msg_id == 1 and int(m.fields[3]) == TickType.ASK:
+                ask = float(m.fields[4])
+            assert bid < ask

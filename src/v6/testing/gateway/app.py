@@ -20,7 +20,9 @@ from v6.protocol.codec import (
     CancelAccountUpdatesMulti,
     CancelHistoricalData,
     CancelMktData,
+    CancelOrder,
     CancelPositions,
+    PlaceOrder,
     ReqAccountSummary,
     ReqAccountUpdates,
     ReqAccountUpdatesMulti,
@@ -28,6 +30,7 @@ from v6.protocol.codec import (
     ReqCompletedOrders,
     ReqCurrentTime,
     ReqExecutions,
+    ReqGlobalCancel,
     ReqHistoricalData,
     ReqIds,
     ReqManagedAccounts,
@@ -43,21 +46,21 @@ from v6.protocol.codes import (
     TEXT_ACCOUNT_SUMMARY_LIMIT,
     ErrorCode,
 )
+from v6.testing.broker import Broker
+from v6.testing.broker_types import instrument_id
 from v6.testing.gateway.config import GatewaySettings
-from v6.testing.gateway.market import TickStream, base_price, make_bars
+from v6.testing.gateway.market import TickStream, make_bars
+from v6.testing.gateway.trading import Trading, positions_for, values_for
 
 _Replies = list[bytes]
 _SessionRequest = ReqIds | ReqCurrentTime | ReqManagedAccounts
 _AccountRequest = (
-    ReqPositions
-    | CancelPositions
-    | ReqAccountUpdates
+    ReqAccountUpdates
     | ReqAccountUpdatesMulti
     | CancelAccountUpdatesMulti
     | ReqAccountSummary
     | CancelAccountSummary
 )
-_OrderRequest = ReqOpenOrders | ReqAutoOpenOrders | ReqCompletedOrders | ReqExecutions
 _MarketRequest = ReqMktData | CancelMktData | ReqHistoricalData | CancelHistoricalData
 _NO_REPLY: Final[_Replies] = []
 
@@ -68,6 +71,10 @@ class ClientState:
 
     peer: str = "?"
     server_version: int = 0
+    client_id: int = 0
+    positions_subscribed: bool = False
+    account_updates: str | None = None
+    """The account whose updates (values, portfolio) this client subscribed to."""
     account_summaries: set[int] = field(default_factory=set)
     streams: dict[int, TickStream] = field(default_factory=dict)
 
@@ -78,15 +85,17 @@ class ClientState:
 class TwsApp:
     """Requests -> replies, reading the gateway's (mutable) :class:`GatewaySettings`."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, broker: Broker) -> None:
         self.settings = settings
+        self.broker = broker
+        self.trading = Trading(settings, broker)
 
     def welcome(self, client: ClientState) -> _Replies:
         """What TWS sends after ``startApi``: accounts, the next order id, farm notices."""
         s = self.settings
         out = [
             codec.managed_accounts(s.account_state.accounts),
-            codec.next_valid_id(s.next_order_id),
+            codec.next_valid_id(self.broker.next_order_id),
         ]
         if s.farm_notices:
             out += [client.error(codec.NO_REQUEST_ID, code, SYSTEM_MESSAGES[code])
@@ -101,17 +110,25 @@ class TwsApp:
             case ReqIds() | ReqCurrentTime() | ReqManagedAccounts():
                 return self._session(request)
             case (
-                ReqPositions()
-                | CancelPositions()
-                | ReqAccountUpdates()
+                ReqAccountUpdates()
                 | ReqAccountUpdatesMulti()
                 | CancelAccountUpdatesMulti()
                 | ReqAccountSummary()
                 | CancelAccountSummary()
             ):
                 return self._account(client, request)
-            case ReqOpenOrders() | ReqAutoOpenOrders() | ReqCompletedOrders() | ReqExecutions():
-                return self._orders(request)
+            case (
+                PlaceOrder()
+                | CancelOrder()
+                | ReqGlobalCancel()
+                | ReqOpenOrders()
+                | ReqAutoOpenOrders()
+                | ReqCompletedOrders()
+                | ReqExecutions()
+                | ReqPositions()
+                | CancelPositions()
+            ):
+                return self.trading.handle(client, request)
             case ReqMktData() | CancelMktData() | ReqHistoricalData() | CancelHistoricalData():
                 return self._market(client, request)
             case _:
@@ -121,7 +138,7 @@ class TwsApp:
         s = self.settings
         match request:
             case ReqIds():
-                return [codec.next_valid_id(s.next_order_id)]
+                return [codec.next_valid_id(self.broker.next_order_id)]
             case ReqCurrentTime():
                 return [codec.current_time(int(s.wall_clock()))]
             case ReqManagedAccounts():
@@ -132,11 +149,8 @@ class TwsApp:
     def _account(self, client: ClientState, request: _AccountRequest) -> _Replies:
         state = self.settings.account_state
         match request:
-            case ReqPositions():
-                out = [codec.position_data(p.account, p.contract, p.quantity, p.avg_cost)
-                       for p in state.positions]  # fmt: skip
-                return [*out, codec.position_end()]
             case ReqAccountUpdates(subscribe=False):
+                client.account_updates = None
                 return _NO_REPLY
             case ReqAccountUpdates(account=account):
                 return self._account_updates(client, account or state.accounts[0])
@@ -147,20 +161,7 @@ class TwsApp:
             case CancelAccountSummary(req_id=req_id):
                 client.account_summaries.discard(req_id)
                 return _NO_REPLY
-            case CancelPositions() | CancelAccountUpdatesMulti():
-                return _NO_REPLY
-            case _:
-                assert_never(request)
-
-    def _orders(self, request: _OrderRequest) -> _Replies:
-        match request:
-            case ReqOpenOrders():
-                return [codec.open_order_end()]
-            case ReqCompletedOrders():
-                return [codec.completed_orders_end()]
-            case ReqExecutions(req_id=req_id):
-                return [codec.exec_details_end(req_id)]
-            case ReqAutoOpenOrders():
+            case CancelAccountUpdatesMulti():
                 return _NO_REPLY
             case _:
                 assert_never(request)
@@ -185,11 +186,12 @@ class TwsApp:
         if account not in state.accounts:
             logger.warning("fake gateway: {} account updates for unknown {}", client.peer, account)
             return _NO_REPLY
+        client.account_updates = account
         out = [codec.account_value(v.key, v.value, v.currency, account)
-               for v in state.values_for(account)]  # fmt: skip
+               for v in values_for(state, self.broker, account)]  # fmt: skip
         out += [codec.portfolio_value(account, p.contract, p.quantity, p.price, p.market_value,
                                       p.avg_cost, p.unrealized_pnl, p.realized_pnl)
-                for p in state.positions_for(account)]  # fmt: skip
+                for p in positions_for(state, self.broker, account)]  # fmt: skip
         now = time.gmtime(self.settings.wall_clock())
         out.append(codec.account_update_time(time.strftime("%H:%M", now)))
         out.append(codec.account_download_end(account))
@@ -200,7 +202,7 @@ class TwsApp:
         req_id, model = request.req_id, request.model_code
         accounts = state.accounts if request.account in ("", "All") else (request.account,)
         out = [codec.account_update_multi(req_id, acct, model, v.key, v.value, v.currency)
-               for acct in accounts for v in state.values_for(acct)]  # fmt: skip
+               for acct in accounts for v in values_for(state, self.broker, acct)]  # fmt: skip
         return [*out, codec.account_update_multi_end(req_id)]
 
     def _account_summary(self, client: ClientState, request: ReqAccountSummary) -> _Replies:
@@ -214,15 +216,14 @@ class TwsApp:
         out = [
             codec.account_summary(request.req_id, account, v.key, v.value, v.currency)
             for account in state.accounts
-            for v in state.values_for(account)
+            for v in values_for(state, self.broker, account)
             if v.key in tags
         ]
         return [*out, codec.account_summary_end(request.req_id)]
 
     def _market_data(self, client: ClientState, request: ReqMktData) -> _Replies:
-        contract = request.contract
-        stream = TickStream(request.req_id, base_price(contract.con_id, contract.symbol))
-        first = stream.render(1)
+        stream = TickStream(request.req_id, instrument_id(request.contract))
+        first = stream.render(1, self.broker.quote(stream.instrument))
         if request.snapshot:
             return [first, codec.tick_snapshot_end(request.req_id)]
         client.streams[request.req_id] = stream  # the session's tick loop streams it from now on

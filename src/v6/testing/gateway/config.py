@@ -15,6 +15,12 @@ from typing import Final
 from v6.connection.validation import require_int, require_range
 from v6.protocol.codec import MAX_SERVER_VERSION, MIN_SERVER_VERSION
 from v6.testing.account import AccountState
+from v6.testing.broker import (
+    DEFAULT_COMMISSION_PER_SHARE,
+    DEFAULT_FILL_SIZE,
+    DEFAULT_MIN_COMMISSION,
+)
+from v6.testing.market_quotes import DEFAULT_SEED
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 0
@@ -36,6 +42,8 @@ DEFAULT_SLOW_CLIENT_TIMEOUT: Final = 10.0
 """Seconds a client may stay over :data:`DEFAULT_MAX_OUTPUT_BUFFER` before it is disconnected."""
 MAX_ACCOUNT_SUMMARIES: Final = 2
 """Active account-summary subscriptions a client may hold; the next one gets error 322."""
+DEFAULT_MARKET_INTERVAL: Final = 0.25
+"""Seconds between two steps of the simulated quotes (working LMT / STP orders match at each)."""
 
 
 @dataclass(slots=True)
@@ -58,6 +66,11 @@ class GatewaySettings:
     handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
     max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER
     slow_client_timeout: float | None = DEFAULT_SLOW_CLIENT_TIMEOUT
+    seed: int = DEFAULT_SEED
+    fill_size: float = DEFAULT_FILL_SIZE
+    commission_per_share: float = DEFAULT_COMMISSION_PER_SHARE
+    min_commission: float = DEFAULT_MIN_COMMISSION
+    market_interval: float | None = DEFAULT_MARKET_INTERVAL
 
     def __post_init__(self) -> None:
         require_int("port", self.port, low=0, high=65535)
@@ -75,6 +88,13 @@ class GatewaySettings:
         require_int("max_output_buffer", self.max_output_buffer, low=1024, high=2**30)
         if self.slow_client_timeout is not None:
             require_range("slow_client_timeout", self.slow_client_timeout, low=0, low_open=True,
+                          high=3600)  # fmt: skip
+        require_int("seed", self.seed, low=-(2**63), high=2**63 - 1)
+        require_range("fill_size", self.fill_size, low=0, low_open=True)
+        require_range("commission_per_share", self.commission_per_share, low=0)
+        require_range("min_commission", self.min_commission, low=0)
+        if self.market_interval is not None:
+            require_range("market_interval", self.market_interval, low=0, low_open=True,
                           high=3600)  # fmt: skip
 
     def connection_time(self) -> str:

@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from v6.testing.broker import Broker
+from v6.testing.broker_types import BrokerEvent, ExecDetailsEvent
 from v6.testing.gateway.app import TwsApp
 from v6.testing.gateway.config import GatewaySettings
 from v6.testing.gateway.faults import Faults
+from v6.testing.gateway.trading import encode_event, position_updates
 
 if TYPE_CHECKING:
     from v6.testing.gateway.session import Session
@@ -51,10 +54,11 @@ class GatewayContext:
     of open sessions, live client ids and counters. The gateway owns it and reads its observation
     figures from it; a session uses nothing else of the gateway."""
 
-    def __init__(self, settings: GatewaySettings, faults: Faults) -> None:
+    def __init__(self, settings: GatewaySettings, faults: Faults, broker: Broker) -> None:
         self.settings = settings
         self.faults = faults
-        self.app = TwsApp(settings)
+        self.broker = broker
+        self.app = TwsApp(settings, broker)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sessions: set[Session] = set()
         self.live_ids: dict[int, Session] = {}
@@ -114,3 +118,24 @@ class GatewayContext:
         """Let every session flush (after a fault that held output is removed)."""
         for session in list(self.sessions):
             session.schedule_flush()
+
+    def deliver(self, events: list[BrokerEvent] | None = None) -> None:
+        """Send the broker's queued events (or ``events``), through the order faults, each to
+        the API-ready session of its client id; an absent client misses it, as with TWS. After
+        a fill, position and account-update subscribers get the changed figures."""
+        if events is None:
+            events = self.broker.drain_events()
+        if not events:
+            return
+        for event in self.faults.on_events(events):
+            session = self.live_ids.get(event.client_id)
+            if session is not None and session.phase is Phase.READY:
+                session.send(encode_event(event, session.state.server_version))
+        executions = [e.execution for e in events if isinstance(e, ExecDetailsEvent)]
+        if not executions:
+            return
+        for session in list(self.sessions):
+            if session.phase is Phase.READY:
+                for execution in dict.fromkeys(executions):  # once per execution, not per copy
+                    for reply in position_updates(self.broker, session.state, execution):
+                        session.send(reply)

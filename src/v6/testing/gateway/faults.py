@@ -8,7 +8,11 @@ A session asks the active faults, in this order of a connection's life:
 * ``on_request(msg_id)`` for every message after the hello: ``SILENCE`` drops it before pacing (a
   frozen TWS), ``DROP`` after pacing (read and counted, never answered);
 * ``on_send()`` for every reply: seconds to delay it by;
-* ``on_flush()`` before bytes are written: False holds the output (delivered once released).
+* ``on_flush()`` before bytes are written: False holds the output (delivered once released);
+* ``on_handled(msg_id)`` after a request was handled: ``CLOSE`` closes that socket at once, before
+  anything the request caused is sent;
+* ``on_events(events)`` for the simulated broker's events on their way to the clients: the fault
+  may hold, drop or reorder them; ``release()`` returns what it held when it is removed.
 
 A new fault is one :class:`Fault` subclass overriding the hooks it needs, plus a one-line public
 method on ``FakeGateway`` that installs or removes it. At most one fault of each class is active.
@@ -23,6 +27,13 @@ from typing import Final, TypeVar
 
 from v6.connection.validation import require_range
 from v6.errors import ConfigError
+from v6.protocol.ids import ClientMessage
+from v6.testing.broker_types import (
+    BrokerEvent,
+    CommissionReportEvent,
+    ExecDetailsEvent,
+    OrderStatusEvent,
+)
 
 
 class Verdict(Enum):
@@ -70,6 +81,15 @@ class Fault:
 
     def on_flush(self) -> bool:
         return True
+
+    def on_handled(self, msg_id: int) -> Verdict:
+        return Verdict.PASS
+
+    def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
+        return events
+
+    def release(self) -> list[BrokerEvent]:
+        return []
 
 
 class Stall(Fault):
@@ -124,6 +144,51 @@ class IgnoreRequests(Fault):
         return Verdict.DROP if msg_id in self.msg_ids else Verdict.PASS
 
 
+class HoldOrderStatus(Fault):
+    """orderStatus messages are held back; when the fault is removed each comes late, twice (a
+    late and a repeated status, both seen from real gateways)."""
+
+    def __init__(self) -> None:
+        self.held: list[BrokerEvent] = []
+
+    def __repr__(self) -> str:
+        return f"HoldOrderStatus(held={len(self.held)})"
+
+    def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
+        self.held += [e for e in events if isinstance(e, OrderStatusEvent)]
+        return [e for e in events if not isinstance(e, OrderStatusEvent)]
+
+    def release(self) -> list[BrokerEvent]:
+        held, self.held = self.held, []
+        return [event for event in held for _ in range(2)]
+
+
+class DropCommissionReports(Fault):
+    """Live executions come without their commissionReport (reqExecutions still sends it)."""
+
+    def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
+        return [e for e in events if not isinstance(e, CommissionReportEvent)]
+
+
+class ExecBeforeOpenOrder(Fault):
+    """In each batch of broker events, executions (and their reports) go first: execDetails
+    arrives before the order's openOrder / orderStatus."""
+
+    def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
+        fills = (ExecDetailsEvent, CommissionReportEvent)
+        return [e for e in events if isinstance(e, fills)] + [
+            e for e in events if not isinstance(e, fills)
+        ]
+
+
+class CloseAfterPlaceOrder(Fault):
+    """The socket dies right after a placeOrder is read: the order exists at the broker, its
+    client never hears of it."""
+
+    def on_handled(self, msg_id: int) -> Verdict:
+        return Verdict.CLOSE if msg_id == ClientMessage.PLACE_ORDER else Verdict.PASS
+
+
 _F = TypeVar("_F", bound=Fault)
 
 
@@ -143,9 +208,12 @@ class Faults:
         self._active[type(fault)] = fault
         self._changed()
 
-    def remove(self, kind: type[Fault]) -> None:
-        if self._active.pop(kind, None) is not None:
+    def remove(self, kind: type[Fault]) -> Fault | None:
+        """Remove the fault of this class; returns it (``None`` if none was active)."""
+        fault = self._active.pop(kind, None)
+        if fault is not None:
             self._changed()
+        return fault
 
     def get(self, kind: type[_F]) -> _F | None:
         fault = self._active.get(kind)
@@ -173,6 +241,14 @@ class Faults:
 
     def send_delay(self) -> float:
         return sum(f.on_send() for f in self._active.values())
+
+    def on_handled(self, msg_id: int) -> Verdict:
+        return self._worst(f.on_handled(msg_id) for f in self._active.values())
+
+    def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
+        for fault in self._active.values():
+            events = fault.on_events(events)
+        return events
 
     def output_held(self) -> bool:
         return not all(f.on_flush() for f in self._active.values())

@@ -1,17 +1,19 @@
 """Market simulation for the fake gateway: historical bars, tick streams and a base price.
 
 Pure: no I/O, no clock (callers pass ``now``); the same request at the same time gives the same
-bars, and a tick stream's content depends only on how many updates were rendered.
+bars, and a tick stream renders the quotes it is given (the broker's, which walk on a timer).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Final
 
 from v6.protocol import codec
 from v6.protocol.codec import TickType
+from v6.testing.market_quotes import Quote
 
 MAX_HISTORICAL_BARS: Final = 2000
 
@@ -89,31 +91,50 @@ def make_bars(
 
 
 class TickStream:
-    """One market-data subscription: renders price updates (tickPrice + tickSize) cheaply."""
+    """One market-data subscription: renders price updates (tickPrice + tickSize) cheaply from
+    the broker's quote of :attr:`instrument`.
 
-    __slots__ = ("carry", "level", "req_id", "seq", "volume")
+    Updates cycle bid, ask, last. The client's latest bid stays below its latest ask at every
+    message: when the quote moved so that the due side would cross the other side the client
+    holds, the other side is sent first.
+    """
 
-    _PRICE_TYPES = (TickType.BID, TickType.ASK, TickType.LAST)
+    __slots__ = ("carry", "instrument", "last_ask", "last_bid", "req_id", "seq", "volume")
 
-    def __init__(self, req_id: int, level: float) -> None:
+    def __init__(self, req_id: int, instrument: int) -> None:
         self.req_id = req_id
-        self.level = level
+        self.instrument = instrument
         self.seq = 0
         self.volume = 0
         self.carry = 0.0
+        self.last_bid = -math.inf
+        self.last_ask = math.inf
 
-    def render(self, updates: int) -> bytes:
+    def render(self, updates: int, quote: Quote) -> bytes:
         parts: list[bytes] = []
-        req_id, level = self.req_id, self.level
+        req_id, bid, ask = self.req_id, quote.bid, quote.ask
         tick_price, tick_size = codec.tick_price, codec.tick_size
-        volume_type = TickType.VOLUME.value
         seq, volume = self.seq, self.volume
         for _ in range(updates):
             seq += 1
             size = 100 * (1 + seq % 5)
             volume += size
-            price = round(level + (seq * 7 % 41 - 20) * 0.01, 2)
-            parts.append(tick_price(req_id, self._PRICE_TYPES[seq % 3].value, price, size))
-            parts.append(tick_size(req_id, volume_type, volume))
+            kind = seq % 3
+            if kind == 0 and bid >= self.last_ask:
+                kind = 1  # the new bid would cross the ask the client holds: move the ask first
+            elif kind == 1 and ask <= self.last_bid:
+                kind = 0
+            if kind == 0:
+                self.last_bid = price = bid
+            elif kind == 1:
+                self.last_ask = price = ask
+            else:
+                price = ask if seq % 2 else bid
+            parts.append(tick_price(req_id, _PRICE_TYPES[kind], price, size))
+            parts.append(tick_size(req_id, _VOLUME, volume))
         self.seq, self.volume = seq, volume
         return b"".join(parts)
+
+
+_PRICE_TYPES: Final = (TickType.BID.value, TickType.ASK.value, TickType.LAST.value)
+_VOLUME: Final = TickType.VOLUME.value

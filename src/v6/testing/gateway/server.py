@@ -20,9 +20,15 @@ from v6.errors import ConfigError
 from v6.protocol import codec
 from v6.protocol.codes import SYSTEM_MESSAGES
 from v6.testing.account import AccountState
+from v6.testing.broker import (
+    DEFAULT_COMMISSION_PER_SHARE,
+    DEFAULT_FILL_SIZE,
+    DEFAULT_MIN_COMMISSION,
+)
 from v6.testing.gateway.config import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HOST,
+    DEFAULT_MARKET_INTERVAL,
     DEFAULT_MAX_CLIENTS,
     DEFAULT_MAX_OUTPUT_BUFFER,
     DEFAULT_NEXT_ORDER_ID,
@@ -35,6 +41,7 @@ from v6.testing.gateway.config import (
     require_tick_rate,
 )
 from v6.testing.gateway.context import ClientInfo, GatewayContext, Phase
+from v6.testing.gateway.controls import TradingControls
 from v6.testing.gateway.faults import (
     BrokenHandshake,
     Faults,
@@ -44,6 +51,8 @@ from v6.testing.gateway.faults import (
     Stall,
 )
 from v6.testing.gateway.session import Session
+from v6.testing.gateway.trading import new_broker
+from v6.testing.market_quotes import DEFAULT_SEED
 
 _CLOSE_GRACE: Final = 1.0
 _BIND_ATTEMPTS: Final = 5
@@ -67,11 +76,17 @@ class _Setting(Generic[_T]):
         setattr(gateway._ctx.settings, self.name, value)
 
 
-class FakeGateway:
+class FakeGateway(TradingControls):
     """A fake TWS / IB Gateway serving the TWS API socket protocol on ``host:port``.
 
     Use as ``async with FakeGateway(port=0) as gw:`` (or ``await gw.start()`` / ``await
     gw.stop()``); :attr:`port` is the bound port. ``stop()`` then ``start()`` rebinds the same port.
+
+    It trades: a simulated broker "at IB" (one per gateway, kept across stop / start / restart)
+    takes orders from any client, fills them against seeded quotes and reports orders,
+    executions, commissions and positions as TWS does. Control and inspect it with
+    :meth:`set_quote`, :meth:`quote`, :meth:`fill_order`, :attr:`orders`, :attr:`executions`,
+    :attr:`positions` and the order faults (:class:`~.controls.TradingControls`).
 
     Args:
         host: interface to bind (:data:`DEFAULT_HOST`).
@@ -86,7 +101,7 @@ class FakeGateway:
             as fast as the socket drains); each update is one tickPrice plus one tickSize.
         latency: seconds added before every reply (>= 0), see :meth:`set_latency`.
         server_version: highest version offered (124..178).
-        next_order_id: the nextValidId reported (>= 0).
+        next_order_id: the first nextValidId reported (>= 0; the broker starts at 1 at least).
         farm_notices: send 2104/2106/2158 after startApi.
         max_account_summaries: active account-summary subscriptions per client before 322 (>= 0).
         on_accept: called with ``time.monotonic()`` of each accepted socket (exceptions are
@@ -102,6 +117,14 @@ class FakeGateway:
         slow_client_timeout: seconds a client may stay above ``max_output_buffer`` before it is
             disconnected (0 < t <= 3600, or ``None`` for never;
             :data:`DEFAULT_SLOW_CLIENT_TIMEOUT`).
+        seed: seed of the quotes' random walk (:data:`DEFAULT_SEED`): same seed, same quotes.
+        fill_size: most shares one matching pass fills (> 0, :data:`DEFAULT_FILL_SIZE`); larger
+            orders fill in several executions.
+        commission_per_share: commission per share (>= 0, :data:`DEFAULT_COMMISSION_PER_SHARE`),
+            at least ``min_commission`` per execution (>= 0, :data:`DEFAULT_MIN_COMMISSION`).
+        market_interval: seconds between quote steps, at which working LMT / STP orders match
+            (0 < t <= 3600, or ``None``: quotes move only by :meth:`set_quote`;
+            :data:`DEFAULT_MARKET_INTERVAL`).
 
     Raises:
         ConfigError: an argument is outside its range (the message names it and the range).
@@ -136,6 +159,11 @@ class FakeGateway:
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         max_output_buffer: int = DEFAULT_MAX_OUTPUT_BUFFER,
         slow_client_timeout: float | None = DEFAULT_SLOW_CLIENT_TIMEOUT,
+        seed: int = DEFAULT_SEED,
+        fill_size: float = DEFAULT_FILL_SIZE,
+        commission_per_share: float = DEFAULT_COMMISSION_PER_SHARE,
+        min_commission: float = DEFAULT_MIN_COMMISSION,
+        market_interval: float | None = DEFAULT_MARKET_INTERVAL,
     ) -> None:
         if account_state is not None and accounts is not None:
             raise ConfigError("accounts: give either accounts or account_state, not both")
@@ -150,8 +178,12 @@ class FakeGateway:
             max_account_summaries=max_account_summaries, on_accept=on_accept,
             wall_clock=wall_clock, handshake_timeout=handshake_timeout,
             max_output_buffer=max_output_buffer, slow_client_timeout=slow_client_timeout,
+            seed=seed, fill_size=fill_size, commission_per_share=commission_per_share,
+            min_commission=min_commission, market_interval=market_interval,
         )  # fmt: skip
-        self._ctx = GatewayContext(settings, Faults(on_change=self._faults_changed))
+        self._ctx = GatewayContext(
+            settings, Faults(on_change=self._faults_changed), new_broker(settings)
+        )
         self._server: asyncio.Server | None = None
         self.set_latency(latency)
 
@@ -167,11 +199,13 @@ class FakeGateway:
         settings = ctx.settings
         self._server = await self._listen(ctx.loop, settings.host, settings.port)
         settings.port = self._server.sockets[0].getsockname()[1]
+        self._start_market()
         logger.info("fake gateway: listening on {}", format_addresses(self.addresses))
 
     async def stop(self) -> None:
         """Stop listening (connections are refused) and close every client socket."""
         server, self._server = self._server, None
+        await self._stop_market()
         if server is not None:
             server.close()
         await self._close_sessions(reset=False)

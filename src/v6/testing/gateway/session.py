@@ -16,19 +16,21 @@ import math
 import socket
 import struct
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 from loguru import logger
 
-from v6.errors import MalformedRequest, NoCommonVersion, ProtocolError
+from v6.errors import MalformedOrder, MalformedRequest, NoCommonVersion, ProtocolError
 from v6.protocol import codec
 from v6.protocol.codec import MIN_SERVER_VERSION, BadFrame, Hello, Message, ServerCodec
-from v6.protocol.codes import TEXT_CLIENT_ID_IN_USE, ErrorCode, max_rate_text
+from v6.protocol.codes import TEXT_CLIENT_ID_IN_USE, ErrorCode, max_rate_text, rejected_text
 from v6.testing.gateway.app import ClientState
 from v6.testing.gateway.config import PACING_WINDOW
 from v6.testing.gateway.context import ClientInfo, GatewayContext, Phase
 from v6.testing.gateway.faults import Verdict
 from v6.testing.gateway.outbox import Outbox, Outgoing
+from v6.testing.market_quotes import Quote
 
 _MAX_UPDATES_PER_WAKEUP: Final = 256
 _MIN_TICK_INTERVAL: Final = 0.001
@@ -309,9 +311,9 @@ class Session(asyncio.Protocol):
         if not self._within_pacing() or verdict is Verdict.DROP:
             return
         try:
-            request = codec.parse_request(message)
+            request = codec.parse_request(message, self.state.server_version)
         except MalformedRequest as exc:
-            logger.warning("fake gateway: {} malformed request ignored: {}", self.peer, exc)
+            self._on_malformed(exc)
             return
         if self.phase is Phase.AWAIT_START_API:
             if isinstance(request, codec.StartApi):
@@ -327,8 +329,22 @@ class Session(asyncio.Protocol):
             return
         for reply in self.ctx.app.handle(self.state, request):
             self.send(reply)
+        if self.ctx.faults.on_handled(message.msg_id) is Verdict.CLOSE:
+            logger.info("fake gateway: {} closed after message {} (fault)", self.peer,
+                        message.msg_id)  # fmt: skip
+            self.abort()
+        self.ctx.deliver()  # what the request did at the broker, to every client concerned
         if self.state.streams and (self._ticker is None or self._ticker.done()):
             self._ticker = self.loop.create_task(self._tick_loop())
+
+    def _on_malformed(self, exc: MalformedRequest) -> None:
+        """TWS rejects a malformed order by its id (201); anything else is logged and ignored."""
+        order_id = exc.order_id if isinstance(exc, MalformedOrder) else None
+        if order_id is None or self.phase is not Phase.READY:
+            logger.warning("fake gateway: {} malformed request ignored: {}", self.peer, exc)
+            return
+        logger.info("fake gateway: {} malformed order {} rejected: {}", self.peer, order_id, exc)
+        self.send_error(order_id, ErrorCode.ORDER_REJECTED, rejected_text(str(exc)))
 
     def _within_pacing(self) -> bool:
         limit = self.ctx.settings.pacing_limit
@@ -356,7 +372,7 @@ class Session(asyncio.Protocol):
             self.send_error(codec.NO_REQUEST_ID, ErrorCode.CLIENT_ID_IN_USE, TEXT_CLIENT_ID_IN_USE)
             self.close_after_flush()
             return
-        self.client_id = request.client_id
+        self.client_id = self.state.client_id = request.client_id
         self.phase = Phase.READY
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
@@ -379,7 +395,7 @@ class Session(asyncio.Protocol):
                     continue
                 now = loop.time()
                 rate = self.ctx.settings.tick_rate
-                chunk = _render_due(self.state, now - last, rate)
+                chunk = _render_due(self.state, now - last, rate, self.ctx.broker.quote)
                 last = now
                 if chunk:
                     self.send(chunk)
@@ -416,7 +432,9 @@ class Session(asyncio.Protocol):
         )
 
 
-def _render_due(state: ClientState, elapsed: float, rate: float) -> bytes:
+def _render_due(
+    state: ClientState, elapsed: float, rate: float, quote: Callable[[int], Quote]
+) -> bytes:
     """Every stream's updates due after ``elapsed`` seconds at ``rate`` updates/s."""
     chunks = []
     for stream in list(state.streams.values()):
@@ -424,5 +442,5 @@ def _render_due(state: ClientState, elapsed: float, rate: float) -> bytes:
         n = int(min(due, _MAX_UPDATES_PER_WAKEUP))
         stream.carry = 0.0 if math.isinf(due) else min(due - n, 1.0)
         if n:
-            chunks.append(stream.render(n))
+            chunks.append(stream.render(n, quote(stream.instrument)))
     return b"".join(chunks)
