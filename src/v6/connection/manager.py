@@ -365,6 +365,7 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
                 return
             if self._states.current in LIVE_STATES:  # socket died, close event not yet handled
                 self._teardown("connection lost")
+            self._orders.open()
             await self._connector.run(self.settings, max_retries=max_retries, after_loss=after_loss)
             self._orders.tracker.reconcile()  # every missed fill, before CONNECTED
             self._on_up()

@@ -83,6 +83,13 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = ":memory:" if path is None else os.fspath(path)
+        self.closed = True
+        self.reopen()
+
+    def reopen(self) -> None:
+        """Open (again, after :meth:`close`) the same file; in-memory journals never close."""
+        if not self.closed:
+            return
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
         except sqlite3.Error as exc:
@@ -92,6 +99,7 @@ class Journal:
         except BaseException:
             self._db.close()
             raise
+        self.closed = False
 
     def _open(self) -> None:
         try:
@@ -234,7 +242,10 @@ class Journal:
     # ------------------------------------------------------------------- lifetime
 
     def close(self) -> None:
-        self._db.close()
+        """Close the file (an in-memory journal stays open: closing would forget it)."""
+        if self.path != ":memory:" and not self.closed:
+            self._db.close()
+            self.closed = True
 
     def __enter__(self) -> Journal:
         return self

@@ -96,8 +96,14 @@ class OrderTracking:
             self.tracker.reconcile()
             return
 
+    def open(self) -> None:
+        """Before a connect: the journal file is open (stop() closed it)."""
+        self.journal.reopen()
+
     def close(self) -> None:
+        """The manager stopped: end the held Trades' events, close the journal file."""
         self.tracker.close()
+        self.journal.close()
 
 
 def _drop_abandoned_requests(ib: IB) -> None:
