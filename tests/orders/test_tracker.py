@@ -15,6 +15,7 @@ from tests.helpers import fast_settings, wait_until
 from tests.orders.trading import AAPL_ID, App, T, reconnected
 from v6.connection import ConnectionState, IBConnectionManager
 from v6.errors import JournalCorrupt, NotConnected
+from v6.metrics import ConnectionMetrics
 from v6.orders.tracker import NOT_RECEIVED
 from v6.testing import FakeGateway
 
@@ -50,6 +51,14 @@ async def test_a_live_fill_and_its_commission_are_delivered_once(gateway: FakeGa
     assert health["fills_delivered"] == 1
     assert health["fills_recovered"] == 0
     assert health["open_orders"] == 0
+    metrics = ConnectionMetrics(app.manager)
+    try:
+        text = metrics.exposition().decode()
+    finally:
+        metrics.close()
+    assert "v6_ib_fills_delivered_total 1.0" in text
+    assert "v6_ib_fills_recovered_total 0.0" in text
+    assert "v6_ib_open_orders 0.0" in text
     await app.manager.stop()
 
 

@@ -336,7 +336,7 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
         """A JSON-serialisable snapshot of the connection's health (``health().as_dict()``),
         with the trading state: ``open_orders``, ``fills_delivered``, ``fills_recovered``
         (delivered by reconciliation, not live) and ``last_reconcile_seconds``."""
-        return {**self.health().as_dict(), **self._orders.tracker.health()}
+        return {**self.health().as_dict(), **self.trading_stats()}
 
     async def __aenter__(self) -> IBConnectionManager:
         try:

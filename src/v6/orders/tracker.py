@@ -44,7 +44,7 @@ from ib_async.util import UNSET_DOUBLE, dataclassUpdate
 
 from v6.orders.ids import OrderIdAllocator
 from v6.orders.journal import Endpoint, Journal
-from v6.orders.ledger import CommissionKind, FillKind, FillLedger
+from v6.orders.ledger import CommissionKind, FillDecision, FillKind, FillLedger
 from v6.orders.reconcile import (
     GatewayReport,
     PlacedOrder,
@@ -130,11 +130,15 @@ class FillTracker:
             executions=[_reported(f.execution) for f in self._wrapper.fills.values()],
         )
         result = reconcile(placed, report, self.journal)
-        for recovered in result.fills:
-            fill = self._wrapper.fills[recovered.execution.exec_id]
-            holder = holders.get(recovered.order_ref or "")
-            trade = holder if holder is not None else self._trade_for(fill)
-            self._deliver(trade, fill, recovered=True, announced=False)
+        decided = []
+        with self.journal.batch():  # recorded in one transaction, then handed out
+            for recovered in result.fills:
+                fill = self._wrapper.fills[recovered.execution.exec_id]
+                holder = holders.get(recovered.order_ref or "")
+                trade = holder if holder is not None else self._trade_for(fill)
+                decided.append((trade, fill, self._decide(fill, recovered=True)))
+        for trade, fill, decision in decided:
+            self._hand_out(trade, fill, decision, announced=False)
         self._orphans.clear()
         for ref in result.found:
             self._acknowledge(ref)
@@ -313,10 +317,18 @@ class FillTracker:
     def _deliver(self, trade: Trade, fill: Fill, *, recovered: bool, announced: bool) -> None:
         """Deliver once (the ledger decides). ``announced``: ib_async already appended the fill
         to ``trade.fills`` and fired its events."""
+        self._hand_out(trade, fill, self._decide(fill, recovered=recovered), announced=announced)
+
+    def _decide(self, fill: Fill, *, recovered: bool) -> FillDecision[CommissionReport]:
         e = fill.execution
-        decision = self.ledger.execution(e.execId, e.time.timestamp(), recovered=recovered)
+        return self.ledger.execution(e.execId, e.time.timestamp(), recovered=recovered)
+
+    def _hand_out(
+        self, trade: Trade, fill: Fill, decision: FillDecision[CommissionReport], *, announced: bool
+    ) -> None:
         if not decision.deliver:
             return
+        e = fill.execution
         if not any(f is fill for f in trade.fills):
             trade.fills.append(fill)
             status = trade.orderStatus.status

@@ -133,6 +133,11 @@ class TradingHooks:
         """Correcting execution id -> the execution id it replaced."""
         return self._orders.tracker.corrections
 
+    def trading_stats(self) -> dict[str, Any]:
+        """``open_orders``, ``fills_delivered``, ``fills_recovered``, ``last_reconcile_seconds``
+        (also in ``connection_health()``; read by v6.metrics)."""
+        return self._orders.tracker.health()
+
     @property
     def journal(self) -> Journal:
         return self._orders.journal
