@@ -25,6 +25,9 @@ Series (one manager per registry; every name starts with ``v6_ib_``):
 ``v6_ib_heartbeat_rtt_seconds``             histogram  round trip of answered probes
 ``v6_ib_last_heartbeat_age_seconds``        gauge      seconds since the last message or probe
                                                        answer (absent before the first one)
+``v6_ib_open_orders``                        gauge      orders working or not yet acknowledged
+``v6_ib_fills_delivered_total``             counter    executions delivered to on_fill, once each
+``v6_ib_fills_recovered_total``             counter    of those, found by reconciliation
 ==========================================  =========  ==========================================
 
 Everything but the histogram is read from the manager when scraped, so the figures cannot drift
@@ -136,6 +139,23 @@ class _ManagerCollector(Collector):
             f"{PREFIX}_heartbeat_probes_failed",
             "Heartbeat probes unanswered within heartbeat_timeout or cut short by a lost socket.",
             value=float(stats.probes_failed),
+        )
+
+        trading = manager.trading_stats()
+        yield GaugeMetricFamily(
+            f"{PREFIX}_open_orders",
+            "Orders that are (or may be) working: not done, or not yet acknowledged.",
+            value=float(trading["open_orders"]),
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_fills_delivered",
+            "Executions delivered to on_fill (live or recovered), each once.",
+            value=float(trading["fills_delivered"]),
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_fills_recovered",
+            "Of those, executions found by reconciliation after a reconnect, 1101 or restart.",
+            value=float(trading["fills_recovered"]),
         )
 
         age = GaugeMetricFamily(

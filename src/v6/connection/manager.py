@@ -48,6 +48,7 @@ from v6.connection.state import LIVE_STATES, ConnectionState, StateHolder
 from v6.connection.supervisor import Supervisor
 from v6.connection.system_messages import CutOff, FarmStatus, Restored, interpret
 from v6.errors import CircuitOpenError, HeartbeatTimeout
+from v6.orders.wiring import OrderTracking, TradingHooks
 
 if TYPE_CHECKING:
     from loguru import Record
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 CALLBACK_GRACE = 1.0
 
 
-class IBConnectionManager(Hooks, SettingsView):
+class IBConnectionManager(Hooks, SettingsView, TradingHooks):
     """Connects to TWS / IB Gateway through ``ib_async`` and keeps the connection honest.
 
     Plain use (the plan's)::
@@ -113,6 +114,7 @@ class IBConnectionManager(Hooks, SettingsView):
         clock: Clock = time.monotonic,
         sleep: SleepFunc = asyncio.sleep,
         rng: random.Random | None = None,
+        journal: str | os.PathLike[str] | None = None,
     ) -> None:
         self.settings = ConnectionSettings(
             host=host,
@@ -136,6 +138,11 @@ class IBConnectionManager(Hooks, SettingsView):
         self.supervise = supervise
         self.stats = ConnectionStats()
         Hooks.__init__(self, self._log)
+        # Fills, Trades and order ids across reconnects and restarts (v6.orders, issue 8).
+        self._orders = OrderTracking(
+            self.ib, journal, tasks=self._callback_tasks, log=self._log,
+            refusal=self._order_refusal, rng=random.Random(), clock=clock,
+        )  # fmt: skip
         self._planner = ReconnectPlanner(
             self.settings.client_ids,
             self.circuit_breaker,
@@ -143,6 +150,8 @@ class IBConnectionManager(Hooks, SettingsView):
             rng or random.Random(),
             poll_delay=retry_delay,
             target=f"{host}:{port}",
+            # 326 with working orders: only this client id may still manage them.
+            may_rotate=lambda: self._orders.working_orders() == 0,
         )
         self._clock = clock
         self._states = StateHolder(
@@ -185,8 +194,10 @@ class IBConnectionManager(Hooks, SettingsView):
     ) -> IBConnectionManager:
         """Build from ``IB_HOST``, ``IB_PORT``, ``IB_CLIENT_ID`` (comma list allowed) and the
         other options as ``IB_<OPTION>`` (``IB_HEARTBEAT_TIMEOUT``, ``IB_READONLY``, ...).
-        Keyword arguments override the environment."""
-        return cls(**manager_kwargs_from_env(os.environ if environ is None else environ, kwargs))
+        Keyword arguments override the environment; ``IB_JOURNAL`` is the ``journal`` path."""
+        environ = os.environ if environ is None else environ
+        kwargs.setdefault("journal", environ.get("IB_JOURNAL") or None)
+        return cls(**manager_kwargs_from_env(environ, kwargs))
 
     # ----------------------------------------------------------------- public properties
 
@@ -273,6 +284,7 @@ class IBConnectionManager(Hooks, SettingsView):
         await self._supervisor.stop()
         self._teardown("stopped by the user", by_user=True)
         self._states.move(ConnectionState.STOPPED, "stopped by the user")
+        self._orders.close()
         # Let async callbacks (including the ones just fired) finish briefly, then cancel.
         await self._callback_tasks.drain(CALLBACK_GRACE)
 
@@ -321,8 +333,10 @@ class IBConnectionManager(Hooks, SettingsView):
         )
 
     async def connection_health(self) -> dict[str, Any]:
-        """A JSON-serialisable snapshot of the connection's health (``health().as_dict()``)."""
-        return self.health().as_dict()
+        """A JSON-serialisable snapshot of the connection's health (``health().as_dict()``),
+        with the trading state: ``open_orders``, ``fills_delivered``, ``fills_recovered``
+        (delivered by reconciliation, not live) and ``last_reconcile_seconds``."""
+        return {**self.health().as_dict(), **self.trading_stats()}
 
     async def __aenter__(self) -> IBConnectionManager:
         try:
@@ -351,7 +365,9 @@ class IBConnectionManager(Hooks, SettingsView):
                 return
             if self._states.current in LIVE_STATES:  # socket died, close event not yet handled
                 self._teardown("connection lost")
+            self._orders.open()
             await self._connector.run(self.settings, max_retries=max_retries, after_loss=after_loss)
+            self._orders.tracker.reconcile()  # every missed fill, before CONNECTED
             self._on_up()
 
     def _on_up(self) -> None:
@@ -416,6 +432,10 @@ class IBConnectionManager(Hooks, SettingsView):
                 self._heartbeat.wake()
             if effect.data_lost and self._states.current in LIVE_STATES:
                 self._resubscribe_listeners.fire()
+                self._callback_tasks.spawn(self._orders.resync(
+                    timeout=self.settings.connect_timeout, retry_delay=self.retry_delay,
+                    is_live=lambda: self.is_connected,
+                ), "order resync after 1101")  # fmt: skip
         elif isinstance(effect, FarmStatus):
             session.farms.update(effect)
 
@@ -446,6 +466,13 @@ class IBConnectionManager(Hooks, SettingsView):
     def _session(self) -> Session | None:
         """The connection (or the attempt under way), dropped at teardown."""
         return self._connector.session
+
+    def _order_refusal(self) -> str | None:
+        if not self._link.is_connected:
+            return "not connected"
+        if self._states.current is ConnectionState.CONNECTING:
+            return "connecting: reconciliation not finished; retry after wait_connected()"
+        return None
 
     def _note_error(self, error: str) -> None:
         self._last_error = error

@@ -13,8 +13,10 @@ one *plan* per connect loop and obeys it::
 Rules, in the order they apply after an attempt fails:
 
 * a fatal verdict gives up at once (the trial, if any, is given back to the breaker);
-* TWS error 326 moves on to the next client id; while the list has an id not yet tried in this
-  round, the next one is tried at once and the breaker is not told (the gateway answered);
+* TWS error 326 moves on to the next client id, unless ``may_rotate()`` says no (the manager
+  has working orders, which only this id may modify or cancel: back off and retry it); while
+  the list has an id not yet tried in this round, the next one is tried at once and the
+  breaker is not told (the gateway answered);
 * otherwise the breaker records a failure; a bounded plan gives up after ``max_retries`` retries,
   or at once with :class:`CircuitOpenError` when the breaker opens; an unbounded plan waits the
   breaker out; else it sleeps ``backoff.delay(failures)``.
@@ -25,7 +27,7 @@ The client-id rotation and the consecutive-failure count outlive a plan; the res
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -89,6 +91,7 @@ class ReconnectPlanner:
         *,
         poll_delay: float,
         target: str,
+        may_rotate: Callable[[], bool] = lambda: True,
     ) -> None:
         self._ids = tuple(client_ids)
         self._breaker = breaker
@@ -96,6 +99,7 @@ class ReconnectPlanner:
         self._rng = rng
         self._poll_delay = poll_delay
         self._target = target
+        self._may_rotate = may_rotate
         self._index = 0
         self.consecutive_failures = 0
         # Per plan (begin()):
@@ -149,7 +153,7 @@ class ReconnectPlanner:
             )
             return
         self.consecutive_failures += 1
-        if isinstance(exc, ClientIdInUse):
+        if isinstance(exc, ClientIdInUse) and self._may_rotate():
             self._index = (self._index + 1) % len(self._ids)
             if self._untried_ids:  # another id may be free: try it now, not the gateway's fault
                 self._untried_ids -= 1

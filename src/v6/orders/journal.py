@@ -9,8 +9,10 @@ Tables (schema version ``SCHEMA_VERSION`` in ``PRAGMA user_version``):
 - ``pending_orders``: orderRefs of orders written to the socket but not yet acknowledged (UNKNOWN
   until reconciliation finds them or proves them absent).
 
-WAL mode with ``synchronous=NORMAL``: one transaction per recorded fill, durable against a
-process crash (a power loss may lose the last transactions, never corrupt the file). A journal
+Reads come from an in-memory copy loaded at open (one day's executions after :meth:`prune`).
+WAL mode with ``synchronous=NORMAL``: one transaction per recorded fill (or per :meth:`batch`),
+durable against a process crash (a power loss may lose the last transactions, never corrupt the
+file). A journal
 written by a newer v6, or a file sqlite cannot read, raises at construction: never a silent reset.
 ``Journal(None)`` keeps the same tables in memory: exactly once for the life of the process.
 """
@@ -83,6 +85,13 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
         self.path = ":memory:" if path is None else os.fspath(path)
+        self.closed = True
+        self.reopen()
+
+    def reopen(self) -> None:
+        """Open (again, after :meth:`close`) the same file; in-memory journals never close."""
+        if not self.closed:
+            return
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
         except sqlite3.Error as exc:
@@ -92,6 +101,7 @@ class Journal:
         except BaseException:
             self._db.close()
             raise
+        self.closed = False
 
     def _open(self) -> None:
         try:
@@ -112,6 +122,7 @@ class Journal:
                 f"(schema version {version}, tables {sorted(tables)})"
             )
         self._check_integrity()
+        self._load_cache()
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
 
@@ -130,29 +141,52 @@ class Journal:
         if verdict != "ok":
             raise JournalCorrupt(f"journal {self.path} is damaged: {verdict}")
 
+    def _load_cache(self) -> None:
+        """What was delivered, in memory: reads never touch the file (one day's executions)."""
+        self._delivered: set[str] = set()
+        self._latest: dict[str, tuple[int, str]] = {}
+        self._commissions: set[str] = set()
+        for exec_id, stem, suffix, commission in self._db.execute(
+            "SELECT exec_id, stem, suffix, commission_delivered FROM fills"
+        ):
+            self._remember(str(exec_id), str(stem), int(suffix))
+            if commission:
+                self._commissions.add(str(exec_id))
+
+    def _remember(self, exec_id: str, stem: str, suffix: int) -> None:
+        self._delivered.add(exec_id)
+        latest = self._latest.get(stem)
+        if latest is None or suffix > latest[0]:
+            self._latest[stem] = (suffix, exec_id)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for every record made inside (recorded together, or not at all)."""
+        with self._transaction():
+            yield
+
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        if self._db.in_transaction:  # inside batch(): the outer transaction commits
+            yield
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
             self._db.execute("ROLLBACK")
+            self._load_cache()  # forget what the rolled-back transaction recorded
             raise
         self._db.execute("COMMIT")
 
     # ------------------------------------------------------------------- fills
 
     def is_delivered(self, exec_id: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM fills WHERE exec_id = ?", (exec_id,)).fetchone()
-        return row is not None
+        return exec_id in self._delivered
 
     def latest_version(self, stem: str) -> tuple[int, str] | None:
         """The highest delivered (suffix, exec_id) of a correction stem, or None."""
-        row = self._db.execute(
-            "SELECT suffix, exec_id FROM fills WHERE stem = ? ORDER BY suffix DESC LIMIT 1",
-            (stem,),
-        ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
+        return self._latest.get(stem)
 
     def record_delivery(self, exec_id: str, stem: str, suffix: int, exec_time: float) -> None:
         """Mark one execution delivered (one transaction; a repeat is a no-op)."""
@@ -162,19 +196,19 @@ class Journal:
                 "VALUES (?, ?, ?, ?)",
                 (exec_id, stem, suffix, exec_time),
             )
+            self._remember(exec_id, stem, suffix)
 
     def is_commission_delivered(self, exec_id: str) -> bool:
-        row = self._db.execute(
-            "SELECT commission_delivered FROM fills WHERE exec_id = ?", (exec_id,)
-        ).fetchone()
-        return row is not None and bool(row[0])
+        return exec_id in self._commissions
 
     def record_commission(self, exec_id: str) -> None:
         """Mark the commission report of a delivered execution delivered."""
         with self._transaction():
-            self._db.execute(
+            cursor = self._db.execute(
                 "UPDATE fills SET commission_delivered = 1 WHERE exec_id = ?", (exec_id,)
             )
+            if cursor.rowcount:
+                self._commissions.add(exec_id)
 
     def last_execution_time(self) -> float | None:
         """The latest execution time among delivered fills (UTC epoch seconds), or None."""
@@ -189,6 +223,7 @@ class Journal:
         executions, so rows older than that can never come back. Returns the rows removed."""
         with self._transaction():
             cursor = self._db.execute("DELETE FROM fills WHERE exec_time < ?", (before,))
+        self._load_cache()
         return int(cursor.rowcount)
 
     # ------------------------------------------------------------------- orders
@@ -234,7 +269,10 @@ class Journal:
     # ------------------------------------------------------------------- lifetime
 
     def close(self) -> None:
-        self._db.close()
+        """Close the file (an in-memory journal stays open: closing would forget it)."""
+        if self.path != ":memory:" and not self.closed:
+            self._db.close()
+            self.closed = True
 
     def __enter__(self) -> Journal:
         return self

@@ -1,0 +1,73 @@
+"""``ib.placeOrder`` through v6: no order half-exists, no order id is used twice.
+
+:class:`OrderGate` replaces ``placeOrder`` on the manager's ``IB`` with one that, in order:
+
+1. refuses at once with :class:`~v6.errors.NotConnected` (a ``ConnectionError``) when the socket
+   is down, or while the manager is CONNECTING (socket up, reconciliation not finished: the
+   Trades are being re-bound and an order now could race its own recovery). Nothing reaches the
+   gateway or the journal. While DEGRADED (1100) orders go through: TWS queues them;
+2. stamps an ``orderRef`` (``v6-<session>-<n>``) on an order that has none;
+3. for a NEW order, takes the id from ib_async's sequence (raised at each handshake above every
+   id already sent) and refuses one at or below an id already sent
+   (:class:`~v6.errors.OrderIdReused`); then records it in the journal as sent and pending
+   (UNKNOWN until the gateway acknowledges it) BEFORE ib_async writes the bytes;
+4. calls ib_async's own ``placeOrder`` and registers the Trade it returns (a modify of a known
+   order goes straight to step 4).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ib_async import IB, Contract, Order, Trade
+
+from v6.errors import NotConnected
+from v6.orders.ids import OrderRefs
+from v6.orders.journal import Endpoint
+from v6.orders.tracker import FillTracker
+
+#: Why an order is refused now (None: it may go out).
+Refusal = Callable[[], str | None]
+
+
+class OrderGate:
+    """The manager's ``ib.placeOrder`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        tracker: FillTracker,
+        refusal: Refusal,
+        rng: random.Random,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._tracker = tracker
+        self._refusal = refusal
+        self._wall_clock = wall_clock
+        self.refs = OrderRefs(rng)
+        ib: IB = tracker.ib
+        self._wrapper: Any = ib.wrapper
+        self._client: Any = ib.client
+        self._original: Callable[[Contract, Order], Trade] = ib.placeOrder
+        ib.placeOrder = self.place_order  # type: ignore[method-assign]
+
+    def place_order(self, contract: Contract, order: Order) -> Trade:
+        why = self._refusal()
+        if why is not None:
+            raise NotConnected(f"order not sent: {why}")
+        self.refs.stamp(order)
+        key = self._wrapper.orderKey(self._wrapper.clientId, order.orderId, order.permId)
+        if order.orderId and key in self._wrapper.trades:
+            return self._original(contract, order)  # a modify: ib_async's rules
+        tracker, client = self._tracker, self._client
+        order_id = order.orderId or client.getReqId()
+        tracker.allocator.note_sent(order_id)
+        endpoint = Endpoint(client.host, client.port, client.clientId)
+        tracker.journal.record_order_sent(endpoint, order_id, order.orderRef, self._wall_clock())
+        order.orderId = order_id
+        trade = self._original(contract, order)
+        tracker.registry.add(trade, tracker.session, acknowledged=False)
+        return trade

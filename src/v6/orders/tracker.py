@@ -1,0 +1,429 @@
+"""The ib_async glue for trading state: every fill delivered once, every held Trade kept alive.
+
+This module and :mod:`v6.orders.placing` are the only places (with :mod:`v6.connection.link`)
+that touch ib_async's internals; ``/work/notes/ib_async_orders.md`` records why each patch is
+needed. Per ``IB`` instance, the wrapper's methods are replaced by ones that call the original:
+
+* ``setEventsDone`` leaves the events of held Trades alone (ib_async ends them on a lost socket);
+* on ``client.apiStart`` (each handshake, before any later message is decoded) held Trades and
+  their Fills go back into ``wrapper.trades`` / ``permId2Trade`` / ``fills``, so the new
+  session's openOrder / orderStatus / execDetails update the SAME objects and the start-up sync
+  does not append a fill twice; the order-id floor is raised (never an id already sent);
+* ``openOrder`` / ``orderStatus`` / ``execDetails`` / ``completedOrder`` first bind an order
+  ib_async does not know to the held Trade with the same permId or orderRef; a late orderStatus
+  (fewer shares filled than known, or "working" after done) is dropped;
+* ``execDetails``: a live execution is delivered at once when its Trade is known (else when its
+  openOrder or orderStatus arrives); executions from a sync are delivered by :meth:`reconcile`,
+  which the manager runs after the sync completed and before it reports CONNECTED;
+* ``commissionReport``: passed on once per execution, after the execution (held until then).
+
+Delivery = the :class:`~v6.orders.ledger.FillLedger` records it (journal), the fill is on
+``trade.fills`` (a correction replaces the fill it corrects), ``trade.fillEvent`` and
+``ib.execDetailsEvent`` have fired once, then ``deliver_fill(trade, fill)``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ib_async import (
+    IB,
+    CommissionReport,
+    Contract,
+    Execution,
+    Fill,
+    Order,
+    OrderState,
+    OrderStatus,
+    Trade,
+    TradeLogEntry,
+)
+from ib_async.util import UNSET_DOUBLE, dataclassUpdate
+
+from v6.orders.ids import OrderIdAllocator
+from v6.orders.journal import Endpoint, Journal
+from v6.orders.ledger import CommissionKind, FillDecision, FillKind, FillLedger
+from v6.orders.reconcile import (
+    GatewayReport,
+    PlacedOrder,
+    ReportedExecution,
+    ReportedOrder,
+    reconcile,
+)
+from v6.orders.registry import TradeRegistry
+
+if TYPE_CHECKING:
+    from loguru import Logger
+
+FillCallback = Callable[[Trade, Fill], None]
+CommissionCallback = Callable[[Trade, Fill, CommissionReport], None]
+#: Log message on the Trade of an order the gateway proved it never received.
+NOT_RECEIVED = "v6: never reached the gateway (connection lost); not re-sent"
+
+
+class FillTracker:
+    """Exactly-once fills and surviving Trades for one ``IB`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        ib: IB,
+        journal: Journal,
+        *,
+        deliver_fill: FillCallback,
+        deliver_commission: CommissionCallback,
+        log: Logger,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ib = ib
+        self.journal = journal
+        self.ledger: FillLedger[CommissionReport] = FillLedger(journal)
+        self.registry = TradeRegistry()
+        self.allocator = OrderIdAllocator()
+        self.session = 0  # API sessions so far (apiStart count)
+        self.corrections: dict[str, str] = {}  # correcting exec id -> the exec id it replaced
+        self.last_reconcile_seconds: float | None = None
+        self._deliver_fill = deliver_fill
+        self._deliver_commission = deliver_commission
+        self._log = log
+        self._clock = clock
+        self._wrapper: Any = ib.wrapper
+        self._client: Any = ib.client
+        self._replaced: dict[str, Fill] = {}  # corrected fills, kept out of trade.fills
+        self._orphans: dict[str, Fill] = {}  # live fills whose Trade is not known yet
+        self._open: list[ReportedOrder] = []  # what the current sync reported
+        self._completed: list[ReportedOrder] = []
+        self._original: dict[str, Callable[..., Any]] = {}
+        for name in (
+            "setEventsDone", "openOrder", "orderStatus", "execDetails", "completedOrder",
+            "commissionReport",
+        ):  # fmt: skip
+            self._original[name] = getattr(self._wrapper, name)
+            setattr(self._wrapper, name, getattr(self, "_" + name))
+        self._client.apiStart += self._on_api_start
+
+    # ------------------------------------------------------------------ public
+
+    def health(self) -> dict[str, Any]:
+        counters = self.ledger.counters
+        seconds = self.last_reconcile_seconds
+        return {
+            "open_orders": self.registry.working(),
+            "fills_delivered": counters.delivered,
+            "fills_recovered": counters.recovered,
+            "last_reconcile_seconds": None if seconds is None else round(seconds, 6),
+        }
+
+    def begin_sync(self) -> None:
+        """A sync starts: what it reports is collected afresh."""
+        self._open, self._completed = [], []
+
+    def reconcile(self) -> None:
+        """After a COMPLETE sync: deliver every fill not yet delivered, settle UNKNOWN orders."""
+        started = self._clock()
+        placed, holders = self._placed()
+        report = GatewayReport(
+            session=self.session,
+            open_orders=self._open,
+            completed_orders=self._completed,
+            executions=[_reported(f.execution) for f in self._wrapper.fills.values()],
+        )
+        result = reconcile(placed, report, self.journal)
+        decided = []
+        with self.journal.batch():  # recorded in one transaction, then handed out
+            for recovered in result.fills:
+                fill = self._wrapper.fills[recovered.execution.exec_id]
+                holder = holders.get(recovered.order_ref or "")
+                trade = holder if holder is not None else self._trade_for(fill)
+                decided.append((trade, fill, self._decide(fill, recovered=True)))
+        for trade, fill, decision in decided:
+            self._hand_out(trade, fill, decision, announced=False)
+        self._orphans.clear()
+        for ref in result.found:
+            self._acknowledge(ref)
+        for ref in result.absent:
+            self._not_received(ref, holders.get(ref))
+        self.last_reconcile_seconds = self._clock() - started
+        if result.fills or result.absent:
+            self._log.info(
+                "Reconciled: {} fill(s) recovered, {} order(s) never received",
+                len(result.fills), len(result.absent),
+            )  # fmt: skip
+
+    def close(self) -> None:
+        """The manager stops: end the held Trades' events (as ib_async would have)."""
+        for held in self.registry:
+            for name in Trade.events:
+                getattr(held.trade, name).set_done()
+
+    # ----------------------------------------------------------- session start
+
+    def _on_api_start(self) -> None:
+        self.session += 1
+        self.begin_sync()
+        wrapper, client = self._wrapper, self._client
+        endpoint = Endpoint(client.host, client.port, client.clientId)
+        self.allocator = OrderIdAllocator(self.journal.highest_order_id(endpoint))
+        self.allocator.observe_next_valid_id(client._reqIdSeq)  # snooped nextValidId
+        if self.allocator.rollbacks:
+            self._log.warning("nextValidId {} went backwards: ids continue from {}",
+                              client._reqIdSeq, self.allocator.next_id())  # fmt: skip
+        client.updateReqId(self.allocator.next_id())
+        for held in self.registry:
+            trade, order = held.trade, held.trade.order
+            if order.permId:
+                wrapper.permId2Trade[order.permId] = trade
+            if order.orderId > 0 and order.clientId == wrapper.clientId:
+                wrapper.trades[(order.clientId, order.orderId)] = trade
+            elif order.orderId <= 0 and order.permId:
+                wrapper.trades[order.permId] = trade
+            for fill in trade.fills:
+                wrapper.fills[fill.execution.execId] = fill
+        for exec_id, fill in self._replaced.items():
+            wrapper.fills[exec_id] = fill
+
+    # ------------------------------------------------------------ wrapper patches
+
+    def _setEventsDone(self) -> None:
+        wrapper = self._wrapper
+        trades = wrapper.trades
+        wrapper.trades = {k: t for k, t in trades.items() if self.registry.get(t) is None}
+        try:
+            self._original["setEventsDone"]()
+        finally:
+            wrapper.trades = trades
+
+    def _openOrder(
+        self, order_id: int, contract: Contract, order: Order, state: OrderState
+    ) -> None:
+        if order.whatIf:
+            self._original["openOrder"](order_id, contract, order, state)
+            return
+        self._bind(order.permId, order.orderRef, order.clientId, order.orderId)
+        self._original["openOrder"](order_id, contract, order, state)
+        self._open.append(_reported_order(order, state.status))
+        key = self._wrapper.orderKey(order.clientId, order.orderId, order.permId)
+        trade = self._wrapper.trades.get(key)
+        if trade is not None:
+            self._adopt_orphans(trade)
+
+    def _orderStatus(self, order_id: int, status: str, filled: float, *rest: Any) -> None:
+        perm_id, client_id = int(rest[2]), int(rest[5])
+        trade = self._bind(perm_id, "", client_id, order_id)
+        if trade is not None and _is_late(trade.orderStatus, status, filled):
+            self._log.debug("Late orderStatus {} for order {} dropped", status, order_id)
+            return
+        self._original["orderStatus"](order_id, status, filled, *rest)
+        if trade is not None:
+            self._adopt_orphans(trade)
+
+    def _completedOrder(self, contract: Contract, order: Order, state: OrderState) -> None:
+        trade = self._bind(order.permId, order.orderRef, order.clientId, order.orderId)
+        self._original["completedOrder"](contract, order, state)
+        self._completed.append(_reported_order(order, state.status))
+        if trade is not None:
+            filled = float(order.filledQuantity)
+            self._apply_status(trade, state.status, None if filled == UNSET_DOUBLE else filled)
+
+    def _execDetails(self, req_id: int, contract: Contract, execution: Execution) -> None:
+        wrapper = self._wrapper
+        live = req_id not in wrapper._futures
+        exec_id = execution.execId
+        new = exec_id not in wrapper.fills
+        trade = self._bind(
+            execution.permId, execution.orderRef, execution.clientId, execution.orderId
+        )
+        self._original["execDetails"](req_id, contract, execution)
+        fill = wrapper.fills.get(exec_id)
+        if not live or fill is None:
+            return  # a sync's execution: reconcile() delivers it
+        if trade is None:
+            self._orphans[exec_id] = fill
+            return
+        self._deliver(trade, fill, recovered=False, announced=new)
+
+    def _commissionReport(self, report: CommissionReport) -> None:
+        if report.yield_ == UNSET_DOUBLE:
+            report.yield_ = 0.0
+        if report.realizedPNL == UNSET_DOUBLE:
+            report.realizedPNL = 0.0
+        fill = self._wrapper.fills.get(report.execId)
+        if fill is not None:
+            dataclassUpdate(fill.commissionReport, report)
+        if self.ledger.commission(report.execId, report) is CommissionKind.DELIVER:
+            self._pass_commission(report.execId, report)
+
+    # --------------------------------------------------------------- binding
+
+    def _bind(self, perm_id: int, order_ref: str, client_id: int, order_id: int) -> Trade | None:
+        """The Trade of this order; a held Trade takes the place of any other ib_async has."""
+        wrapper = self._wrapper
+        key = wrapper.orderKey(client_id, order_id, perm_id)
+        held = self.registry.find(perm_id, order_ref)
+        if held is None:
+            found: Trade | None = (wrapper.permId2Trade.get(perm_id) if perm_id else None) or (
+                wrapper.trades.get(key)
+            )
+            held = self.registry.get(found) if found is not None else None
+            if held is None:
+                return found
+        trade = held.trade
+        if perm_id and not trade.order.permId:
+            trade.order.permId = perm_id
+            self.registry.index(held)
+        if perm_id:
+            wrapper.permId2Trade[perm_id] = trade
+        if order_id > 0 and client_id == trade.order.clientId:
+            wrapper.trades[key] = trade
+        if not held.acknowledged:
+            self._acknowledge(trade.order.orderRef)
+        return trade
+
+    def _acknowledge(self, order_ref: str) -> None:
+        held = self.registry.find(0, order_ref)
+        if held is not None and held.acknowledged:
+            return
+        if held is not None:
+            held.acknowledged = True
+        self.journal.resolve_pending(order_ref)
+
+    def _trade_for(self, fill: Fill) -> Trade:
+        """The Trade a fill belongs to; one built from the execution if nobody knows it."""
+        e = fill.execution
+        trade = self._bind(e.permId, e.orderRef, e.clientId, e.orderId)
+        if trade is None:
+            action = "BUY" if e.side == "BOT" else "SELL"
+            order = Order(orderId=e.orderId, clientId=e.clientId, permId=e.permId,
+                          orderRef=e.orderRef, action=action)  # fmt: skip
+            trade = Trade(fill.contract, order, OrderStatus(orderId=e.orderId, permId=e.permId))
+            if e.permId:
+                self._wrapper.permId2Trade[e.permId] = trade
+            self._wrapper.trades[self._wrapper.orderKey(e.clientId, e.orderId, e.permId)] = trade
+        return trade
+
+    def _adopt_orphans(self, trade: Trade) -> None:
+        order = trade.order
+        for exec_id, fill in list(self._orphans.items()):
+            e = fill.execution
+            if (e.permId and e.permId == order.permId) or (
+                e.orderId > 0 and (e.clientId, e.orderId) == (order.clientId, order.orderId)
+            ):
+                del self._orphans[exec_id]
+                self._deliver(trade, fill, recovered=False, announced=False)
+
+    # -------------------------------------------------------------- delivery
+
+    def _deliver(self, trade: Trade, fill: Fill, *, recovered: bool, announced: bool) -> None:
+        """Deliver once (the ledger decides). ``announced``: ib_async already appended the fill
+        to ``trade.fills`` and fired its events."""
+        self._hand_out(trade, fill, self._decide(fill, recovered=recovered), announced=announced)
+
+    def _decide(self, fill: Fill, *, recovered: bool) -> FillDecision[CommissionReport]:
+        e = fill.execution
+        return self.ledger.execution(e.execId, e.time.timestamp(), recovered=recovered)
+
+    def _hand_out(
+        self, trade: Trade, fill: Fill, decision: FillDecision[CommissionReport], *, announced: bool
+    ) -> None:
+        if not decision.deliver:
+            return
+        e = fill.execution
+        if not any(f is fill for f in trade.fills):
+            trade.fills.append(fill)
+            status = trade.orderStatus.status
+            trade.log.append(TradeLogEntry(fill.time, status, f"Fill {e.shares}@{e.price}"))
+        if decision.verdict.kind is FillKind.CORRECTION and decision.verdict.replaces:
+            self._replace(trade, decision.verdict.replaces, e.execId)
+        if not announced:
+            self.ib.execDetailsEvent.emit(trade, fill)
+            trade.fillEvent.emit(trade, fill)
+        self.registry.add(trade, self.session)
+        self._deliver_fill(trade, fill)
+        if decision.held_commission is not None:
+            self._pass_commission(e.execId, decision.held_commission)
+
+    def _replace(self, trade: Trade, replaced: str, by: str) -> None:
+        self.corrections[by] = replaced
+        for i, old in enumerate(trade.fills):
+            if old.execution.execId == replaced:
+                self._replaced[replaced] = trade.fills.pop(i)
+                break
+
+    def _pass_commission(self, exec_id: str, report: CommissionReport) -> None:
+        fill: Fill | None = self._wrapper.fills.get(exec_id)
+        if fill is None:
+            return
+        if report is not fill.commissionReport:
+            dataclassUpdate(fill.commissionReport, report)
+        trade = self._trade_for(fill)
+        self.ib.commissionReportEvent.emit(trade, fill, fill.commissionReport)
+        trade.commissionReportEvent.emit(trade, fill, fill.commissionReport)
+        self._deliver_commission(trade, fill, fill.commissionReport)
+
+    def _apply_status(self, trade: Trade, status: str, filled: float | None) -> None:
+        """A completed order's final status, which ib_async never applies to a bound Trade."""
+        current = trade.orderStatus
+        if current.status == status or not status:
+            return
+        old = current.status
+        current.status = status
+        if filled is not None:
+            current.filled = float(filled)
+            current.remaining = max(0.0, float(trade.order.totalQuantity) - float(filled))
+        trade.log.append(TradeLogEntry(self._wrapper.lastTime, status, "v6: completed order"))
+        self.ib.orderStatusEvent.emit(trade)
+        trade.statusEvent.emit(trade)
+        if old != status and status == OrderStatus.Filled:
+            trade.filledEvent.emit(trade)
+        elif old != status and status == OrderStatus.Cancelled:
+            trade.cancelledEvent.emit(trade)
+
+    def _not_received(self, order_ref: str, trade: Trade | None) -> None:
+        self.journal.resolve_pending(order_ref)
+        self._log.warning("Order {} never reached the gateway; not re-sent", order_ref)
+        if trade is None:
+            return
+        held = self.registry.get(trade)
+        if held is not None:
+            held.acknowledged = True
+        trade.orderStatus.status = OrderStatus.Inactive
+        trade.log.append(TradeLogEntry(self._wrapper.lastTime, OrderStatus.Inactive, NOT_RECEIVED))
+        trade.statusEvent.emit(trade)
+
+    def _placed(self) -> tuple[list[PlacedOrder], dict[str, Trade]]:
+        """What reconcile() needs of the held Trades (and of pending orders of an earlier
+        process, from the journal), and the Trade of each placed order's ref."""
+        placed: list[PlacedOrder] = []
+        holders: dict[str, Trade] = {}
+        for held in self.registry:
+            order = held.trade.order
+            ref = order.orderRef or f"v6-held-{id(held.trade)}"
+            holders[ref] = held.trade
+            placed.append(PlacedOrder(
+                ref, order.clientId, order.orderId, held.session, order.permId,
+                held.trade.orderStatus.status, unacknowledged=not held.acknowledged,
+            ))  # fmt: skip
+        here = Endpoint(self._client.host, self._client.port, self._client.clientId)
+        for pending in self.journal.pending_orders():
+            if pending.order_ref not in holders and pending.endpoint == here:
+                placed.append(PlacedOrder(pending.order_ref, pending.endpoint.client_id,
+                                          pending.order_id, -1, unacknowledged=True))  # fmt: skip
+        return placed, holders
+
+
+def _is_late(current: OrderStatus, status: str, filled: float) -> bool:
+    """An orderStatus older than what the Trade shows: fewer shares filled, or not done after
+    done (TWS never reopens a filled or cancelled order)."""
+    if float(filled) < float(current.filled):
+        return True
+    return current.status in OrderStatus.DoneStates and status not in OrderStatus.DoneStates
+
+
+def _reported(e: Execution) -> ReportedExecution:
+    return ReportedExecution(e.execId, e.permId, e.clientId, e.orderId, e.orderRef,
+                             e.time.timestamp())  # fmt: skip
+
+
+def _reported_order(order: Order, status: str) -> ReportedOrder:
+    return ReportedOrder(order.permId, order.clientId, order.orderId, order.orderRef, status)

@@ -1,0 +1,59 @@
+"""What the order tests share: an application that counts what its hooks saw, and orders that
+stay working at the fake gateway until the test fills them (``gw.fill_order``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ib_async import Fill, LimitOrder, Stock, Trade
+
+from tests.helpers import TIME_UNIT, wait_until
+from v6.connection import IBConnectionManager
+
+T = TIME_UNIT
+AAPL_ID = 265598
+#: A limit far below the market: the order works until the test fills it.
+FAR_LIMIT = 1.00
+
+
+class App:
+    """One manager and what the application saw through on_fill / on_commission."""
+
+    def __init__(self, manager: IBConnectionManager) -> None:
+        self.manager = manager
+        self.fills: Counter[str] = Counter()
+        self.fill_trades: list[Trade] = []
+        self.commissions: Counter[str] = Counter()
+        self.events: list[str] = []  # "fill <id>" / "connected", in order
+        manager.on_fill(self._fill)
+        manager.on_commission(lambda trade, fill, report: self.commissions.update([report.execId]))
+        manager.on_connected(lambda again: self.events.append("connected"))
+
+    def _fill(self, trade: Trade, fill: Fill) -> None:
+        self.fills[fill.execution.execId] += 1
+        self.fill_trades.append(trade)
+        self.events.append(f"fill {fill.execution.execId}")
+
+    def place(self, quantity: float = 100) -> Trade:
+        """A BUY limit that works until filled by the test."""
+        contract = Stock("AAPL", "SMART", "USD", conId=AAPL_ID)
+        return self.manager.ib.placeOrder(contract, LimitOrder("BUY", quantity, FAR_LIMIT))
+
+    async def working(self, quantity: float = 100) -> Trade:
+        trade = self.place(quantity)
+        await wait_until(lambda: trade.orderStatus.status == "Submitted", timeout=40 * T)
+        return trade
+
+    def calls(self) -> str:
+        """on_fill calls per exec id, for the fault matrix's details column."""
+        return ", ".join(f"{exec_id[-11:]}: {n}" for exec_id, n in sorted(self.fills.items()))
+
+
+def held_state(trade: Trade) -> str:
+    status = trade.orderStatus
+    return (f"held Trade {status.status} {status.filled:g}/{status.filled + status.remaining:g}, "
+            f"{len(trade.fills)} fill(s)")  # fmt: skip
+
+
+async def reconnected(manager: IBConnectionManager, count: int) -> None:
+    await wait_until(lambda: manager.stats.reconnects >= count and manager.is_connected, 60 * T)
