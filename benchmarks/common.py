@@ -41,7 +41,10 @@ import psutil
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 clock = time.perf_counter
-"""The clock every latency figure is read from (monotonic, sub-microsecond)."""
+"""The clock every latency figure is read from (monotonic, sub-microsecond): the benchmarks'
+:class:`~v6.testing.scenario.Timeline` stamps its entries with it."""
+POLL_STEP = 0.001
+"""How often a benchmark polls a condition (``v6.testing.scenario.wait_until``); never a figure."""
 
 Result = dict[str, Any]
 
@@ -137,17 +140,6 @@ def cpu_seconds() -> float:
 def live_tasks() -> int:
     """Live asyncio tasks, not counting the caller's."""
     return len([t for t in asyncio.all_tasks() if t is not asyncio.current_task()])
-
-
-async def wait_for(
-    condition: Callable[[], bool], timeout: float, step: float = 0.001, what: str = "condition"
-) -> None:
-    """Poll ``condition`` every ``step`` s; raise TimeoutError naming ``what`` after ``timeout``."""
-    deadline = clock() + timeout
-    while not condition():
-        if clock() > deadline:
-            raise TimeoutError(f"{what} not reached within {timeout:.1f}s")
-        await asyncio.sleep(step)
 
 
 def quiet_logs() -> None:
