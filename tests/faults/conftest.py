@@ -216,7 +216,8 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     run = request.node.callspec.params.get("run", 0)
     observation = Observation(fault=name, run=run)
     OBSERVATIONS.append(observation)
-    async with FakeGateway(port=0) as gateway:
+    options = request.node.get_closest_marker("gateway")
+    async with FakeGateway(port=0, **(options.kwargs if options else {})) as gateway:
         h = Harness(gateway, observation)
         yield h
         if h.manager is not None and h.manager.state is not S.STOPPED:
@@ -227,6 +228,7 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fault(name): the fault-matrix row this test measures")
+    config.addinivalue_line("markers", "gateway(**options): FakeGateway options for `harness`")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -248,10 +250,12 @@ def pytest_runtest_makereport(
             h.obs.passed = report.passed
         elif report.failed:
             h.obs.passed = False
-        if report.failed and not h.obs.outcome:
+        known = hasattr(report, "wasxfail")  # an expected failure: a known defect
+        if (report.failed or known) and not h.obs.outcome:
             crash = getattr(report.longrepr, "reprcrash", None)
             text = crash.message if crash is not None else str(report.longrepr).strip()
-            h.obs.outcome = "FAILED: " + (text.splitlines() or [""])[0][:160]
+            label = "FAILED (known defect, xfail)" if known else "FAILED"
+            h.obs.outcome = f"{label}: " + (text.splitlines() or [""])[0][:160]
     return report
 
 
