@@ -34,6 +34,7 @@ SCENARIOS = (
     "soak",
     "idle_cost",
     "gateway_throughput",
+    "hostile_clients",
 )
 THROUGHPUT_TITLE = "8. Gateway throughput"
 

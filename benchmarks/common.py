@@ -41,7 +41,10 @@ import psutil
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 clock = time.perf_counter
-"""The clock every latency figure is read from (monotonic, sub-microsecond)."""
+"""The clock every latency figure is read from (monotonic, sub-microsecond): the benchmarks'
+:class:`~v6.testing.scenario.Timeline` stamps its entries with it."""
+POLL_STEP = 0.001
+"""How often a benchmark polls a condition (``v6.testing.scenario.wait_until``); never a figure."""
 
 Result = dict[str, Any]
 
@@ -139,24 +142,13 @@ def live_tasks() -> int:
     return len([t for t in asyncio.all_tasks() if t is not asyncio.current_task()])
 
 
-async def wait_for(
-    condition: Callable[[], bool], timeout: float, step: float = 0.001, what: str = "condition"
-) -> None:
-    """Poll ``condition`` every ``step`` s; raise TimeoutError naming ``what`` after ``timeout``."""
-    deadline = clock() + timeout
-    while not condition():
-        if clock() > deadline:
-            raise TimeoutError(f"{what} not reached within {timeout:.1f}s")
-        await asyncio.sleep(step)
-
-
-def quiet_logs() -> None:
+def quiet_logs(level: str = "ERROR") -> None:
     """Keep loguru (v6, FakeGateway) and ib_async's stdlib logging off the benchmark's path:
     a log line per reconnect would be measured too."""
     from loguru import logger
 
     logger.remove()
-    logger.add(sys.stderr, level="ERROR")
+    logger.add(sys.stderr, level=level)
     logging.getLogger("ib_async").setLevel(logging.CRITICAL)
     logging.getLogger("ibapi").setLevel(logging.CRITICAL)
 
@@ -288,22 +280,32 @@ def main(run: Callable[[bool], Result], argv: Sequence[str] | None = None) -> No
 async def gateway_process(**options: Any) -> AsyncIterator[int]:
     """A FakeGateway in a child Python process; yields its port. Used where this process's CPU
     time must be the client's alone."""
+    async with gateway_child(**options) as (port, _):
+        yield port
+
+
+@contextlib.asynccontextmanager
+async def gateway_child(log_level: str = "ERROR", **options: Any) -> AsyncIterator[tuple[int, int]]:
+    """:func:`gateway_process` yielding ``(port, pid)``; the child logs at ``log_level`` to its
+    stderr (inherited at ERROR, discarded otherwise, as a gateway's log file would be)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "benchmarks.common",
         "--serve-gateway",
         json.dumps(options),
+        log_level,
         cwd=ROOT,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
+        stderr=None if log_level == "ERROR" else asyncio.subprocess.DEVNULL,
     )
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
         if not line:
             raise RuntimeError("the gateway process exited before reporting its port")
-        yield int(line)
+        yield int(line), proc.pid
     finally:
         if proc.returncode is None:
             assert proc.stdin is not None
@@ -325,8 +327,8 @@ async def _serve_gateway(options: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--serve-gateway":
-        quiet_logs()
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--serve-gateway":
+        quiet_logs(*sys.argv[3:])
         asyncio.run(_serve_gateway(json.loads(sys.argv[2])))
     else:
-        sys.exit("usage: python -m benchmarks.common --serve-gateway '{json options}'")
+        sys.exit("usage: python -m benchmarks.common --serve-gateway '{json options}' [LEVEL]")

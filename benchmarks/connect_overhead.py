@@ -16,6 +16,7 @@ from benchmarks import common
 from benchmarks.common import HOST, Result, clock, row
 from v6.connection import IBConnectionManager
 from v6.testing import FakeGateway
+from v6.testing.scenario import wait_until
 
 NAME = "connect_overhead"
 TARGET_RATIO = 1.10
@@ -44,7 +45,9 @@ async def _raw_connect(gateway: FakeGateway, client_id: int) -> float:
 
 async def _settle(gateway: FakeGateway) -> None:
     """Wait until the gateway has seen the last socket close (no overlap between trials)."""
-    await common.wait_for(lambda: not gateway.clients, timeout=5, what="gateway idle")
+    await wait_until(
+        lambda: not gateway.clients, timeout=5, step=common.POLL_STEP, what="gateway idle"
+    )
 
 
 async def measure(trials: int, warmup: int) -> Result:

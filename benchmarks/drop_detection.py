@@ -2,7 +2,8 @@
 manager's state leaves CONNECTED. Baseline: raw ``ib_async``'s ``disconnectedEvent``.
 
 The clock starts just before ``FakeGateway.drop_all()`` is called and stops in the callback
-(``on_state_change`` for the manager, ``disconnectedEvent`` for raw ib_async). Manager and
+(``on_state_change`` for the manager, ``disconnectedEvent`` for raw ib_async), both recorded on
+a scenario-harness :class:`~v6.testing.scenario.Timeline` stamped by ``common.clock``. Manager and
 baseline use separate gateways so one drop never touches the other; trials alternate.
 """
 
@@ -16,11 +17,16 @@ from benchmarks import common
 from benchmarks.common import HOST, Result, clock, row
 from v6.connection import ConnectionState, IBConnectionManager
 from v6.testing import FakeGateway
+from v6.testing.scenario import Entry, Kind, Timeline, wait_until
 
 NAME = "drop_detection"
 TARGET_P95 = 0.050
 SETTLE = 0.005  # quiet time after (re)connecting, so the drop meets an idle connection
 TIMEOUT = 10.0
+
+
+def _left_connected(entry: Entry) -> bool:
+    return entry.old is ConnectionState.CONNECTED
 
 
 class _ManagerSide:
@@ -35,51 +41,37 @@ class _ManagerSide:
             heartbeat_interval=30.0,  # probes never fire during a trial
             connect_timeout=5.0,
         )
-        self.left_at: float | None = None
-        self.left = asyncio.Event()
-        self.manager.on_state_change(self._on_state)
-
-    def _on_state(self, old: ConnectionState, new: ConnectionState, reason: str) -> None:
-        if old is ConnectionState.CONNECTED and self.left_at is None:
-            self.left_at = clock()
-            self.left.set()
+        self.timeline = Timeline(clock)
+        self.timeline.attach(self.manager)
 
     async def trial(self, reset: bool) -> float:
         await self.manager.wait_connected(timeout=TIMEOUT)
         await asyncio.sleep(SETTLE)
-        self.left_at = None
-        self.left.clear()
+        since = len(self.timeline.entries)
         started = clock()
         await self.gateway.drop_all(reset=reset)
-        await asyncio.wait_for(self.left.wait(), TIMEOUT)
-        assert self.left_at is not None
-        return self.left_at - started
+        left = await self.timeline.wait(Kind.STATE, TIMEOUT, since=since, where=_left_connected)
+        return left.at - started
 
 
 class _RawSide:
     def __init__(self, gateway: FakeGateway) -> None:
         self.gateway = gateway
         self.ib = IB()
-        self.gone_at: float | None = None
-        self.gone = asyncio.Event()
-        self.ib.disconnectedEvent += self._on_disconnected
-
-    def _on_disconnected(self) -> None:
-        if self.gone_at is None:
-            self.gone_at = clock()
-            self.gone.set()
+        self.timeline = Timeline(clock)
+        self.ib.disconnectedEvent += lambda: self.timeline.record(Kind.DISCONNECTED)
 
     async def trial(self, reset: bool) -> float:
-        await common.wait_for(lambda: not self.gateway.clients, TIMEOUT, what="old socket closed")
+        await wait_until(
+            lambda: not self.gateway.clients, TIMEOUT, step=common.POLL_STEP, what="old socket"
+        )
         await self.ib.connectAsync(HOST, self.gateway.port, clientId=2, timeout=5)
         await asyncio.sleep(SETTLE)
-        self.gone_at = None
-        self.gone.clear()
+        since = len(self.timeline.entries)
         started = clock()
         await self.gateway.drop_all(reset=reset)
-        await asyncio.wait_for(self.gone.wait(), TIMEOUT)
-        assert self.gone_at is not None
-        return self.gone_at - started
+        gone = await self.timeline.wait(Kind.DISCONNECTED, TIMEOUT, since=since)
+        return gone.at - started
 
 
 async def measure(trials: int) -> Result:

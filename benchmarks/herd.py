@@ -21,6 +21,7 @@ from benchmarks import common
 from benchmarks.common import Result, row
 from v6.connection import ConnectionState, IBConnectionManager
 from v6.testing import FakeGateway
+from v6.testing.scenario import Entry, Kind, Timeline, wait_until
 
 NAME = "herd"
 CLIENTS = 32
@@ -34,26 +35,21 @@ TIMEOUT = 60.0
 now = time.monotonic  # the gateway's accept timestamps use the same clock
 
 
+def _is_attempt(entry: Entry) -> bool:
+    return entry.value is ConnectionState.CONNECTING
+
+
 async def _trial(
-    gateway: FakeGateway, managers: list[IBConnectionManager], attempts: list[float]
+    gateway: FakeGateway, managers: list[IBConnectionManager], timelines: list[Timeline]
 ) -> dict[str, float]:
     reconnects = [m.stats.reconnects for m in managers]
-    back_at: dict[int, float] = {}
-    hooks = []
-    for index, manager in enumerate(managers):
-
-        def on_connected(reconnect: bool, index: int = index) -> None:
-            back_at.setdefault(index, now())
-
-        hooks.append(manager.on_connected(on_connected))
-    attempts.clear()
     gateway.reset_counts()
     down = now()
     await gateway.stop()
     await asyncio.sleep(max(0.0, down + DOWN - now()))
     up = now()
     await gateway.start()
-    await common.wait_for(
+    await wait_until(
         lambda: all(
             m.stats.reconnects > r and m.is_connected
             for m, r in zip(managers, reconnects, strict=True)
@@ -62,15 +58,17 @@ async def _trial(
         step=0.01,
         what="all clients back",
     )
-    for manager, hook in zip(managers, hooks, strict=True):
-        manager.remove_listener(hook)
-    last = max(back_at.values())
+    attempts = [
+        e.at for t in timelines for e in t.select(Kind.STATE, after=down, where=_is_attempt)
+    ]
+    back = [t.at(Kind.CONNECTED, down) for t in timelines]
+    last = max(b for b in back if b is not None)
     accepted = [t for t in gateway.accept_times if t >= up]
     return {
-        "peak_attempts": common.peak_in_window([t for t in attempts if t >= down], WINDOW),
+        "peak_attempts": common.peak_in_window(attempts, WINDOW),
         "peak_accepts": common.peak_in_window(accepted, WINDOW),
-        "attempts": len([t for t in attempts if t >= down]),
-        "refused": len([t for t in attempts if down <= t < up]),
+        "attempts": len(attempts),
+        "refused": len([t for t in attempts if t < up]),
         "back_from_up": last - up,
         "back_from_down": last - down,
     }
@@ -79,12 +77,6 @@ async def _trial(
 async def _mode(jitter: float, trials: int) -> list[dict[str, float]]:
     results = []
     async with FakeGateway(port=0, max_clients=CLIENTS) as gateway:
-        attempts: list[float] = []
-
-        def on_state(old: ConnectionState, new: ConnectionState, reason: str) -> None:
-            if new is ConnectionState.CONNECTING:
-                attempts.append(now())
-
         managers = [
             IBConnectionManager(
                 port=gateway.port,
@@ -95,15 +87,16 @@ async def _mode(jitter: float, trials: int) -> list[dict[str, float]]:
             )
             for i in range(CLIENTS)
         ]
-        for manager in managers:
-            manager.on_state_change(on_state)
+        timelines = [Timeline(now) for _ in managers]  # one per manager, one clock
+        for manager, timeline in zip(managers, timelines, strict=True):
+            timeline.attach(manager)
             await manager.start()
         try:
             for manager in managers:
                 await manager.wait_connected(timeout=TIMEOUT)
             for _ in range(trials):
                 await asyncio.sleep(0.2)
-                results.append(await _trial(gateway, managers, attempts))
+                results.append(await _trial(gateway, managers, timelines))
         finally:
             await asyncio.gather(*(m.stop() for m in managers))
     return results

@@ -21,11 +21,17 @@ from benchmarks import common
 from benchmarks.common import HOST, Result, clock, row
 from v6.connection import CircuitBreaker, ConnectionState, IBConnectionManager
 from v6.testing import FakeGateway
+from v6.testing.scenario import Kind, Match, Timeline, wait_until
 
 NAME = "recovery"
 TARGET_RATIO = 1.2
 RETRY_DELAY = 0.05
 TIMEOUT = 10.0
+S = ConnectionState
+
+
+def _is(state: ConnectionState) -> Match:
+    return lambda entry: entry.value is state
 
 
 async def _raw_trial(gateway: FakeGateway, ib: IB, idle: float) -> float:
@@ -62,25 +68,22 @@ async def measure(trials: int, warmup: int, seed: int = 1) -> Result:
             # The outage is short; the breaker must not add its own open time to the figure.
             circuit_breaker=CircuitBreaker(failure_threshold=1000, timeout=60.0),
         )
-        log: list[tuple[float, ConnectionState]] = []
-        connected = asyncio.Event()
-
-        def on_state(old: ConnectionState, new: ConnectionState, reason: str) -> None:
-            log.append((clock(), new))
-            if new is ConnectionState.CONNECTED:
-                connected.set()
+        timeline = Timeline(clock)
+        timeline.attach(manager)
 
         async def manager_trial() -> tuple[float, float, float]:
-            connected.clear()
-            mark = len(log)
+            since = len(timeline.entries)
             up = clock()
             await gateway.start()
-            await asyncio.wait_for(connected.wait(), TIMEOUT)
-            done = log[-1][0]
-            attempt = max(t for t, s in log[mark:] if s is ConnectionState.CONNECTING)
+            connected = await timeline.wait(
+                Kind.STATE, TIMEOUT, since=since, where=_is(S.CONNECTED)
+            )
+            done = connected.at
+            attempt = max(
+                e.at for e in timeline.select(Kind.STATE, since=since, where=_is(S.CONNECTING))
+            )
             return done - max(up, attempt), done - up, max(0.0, attempt - up)
 
-        manager.on_state_change(on_state)
         ib = IB()
         await ib.connectAsync(HOST, raw_gateway.port, clientId=2, timeout=5)
         await manager.start()
@@ -91,9 +94,10 @@ async def measure(trials: int, warmup: int, seed: int = 1) -> Result:
                 refused = manager.stats.attempts.get("refused", 0)
                 await raw_gateway.stop()
                 await gateway.stop()
-                await common.wait_for(
+                await wait_until(
                     lambda n=refused: manager.stats.attempts.get("refused", 0) > n,
                     TIMEOUT,
+                    step=common.POLL_STEP,
                     what="a refused retry",
                 )
                 await asyncio.sleep(rng.uniform(0.0, 2 * RETRY_DELAY))

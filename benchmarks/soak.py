@@ -16,6 +16,7 @@ from benchmarks import common
 from benchmarks.common import Result, clock, row
 from v6.connection import IBConnectionManager
 from v6.testing import FakeGateway
+from v6.testing.scenario import wait_until
 
 NAME = "soak"
 WARMUP = 50
@@ -29,7 +30,9 @@ def _snapshot() -> dict[str, int]:
 
 async def _settled(gateway: FakeGateway, clients: int) -> dict[str, int]:
     """Counts once the gateway holds exactly ``clients`` sockets and the loop is quiet."""
-    await common.wait_for(lambda: len(gateway.clients) == clients, TIMEOUT, what="sockets")
+    await wait_until(
+        lambda: len(gateway.clients) == clients, TIMEOUT, step=common.POLL_STEP, what="sockets"
+    )
     await asyncio.sleep(0.05)
     return _snapshot()
 

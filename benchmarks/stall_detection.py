@@ -21,6 +21,7 @@ from benchmarks import common
 from benchmarks.common import Result, clock, row
 from v6.connection import ConnectionState, IBConnectionManager
 from v6.testing import FakeGateway
+from v6.testing.scenario import Entry, Kind, Timeline
 
 NAME = "stall_detection"
 TARGET_FACTOR = 1.05
@@ -37,26 +38,37 @@ class NoOpController:
 
 
 class _Chain:
-    """Runs ``trials`` stall trials back to back, each started by the (re)connect event."""
+    """Runs ``trials`` stall trials back to back on one timeline: each starts the instant a
+    (re)connect is recorded and ends when leaving CONNECTED (or a hard timeout) is recorded."""
 
     def __init__(self, gateway: FakeGateway, trials: int) -> None:
         self.gateway = gateway
         self.trials = trials
+        self.timeline = Timeline(clock)
+        self.timeline.listen(self._on_entry)
         self.samples: list[float] = []
         self.reasons: list[str] = []
         self.stalled_at: float | None = None
         self.done = asyncio.Event()
 
-    def begin(self) -> None:
+    def _on_entry(self, entry: Entry) -> None:
+        if entry.kind is Kind.CONNECTED:
+            self._begin()
+        elif entry.kind is Kind.DISCONNECTED or (
+            entry.kind is Kind.STATE and entry.old is ConnectionState.CONNECTED
+        ):
+            self._detected(entry)
+
+    def _begin(self) -> None:
         if len(self.samples) < self.trials and self.stalled_at is None:
             self.gateway.stall()
             self.stalled_at = clock()
 
-    def detected(self, reason: str) -> None:
+    def _detected(self, entry: Entry) -> None:
         if self.stalled_at is None:
             return
-        self.samples.append(clock() - self.stalled_at)
-        self.reasons.append(reason)
+        self.samples.append(entry.at - self.stalled_at)
+        self.reasons.append(entry.text)
         self.stalled_at = None
         self.gateway.unstall()
         if len(self.samples) >= self.trials:
@@ -76,13 +88,7 @@ async def _manager_trials(interval: float, timeout: float, trials: int) -> _Chai
             jitter=0.0,
             connect_timeout=2.0,
         )
-        manager.on_connected(lambda reconnect: chain.begin())
-
-        def on_state(old: ConnectionState, new: ConnectionState, reason: str) -> None:
-            if old is ConnectionState.CONNECTED:
-                chain.detected(reason)
-
-        manager.on_state_change(on_state)
+        chain.timeline.attach(manager)
         await manager.start()
         try:
             await asyncio.wait_for(chain.done.wait(), trials * (interval + timeout + 5))
@@ -106,8 +112,10 @@ async def _watchdog_trials(interval: float, timeout: float, trials: int) -> _Cha
             probeTimeout=timeout,
             retryDelay=0.05,
         )
-        watchdog.startedEvent += lambda _: chain.begin()
-        watchdog.hardTimeoutEvent += lambda _: chain.detected("hard timeout")
+        watchdog.startedEvent += lambda _: chain.timeline.record(Kind.CONNECTED)
+        watchdog.hardTimeoutEvent += lambda _: chain.timeline.record(
+            Kind.DISCONNECTED, text="hard timeout"
+        )
         runner: Any = watchdog.start()
         try:
             await asyncio.wait_for(chain.done.wait(), trials * (interval + timeout + 5))

@@ -11,6 +11,7 @@ from typing import Any
 
 from v6.connection import IBConnectionManager
 from v6.testing import FakeGateway
+from v6.testing.scenario import poll
 
 #: One scaled time unit in seconds for socket tests; raise it on a slow machine.
 TIME_UNIT = float(os.environ.get("V6_TEST_TIME_UNIT", "0.05"))
@@ -33,13 +34,10 @@ class FakeClock:
 async def wait_until(
     condition: Callable[[], bool], timeout: float = 100 * TIME_UNIT, step: float = 0.005
 ) -> None:
-    """Poll ``condition`` until true; fail the test after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout:.2f}s")
-        await asyncio.sleep(step)
+    """Poll ``condition`` (:func:`v6.testing.scenario.poll`) until true; fail the test after
+    ``timeout`` seconds."""
+    if await poll(condition, timeout, step=step) is None:
+        raise AssertionError(f"condition not met within {timeout:.2f}s")
 
 
 def fast_settings(**overrides: Any) -> dict[str, Any]:

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from v6.cli import main
-from v6.demo import DEMO_CLIENT_IDS, DemoTimings, FaultResult, format_table, run_demo
+from v6.commands.demo import format_table
+from v6.testing.demo import DEMO_CLIENT_IDS, DemoTimings, FaultResult, run_demo
 
 FAULTS = [
     "stall (silent gateway)",

@@ -1,5 +1,6 @@
 """The fault matrix's harness: one supervised manager against a real FakeGateway per test, every
-hook counted, leaks checked after stop(), and one observation recorded per run.
+hook recorded on the scenario harness's timeline (:mod:`v6.testing.scenario`), leaks checked after
+stop(), and one observation recorded per run.
 
 ``V6_WRITE_FAULTS=1`` (set by ``make faults``) writes FAULTS.md at the repository root from the
 observations when the whole matrix ran; ordinary test runs leave the tree alone.
@@ -8,12 +9,11 @@ observations when the whole matrix ran; ordinary test runs leave the tree alone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import platform
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from ib_async import IB
 from tests.helpers import TIME_UNIT, fast_settings, manager_tasks, wait_until
 from v6.connection import CircuitBreaker, ConnectionState, IBConnectionManager
 from v6.testing import FakeGateway
+from v6.testing.scenario import Kind, Measured, Step, Timeline, measure, poll
 
 T = TIME_UNIT
 S = ConnectionState
@@ -78,25 +79,51 @@ class UpperRandom:
 
 
 class Harness:
-    """One manager on one gateway, with every hook counted (see :class:`Observation`)."""
+    """One manager on one gateway, every hook recorded on one :class:`Timeline` (the scenario
+    harness shared with the demo and the benchmarks); see :class:`Observation`."""
 
     def __init__(self, gateway: FakeGateway, observation: Observation) -> None:
         self.gateway = gateway
         self.obs = observation
         self.manager: IBConnectionManager | None = None
         self.loop = asyncio.get_running_loop()
-        self.states: list[tuple[float, ConnectionState, str]] = []
-        self.disconnected: list[str] = []
-        self.connected: list[bool] = []
-        self.resubscribes = 0
-        self.heartbeats: list[float] = []  # round trips of answered probes
-        self.errors: list[int] = []
+        self.timeline = Timeline(self.loop.time)
         self.holders: list[IB] = []
+        self._detach: Callable[[], None] | None = None
         self._process = psutil.Process()
         self._fds_before = self._process.num_fds()
 
     def now(self) -> float:
-        return self.loop.time()
+        return self.timeline.now()
+
+    # ---- the timeline, as the lists the tests read
+
+    @property
+    def states(self) -> list[tuple[float, ConnectionState, str]]:
+        return [(e.at, e.value, e.text) for e in self.timeline.states()]
+
+    @property
+    def disconnected(self) -> list[str]:
+        return [e.text for e in self.timeline.select(Kind.DISCONNECTED)]
+
+    @property
+    def connected(self) -> list[bool]:
+        return [e.value for e in self.timeline.select(Kind.CONNECTED)]
+
+    @property
+    def resubscribes(self) -> int:
+        return len(self.timeline.select(Kind.RESUBSCRIBE))
+
+    @property
+    def heartbeats(self) -> list[float]:
+        """Round trips of answered probes."""
+        return [e.value for e in self.timeline.select(Kind.HEARTBEAT)]
+
+    @property
+    def errors(self) -> list[int]:
+        return [e.value for e in self.timeline.select(Kind.ERROR)]
+
+    # ---- driving
 
     def make(self, **overrides: Any) -> IBConnectionManager:
         options = fast_settings(**overrides)
@@ -105,17 +132,9 @@ class Harness:
             CircuitBreaker(failure_threshold=BREAKER_THRESHOLD, timeout=BREAKER_TIMEOUT),
         )
         manager = IBConnectionManager(port=self.gateway.port, **options)
-        manager.on_state_change(lambda old, new, why: self.states.append((self.now(), new, why)))
-        manager.on_disconnected(self.disconnected.append)
-        manager.on_connected(self.connected.append)
-        manager.add_resubscribe(self._resubscribed)
-        manager.on_heartbeat(self.heartbeats.append)
-        manager.ib.errorEvent += lambda req_id, code, text, contract: self.errors.append(code)
+        self._detach = self.timeline.attach(manager)
         self.manager = manager
         return manager
-
-    def _resubscribed(self) -> None:
-        self.resubscribes += 1
 
     async def start(self, **overrides: Any) -> IBConnectionManager:
         manager = self.make(**overrides)
@@ -123,8 +142,12 @@ class Harness:
         await manager.wait_connected(timeout=40 * T)
         return manager
 
+    async def measure(self, step: Step, timeout: float = 60 * T) -> Measured:
+        """Run one inject / detect / hold / clear / recover step on this harness's timeline."""
+        return await measure(step, self.timeline, timeout)
+
     def mark(self) -> int:
-        return len(self.states)
+        return len(self.timeline.states())
 
     def seen(self, state: ConnectionState, since: int = 0) -> bool:
         return any(s is state for _, s, _ in self.states[since:])
@@ -166,13 +189,14 @@ class Harness:
             holder.disconnect()
         await manager.stop()
         assert manager.state is S.STOPPED
+        if self._detach is not None:
+            self._detach()
         for check in (
             lambda: not manager_tasks(),
             lambda: not self.gateway.clients,
             lambda: self._process.num_fds() <= self._fds_before,
         ):
-            with contextlib.suppress(AssertionError):  # counted below, asserted by name
-                await wait_until(check, timeout=40 * T)
+            await poll(check, 40 * T)  # what is left is counted below and asserted by name
         obs.tasks_left = len(manager_tasks())
         obs.sockets_left = len(self.gateway.clients) + (
             manager.ib.client.conn.transport is not None
@@ -192,7 +216,8 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     run = request.node.callspec.params.get("run", 0)
     observation = Observation(fault=name, run=run)
     OBSERVATIONS.append(observation)
-    async with FakeGateway(port=0) as gateway:
+    options = request.node.get_closest_marker("gateway")
+    async with FakeGateway(port=0, **(options.kwargs if options else {})) as gateway:
         h = Harness(gateway, observation)
         yield h
         if h.manager is not None and h.manager.state is not S.STOPPED:
@@ -203,6 +228,7 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fault(name): the fault-matrix row this test measures")
+    config.addinivalue_line("markers", "gateway(**options): FakeGateway options for `harness`")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -224,10 +250,12 @@ def pytest_runtest_makereport(
             h.obs.passed = report.passed
         elif report.failed:
             h.obs.passed = False
-        if report.failed and not h.obs.outcome:
+        known = hasattr(report, "wasxfail")  # an expected failure: a known defect
+        if (report.failed or known) and not h.obs.outcome:
             crash = getattr(report.longrepr, "reprcrash", None)
             text = crash.message if crash is not None else str(report.longrepr).strip()
-            h.obs.outcome = "FAILED: " + (text.splitlines() or [""])[0][:160]
+            label = "FAILED (known defect, xfail)" if known else "FAILED"
+            h.obs.outcome = f"{label}: " + (text.splitlines() or [""])[0][:160]
     return report
 
 

@@ -1,6 +1,7 @@
 """``v6-ib demo`` (what ``make demo`` runs): five faults against an embedded fake gateway.
 
-The scenario itself is :func:`v6.demo.run_demo`; this module draws the live view (the status line
+The scenario itself is :func:`v6.testing.demo.run_demo` (on the scenario harness,
+:mod:`v6.testing.scenario`); this module draws the live view (the status line
 on a terminal, one log line per state transition, ``connection_health()`` at key points) and the
 final table. Exit 0 when every fault was detected and recovered with ticks flowing again, else 1.
 """
@@ -11,7 +12,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from v6.commands import (
@@ -26,8 +27,8 @@ from v6.connection.listeners import cancel_and_wait
 
 if TYPE_CHECKING:
     from v6.connection import IBConnectionManager
-    from v6.demo import DemoReport
     from v6.testing import FakeGateway
+    from v6.testing.demo import DemoReport, FaultResult
 
 #: Interval multiplier of ``--scale``: 1 is the demo as designed (about 15 s).
 DEFAULT_SCALE: Final = 1.0
@@ -74,7 +75,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
 
 async def _demo(scale: float, verbosity: int) -> DemoReport:
-    from v6.demo import DemoTimings, format_table, run_demo
+    from v6.testing.demo import DemoTimings, run_demo
 
     views: list[StatusLine] = []
     refresher: list[asyncio.Task[None]] = []
@@ -124,3 +125,47 @@ async def _demo(scale: float, verbosity: int) -> DemoReport:
     verdict = "every fault recovered" if report.ok else "NOT every fault recovered"
     print(f"result: {verdict}", flush=True)
     return report
+
+
+_HEADERS: Final = (
+    "fault",
+    "lasted (ms)",
+    "detected after (ms)",
+    "recovered after (ms)",
+    "ticks resumed",
+    "note",
+)
+
+
+def format_table(rows: Iterable[FaultResult]) -> str:
+    """The result table, plain text, with a legend of what each column measures."""
+    from v6.testing.demo import cell
+
+    body = [
+        (
+            r.fault,
+            cell(r.lasted_ms),
+            cell(r.detected_ms),
+            cell(r.recovered_ms),
+            "no" if r.ticks_ms is None else f"yes, {cell(r.ticks_ms)} ms",
+            r.note,
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(_HEADERS)]
+    right = {1, 2, 3}
+
+    def line(cells: Iterable[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    out = [line(_HEADERS), line("-" * w for w in widths)]
+    out += [line(b) for b in body]
+    out.append("")
+    out.append(
+        "detected after: from injecting the fault. recovered after / ticks resumed: from the"
+    )
+    out.append("end of the fault (unstall, restart, 1101; the injection for drop and client id).")
+    return "\n".join(out)

@@ -20,8 +20,10 @@ Every figure is measured from timestamps recorded by the manager's hooks (``on_s
   drop and client id) to the manager's next CONNECTED;
 * *ticks resumed*: from the same point to the first tick after the stream was re-requested.
 
-Library code: :func:`run_demo` runs in the caller's event loop and prints nothing; the CLI
-(:mod:`v6.commands.demo`) draws the live view and the table.
+Each fault is one :class:`~v6.testing.scenario.Step` measured on the scenario harness's
+:class:`~v6.testing.scenario.Timeline` (:mod:`v6.testing.scenario`, shared with the fault matrix
+and the benchmarks). Library code: :func:`run_demo` runs in the caller's event loop and prints
+nothing; the CLI (:mod:`v6.commands.demo`) draws the live view and the table.
 """
 
 from __future__ import annotations
@@ -29,16 +31,27 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Final
 
-from ib_async import IB, Stock, Ticker
+from ib_async import IB, Stock
 from loguru import logger
 
 from v6.connection import CircuitBreaker, ConnectionState, IBConnectionManager
-from v6.connection.state import LIVE_STATES
 from v6.testing import FakeGateway
+from v6.testing.scenario import (
+    Kind,
+    Measured,
+    Step,
+    Timeline,
+    entered,
+    error,
+    left_live,
+    measure,
+    poll,
+    ticks_after_resubscribe,
+)
 
 S = ConnectionState
 
@@ -46,10 +59,6 @@ S = ConnectionState
 DEMO_CLIENT_IDS: Final = (7, 8)
 #: AAPL on SMART; ib_async's reqMktData needs conId set (the demo never calls qualifyContracts).
 DEMO_CONTRACT: Final = Stock("AAPL", "SMART", "USD", conId=265598)
-#: How often the demo's waits look at the recorded timeline (s); the figures come from the
-#: recorded timestamps, not from this polling.
-POLL_INTERVAL: Final = 0.005
-
 OnStart = Callable[[IBConnectionManager, FakeGateway], None]
 OnHealth = Callable[[str, Mapping[str, Any]], None]
 
@@ -119,42 +128,24 @@ class DemoReport:
         return bool(self.rows) and all(r.ok for r in self.rows) and self.subscriptions_at_end == 1
 
 
-class _Timeline:
-    """Timestamps (event-loop clock) of what the hooks saw."""
-
-    def __init__(self) -> None:
-        self.states: list[tuple[float, ConnectionState]] = []
-        self.ticks: list[float] = []
-        self.resubscribes: list[float] = []
-        self.errors: list[tuple[float, int]] = []
-
-    @staticmethod
-    def first(times: Iterable[float], after: float) -> float | None:
-        return next((t for t in times if t >= after), None)
-
-    def left_live(self, after: float) -> float | None:
-        return self.first((t for t, s in self.states if s not in LIVE_STATES), after)
-
-    def entered(self, state: ConnectionState, after: float) -> float | None:
-        return self.first((t for t, s in self.states if s is state), after)
-
-    def error(self, code: int, after: float) -> float | None:
-        return self.first((t for t, c in self.errors if c == code), after)
-
-    def ticks_after_resubscribe(self, after: float) -> float | None:
-        resubscribed = self.first(self.resubscribes, after)
-        return None if resubscribed is None else self.first(self.ticks, resubscribed)
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
 
 
-async def _nothing() -> None:
-    return None
-
-
-def _ms(start: float, end: float | None) -> float | None:
-    return None if end is None else (end - start) * 1000.0
+def _row(measured: Measured) -> FaultResult:
+    return FaultResult(
+        fault=measured.name,
+        lasted_ms=measured.lasted * 1000.0,
+        detected_ms=_ms(measured.detected_after),
+        recovered_ms=_ms(measured.recovered_after),
+        ticks_ms=_ms(measured.resumed_after),
+        note=measured.note,
+    )
 
 
 class _Scenario:
+    """The demo's steps against one gateway and one manager, recorded on one timeline."""
+
     def __init__(
         self,
         gateway: FakeGateway,
@@ -165,23 +156,18 @@ class _Scenario:
         self.gw = gateway
         self.manager = manager
         self.t = timings
-        self.timeline = _Timeline()
+        self.timeline = Timeline()
         self.on_health = on_health
-        self.now = asyncio.get_running_loop().time
-
-    # ---------------------------------------------------------------- hooks
+        self._detach: list[Callable[[], None]] = []
 
     def attach(self) -> None:
-        self.manager.on_state_change(self._on_state)
+        self._detach.append(self.timeline.attach(self.manager))
         self.manager.add_resubscribe(self.subscribe)
-        self.manager.ib.pendingTickersEvent += self._on_tickers
-        self.manager.ib.errorEvent += self._on_error
 
     def detach(self) -> None:
-        self.manager.remove_listener(self._on_state)
         self.manager.remove_listener(self.subscribe)
-        self.manager.ib.pendingTickersEvent -= self._on_tickers
-        self.manager.ib.errorEvent -= self._on_error
+        for detach in self._detach:
+            detach()
 
     def subscribe(self) -> None:
         """(Re)request the stream; after 1101 the old request is cancelled first."""
@@ -189,37 +175,8 @@ class _Scenario:
         if ib.ticker(DEMO_CONTRACT) is not None:
             ib.cancelMktData(DEMO_CONTRACT)
         ib.reqMktData(DEMO_CONTRACT)
-        self.timeline.resubscribes.append(self.now())
 
-    def _on_state(self, old: ConnectionState, new: ConnectionState, reason: str) -> None:
-        self.timeline.states.append((self.now(), new))
-
-    def _on_tickers(self, tickers: set[Ticker]) -> None:
-        if any(t.contract is not None and t.contract.conId == DEMO_CONTRACT.conId for t in tickers):
-            self.timeline.ticks.append(self.now())
-
-    def _on_error(self, req_id: int, code: int, text: str, contract: object) -> None:
-        self.timeline.errors.append((self.now(), code))
-
-    # ---------------------------------------------------------------- helpers
-
-    async def _wait(
-        self, observed: Callable[[], float | None], timeout: float | None = None
-    ) -> float | None:
-        """Poll until ``observed()`` returns a timestamp; None after the timeout."""
-        deadline = self.now() + (self.t.fault_timeout if timeout is None else timeout)
-        while (found := observed()) is None:
-            if self.now() > deadline:
-                return None
-            await asyncio.sleep(POLL_INTERVAL)
-        return found
-
-    async def _sleep_until(self, moment: float) -> None:
-        remaining = moment - self.now()
-        if remaining > 0:
-            await asyncio.sleep(remaining)
-
-    async def _report_health(self, label: str) -> None:
+    async def report_health(self, label: str) -> None:
         health = await self.manager.connection_health()
         logger.debug("health {}: {}", label, json.dumps(health, sort_keys=True))
         if self.on_health is not None:
@@ -227,95 +184,58 @@ class _Scenario:
 
     async def settle(self) -> bool:
         """Connected and ticks flowing for ``settle`` seconds."""
-        start = self.now()
-        ticking = await self._wait(
+        start = self.timeline.now()
+        ticking = await poll(
             lambda: (
-                self.timeline.first(self.timeline.ticks, start)
-                if self.manager.state is S.CONNECTED
-                else None
-            )
+                self.timeline.at(Kind.TICK, start) if self.manager.state is S.CONNECTED else None
+            ),
+            self.t.fault_timeout,
         )
         await asyncio.sleep(self.t.settle)
         return ticking is not None
 
-    async def measure(
-        self,
-        name: str,
-        *,
-        inject: Callable[[], Awaitable[Any]],
-        detect: Callable[[float], float | None],
-        hold: float = 0.0,
-        clear: Callable[[], Awaitable[Any]] | None = None,
-        note: str = "",
-    ) -> FaultResult:
-        """Inject, wait for detection, hold the fault, clear it, wait for recovery and ticks."""
-        t0 = self.now()
-        await inject()
-        detected = await self._wait(lambda: detect(t0))
-        if detected is None:
-            logger.error("{}: not detected within {}s", name, self.t.fault_timeout)
-        await self._sleep_until(t0 + hold)
-        ended = t0
-        if clear is not None:
-            ended = self.now()
-            await clear()
-        recovered = ticks = None
-        if detected is not None:
-            recovered = await self._wait(lambda: self.timeline.entered(S.CONNECTED, detected))
-        if recovered is not None:
-            ticks = await self._wait(lambda: self.timeline.ticks_after_resubscribe(recovered))
-        return FaultResult(
-            fault=name,
-            lasted_ms=(ended - t0) * 1000.0,
-            detected_ms=_ms(t0, detected),
-            recovered_ms=_ms(ended, recovered),
-            ticks_ms=_ms(ended, ticks),
-            note=note,
+    async def measure(self, step: Step) -> FaultResult:
+        """One step, ticks resuming after the re-requested stream counted as its end."""
+        measured = await measure(
+            replace(step, resume=ticks_after_resubscribe), self.timeline, self.t.fault_timeout
         )
+        if measured.detected is None:
+            logger.error("{}: not detected within {}s", step.name, self.t.fault_timeout)
+        return _row(measured)
 
     # ---------------------------------------------------------------- the faults
+    # One method per fault, listed in :meth:`steps`: a new fault is one method and one line.
 
     async def stall(self) -> FaultResult:
         logger.info("-- fault: stall: the gateway stops answering; sockets stay open")
-
-        async def inject() -> None:
-            self.gw.stall()
-
-        async def clear() -> None:
-            logger.info("-- stall ends")
-            self.gw.unstall()
-
         return await self.measure(
-            "stall (silent gateway)",
-            inject=inject,
-            detect=self.timeline.left_live,
-            hold=self.t.stall_hold,
-            clear=clear,
+            Step(
+                "stall (silent gateway)",
+                inject=self.gw.stall,
+                detect=left_live,
+                hold=self.t.stall_hold,
+                clear=self._logged("-- stall ends", self.gw.unstall),
+            )
         )
 
     async def drop(self) -> FaultResult:
         logger.info("-- fault: drop: the gateway closes every socket (FIN)")
         return await self.measure(
-            "drop (FIN)",
-            inject=lambda: self.gw.drop_all(reset=False),
-            detect=self.timeline.left_live,
+            Step("drop (FIN)", inject=lambda: self.gw.drop_all(reset=False), detect=left_live)
         )
 
     async def outage(self) -> FaultResult:
         logger.info("-- fault: gateway down for {}s (connections refused)", self.t.outage_hold)
-        started = self.now()
+        started = self.timeline.now()
         before = self._failed_attempts()
-
-        async def clear() -> None:
-            logger.info("-- gateway back up")
-            await self.gw.start()
-
         row = await self.measure(
-            "gateway down",
-            inject=self.gw.stop,
-            detect=self.timeline.left_live,
-            hold=self.t.outage_hold,
-            clear=clear,
+            Step(
+                "gateway down",
+                inject=self.gw.stop,
+                detect=left_live,
+                hold=self.t.outage_hold,
+                clear=self._logged("-- gateway back up", self.gw.start),
+            )
         )
         note = f"{self._failed_attempts() - before} failed attempts"
         if self.timeline.entered(S.CIRCUIT_OPEN, started) is not None:
@@ -326,22 +246,25 @@ class _Scenario:
         attempts = self.manager.stats.attempts
         return sum(n for result, n in attempts.items() if result not in ("ok", "fatal"))
 
+    @staticmethod
+    def _logged(message: str, action: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            logger.info(message)
+            return action()
+
+        return run
+
     async def cut_off(self) -> FaultResult:
         logger.info("-- fault: TWS reports 1100 (cut off from IB), then 1101 (data lost)")
-
-        async def inject() -> None:
-            self.gw.broadcast_error(1100)
-
-        async def clear() -> None:
-            self.gw.broadcast_error(1101)
-
         return await self.measure(
-            "1100 then 1101",
-            inject=inject,
-            detect=lambda t0: self.timeline.entered(S.DEGRADED, t0),
-            hold=self.t.cut_off_hold,
-            clear=clear,
-            note="no reconnect; stream re-requested",
+            Step(
+                "1100 then 1101",
+                inject=lambda: self.gw.broadcast_error(1100),
+                detect=entered(S.DEGRADED),
+                hold=self.t.cut_off_hold,
+                clear=lambda: self.gw.broadcast_error(1101),
+                note="no reconnect; stream re-requested",
+            )
         )
 
     async def client_id_in_use(self) -> FaultResult:
@@ -353,12 +276,12 @@ class _Scenario:
             victim,
         )
         # Stage: a short outage, until the manager's backoff leaves room for the intruder.
-        staged_from = self.now()
+        staged_from = self.timeline.now()
         refused_before = manager.stats.attempts.get("refused", 0)
         await gw.stop()
-        ready = await self._wait(lambda: self._sleeping_long_enough(refused_before))
+        ready = await poll(lambda: self._sleeping_long_enough(refused_before), self.t.fault_timeout)
         await gw.start()
-        outage_ms = (self.now() - staged_from) * 1000.0
+        outage_ms = (self.timeline.now() - staged_from) * 1000.0
         intruder = IB()
         try:
             if ready is not None:
@@ -371,11 +294,8 @@ class _Scenario:
             if not intruder.isConnected() or manager.is_connected:
                 return FaultResult(name, None, None, None, None, "staging failed")
             logger.info("-- intruder holds client id {}", victim)
-            row = await self.measure(
-                name,
-                inject=_nothing,  # already injected: the id is held from now on
-                detect=lambda t0: self.timeline.error(326, t0),
-            )
+            # already injected: the id is held from now on
+            row = await self.measure(Step(name, inject=_nothing, detect=error(326)))
             note = f"now client id {manager.client_id}; staged by a {outage_ms:.0f} ms outage"
             if self.timeline.entered(S.CIRCUIT_OPEN, staged_from) is not None:
                 note += ", breaker opened"
@@ -386,14 +306,15 @@ class _Scenario:
     def _sleeping_long_enough(self, refused_before: int) -> float | None:
         """Now, if the manager is waiting with at least ``staging_window`` seconds left."""
         manager = self.manager
-        now = self.now()
+        now = self.timeline.now()
+        states = self.timeline.states()
         if manager.state is S.CIRCUIT_OPEN:
             left = manager.circuit_breaker.retry_after()
-        elif manager.state is S.BACKING_OFF and self.timeline.states:
+        elif manager.state is S.BACKING_OFF and states:
             failures = manager.stats.attempts.get("refused", 0) - refused_before
             if failures < 1:
                 return None  # the first wait after a loss is short and random
-            since, _ = self.timeline.states[-1]
+            since = states[-1].at
             backoff = manager.settings.backoff
             left = backoff.nominal(failures) * (1.0 - backoff.jitter) - (now - since)
         else:
@@ -402,17 +323,40 @@ class _Scenario:
 
     # ---------------------------------------------------------------- the run
 
+    def steps(self) -> list[Callable[[], Awaitable[FaultResult]]]:
+        """The demo's faults, in order."""
+        return [self.stall, self.drop, self.outage, self.cut_off, self.client_id_in_use]
+
     async def run(self) -> list[FaultResult]:
         rows: list[FaultResult] = []
-        faults = (self.stall, self.drop, self.outage, self.cut_off, self.client_id_in_use)
-        for fault in faults:
+        for fault in self.steps():
             if not await self.settle():
                 logger.error("no ticks before the next fault; continuing anyway")
             row = await fault()
             rows.append(row)
             logger.info("== {}", describe(row))
-            await self._report_health(f"after {row.fault}")
+            await self.report_health(f"after {row.fault}")
         return rows
+
+
+def _nothing() -> None:
+    return None
+
+
+def cell(ms: float | None) -> str:
+    """A figure in ms as the table and the log show it."""
+    if ms is None:
+        return "-"
+    return f"{ms:.1f}" if ms < 10 else f"{ms:.0f}"  # "0" would read as "not measured"
+
+
+def describe(row: FaultResult) -> str:
+    """One line per fault, for the log."""
+    ticks = "no" if row.ticks_ms is None else f"yes, after {cell(row.ticks_ms)} ms"
+    return (
+        f"{row.fault}: detected after {cell(row.detected_ms)} ms, recovered after "
+        f"{cell(row.recovered_ms)} ms, ticks resumed: {ticks}"
+    )
 
 
 async def run_demo(
@@ -450,68 +394,10 @@ async def run_demo(
                 on_start(manager, gateway)
             await manager.wait_connected(timeout=t.fault_timeout)
             scenario.subscribe()
-            await scenario._report_health("after connecting")
+            await scenario.report_health("after connecting")
             rows = await scenario.run()
             subscriptions = gateway.market_data_subscriptions
         finally:
             scenario.detach()
             await manager.stop()
     return DemoReport(rows, subscriptions, time.monotonic() - started)
-
-
-# -------------------------------------------------------------------------------- formatting
-
-_HEADERS: Final = (
-    "fault",
-    "lasted (ms)",
-    "detected after (ms)",
-    "recovered after (ms)",
-    "ticks resumed",
-    "note",
-)
-
-
-def _cell(ms: float | None) -> str:
-    if ms is None:
-        return "-"
-    return f"{ms:.1f}" if ms < 10 else f"{ms:.0f}"  # "0" would read as "not measured"
-
-
-def describe(row: FaultResult) -> str:
-    ticks = "no" if row.ticks_ms is None else f"yes, after {_cell(row.ticks_ms)} ms"
-    return (
-        f"{row.fault}: detected after {_cell(row.detected_ms)} ms, recovered after "
-        f"{_cell(row.recovered_ms)} ms, ticks resumed: {ticks}"
-    )
-
-
-def format_table(rows: Iterable[FaultResult]) -> str:
-    """The result table, plain text, with a legend of what each column measures."""
-    body = [
-        (
-            r.fault,
-            _cell(r.lasted_ms),
-            _cell(r.detected_ms),
-            _cell(r.recovered_ms),
-            "no" if r.ticks_ms is None else f"yes, {_cell(r.ticks_ms)} ms",
-            r.note,
-        )
-        for r in rows
-    ]
-    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(_HEADERS)]
-    right = {1, 2, 3}
-
-    def line(cells: Iterable[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    out = [line(_HEADERS), line("-" * w for w in widths)]
-    out += [line(b) for b in body]
-    out.append("")
-    out.append(
-        "detected after: from injecting the fault. recovered after / ticks resumed: from the"
-    )
-    out.append("end of the fault (unstall, restart, 1101; the injection for drop and client id).")
-    return "\n".join(out)
