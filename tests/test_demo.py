@@ -16,6 +16,7 @@ FAULTS = [
     "gateway down",
     "1100 then 1101",
     "client id in use (326)",
+    "fill during an outage",
 ]
 
 
@@ -35,7 +36,8 @@ async def test_demo_recovers_from_every_fault() -> None:
     assert report.ok
     assert started
     assert health_labels[0] == "after connecting"
-    assert len(health_labels) == 6
+    assert len(health_labels) == 7
+    assert report.live_order_filled  # the market order before the faults, told once
 
     rows = {row.fault: row for row in report.rows}
     stall = rows["stall (silent gateway)"]
@@ -55,6 +57,10 @@ async def test_demo_recovers_from_every_fault() -> None:
         assert row.ticks_ms is not None
         assert 0 <= row.recovered_ms <= row.ticks_ms
     assert f"now client id {DEMO_CLIENT_IDS[1]}" in rows["client id in use (326)"].note
+    fill = rows["fill during an outage"]
+    assert fill.verified
+    assert "on_fill calls [1]" in fill.note  # once, for the one execution made while down
+    assert "Filled 10/10, same object: True" in fill.note
     assert report.seconds < 60
 
 
@@ -75,6 +81,8 @@ def test_table_reports_what_did_not_happen() -> None:
         "gave up",
     ]
     assert [r.ok for r in rows] == [True, False]
+    # A recovered step whose own check failed (e.g. a fill told twice) is not ok.
+    assert not FaultResult("fill during an outage", 1.0, 1.0, 1.0, 1.0, verified=False).ok
 
 
 def test_scaled_timings() -> None:

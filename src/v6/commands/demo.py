@@ -122,6 +122,8 @@ async def _demo(scale: float, verbosity: int) -> DemoReport:
         f"({'as expected' if subscriptions == 1 else 'expected 1'}); "
         f"demo took {report.seconds:.1f} s"
     )
+    live = "filled, on_fill told once" if report.live_order_filled else "NOT reported filled"
+    print(f"market order before the faults: {live}")
     verdict = "every fault recovered" if report.ok else "NOT every fault recovered"
     print(f"result: {verdict}", flush=True)
     return report

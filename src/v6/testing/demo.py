@@ -9,7 +9,13 @@ market-data stream (re-requested through ``add_resubscribe``), then injects, one
 3. **gateway down**: the listener stops for :attr:`DemoTimings.outage_hold` seconds, then returns;
 4. **1100 / 1101**: TWS cut off from IB, then restored with market data lost;
 5. **client id in use**: while the manager is between attempts, a second ``ib_async`` client takes
-   its client id, so the next attempt meets error 326 and the manager moves to its second id.
+   its client id, so the next attempt meets error 326 and the manager moves to its second id;
+6. **fill during an outage**: a resting limit order is working when the gateway goes down; it
+   fills at "IB" while the gateway is down (``gw.fill_order``); after the reconnect the
+   application's own ``Trade`` reads Filled and ``on_fill`` has been called exactly once for it,
+   before the manager reported CONNECTED.
+
+Before the faults, a market order is placed and filled live, to show the ordinary path.
 
 Every figure is measured from timestamps recorded by the manager's hooks (``on_state_change``,
 ``add_resubscribe``) and ``ib_async`` events (ticks, errors), never assumed:
@@ -35,7 +41,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Final
 
-from ib_async import IB, Stock
+from ib_async import IB, Fill, LimitOrder, MarketOrder, Stock, Trade
 from loguru import logger
 
 from v6.connection import CircuitBreaker, ConnectionState, IBConnectionManager
@@ -59,6 +65,8 @@ S = ConnectionState
 DEMO_CLIENT_IDS: Final = (7, 8)
 #: AAPL on SMART; ib_async's reqMktData needs conId set (the demo never calls qualifyContracts).
 DEMO_CONTRACT: Final = Stock("AAPL", "SMART", "USD", conId=265598)
+#: Shares per demo order (the fake gateway's fill_size splits larger orders into partial fills).
+DEMO_QUANTITY: Final = 10
 OnStart = Callable[[IBConnectionManager, FakeGateway], None]
 OnHealth = Callable[[str, Mapping[str, Any]], None]
 
@@ -110,10 +118,12 @@ class FaultResult:
     recovered_ms: float | None  # end of the fault to CONNECTED again
     ticks_ms: float | None  # end of the fault to the first tick of the re-requested stream
     note: str = ""
+    #: What the step checked beyond recovery (e.g. a fill delivered exactly once) held.
+    verified: bool = True
 
     @property
     def ok(self) -> bool:
-        return None not in (self.detected_ms, self.recovered_ms, self.ticks_ms)
+        return self.verified and None not in (self.detected_ms, self.recovered_ms, self.ticks_ms)
 
 
 @dataclass(frozen=True)
@@ -122,10 +132,17 @@ class DemoReport:
     #: Market-data streams open at the gateway at the end: 1 unless a resubscription leaked one.
     subscriptions_at_end: int
     seconds: float
+    #: The market order placed before the faults was reported filled through on_fill.
+    live_order_filled: bool = True
 
     @property
     def ok(self) -> bool:
-        return bool(self.rows) and all(r.ok for r in self.rows) and self.subscriptions_at_end == 1
+        return (
+            bool(self.rows)
+            and all(r.ok for r in self.rows)
+            and self.subscriptions_at_end == 1
+            and self.live_order_filled
+        )
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -159,10 +176,13 @@ class _Scenario:
         self.timeline = Timeline()
         self.on_health = on_health
         self._detach: list[Callable[[], None]] = []
+        #: exec id -> on_fill calls for it, and the Trade each call carried
+        self.fills: dict[str, list[Trade]] = {}
 
     def attach(self) -> None:
         self._detach.append(self.timeline.attach(self.manager))
         self.manager.add_resubscribe(self.subscribe)
+        self.manager.on_fill(self._on_fill)
 
     def detach(self) -> None:
         self.manager.remove_listener(self.subscribe)
@@ -175,6 +195,37 @@ class _Scenario:
         if ib.ticker(DEMO_CONTRACT) is not None:
             ib.cancelMktData(DEMO_CONTRACT)
         ib.reqMktData(DEMO_CONTRACT)
+
+    def _on_fill(self, trade: Trade, fill: Fill) -> None:
+        self.fills.setdefault(fill.execution.execId, []).append(trade)
+        logger.info(
+            "on_fill: order {} {} {} @ {} (exec {}), order now {} {}/{}",
+            trade.order.orderId,
+            fill.execution.side,
+            fill.execution.shares,
+            fill.execution.price,
+            fill.execution.execId,
+            trade.orderStatus.status,
+            trade.orderStatus.filled,
+            trade.order.totalQuantity,
+        )
+
+    async def live_order(self) -> bool:
+        """Place a market order and wait until on_fill has reported all of it."""
+        trade = self.manager.ib.placeOrder(DEMO_CONTRACT, MarketOrder("BUY", DEMO_QUANTITY))
+        order_id = trade.order.orderId
+        logger.info("-- order: BUY {} AAPL at market (order {})", DEMO_QUANTITY, order_id)
+        done = await poll(
+            lambda: True if self._delivered(trade) >= DEMO_QUANTITY else None, self.t.fault_timeout
+        )
+        return done is not None
+
+    def _delivered(self, trade: Trade) -> float:
+        return sum(
+            sum(f.execution.shares for f in trade.fills if f.execution.execId == exec_id)
+            for exec_id, trades in self.fills.items()
+            if trades and trades[0] is trade
+        )
 
     async def report_health(self, label: str) -> None:
         health = await self.manager.connection_health()
@@ -323,9 +374,46 @@ class _Scenario:
 
     # ---------------------------------------------------------------- the run
 
+    async def fill_during_outage(self) -> FaultResult:
+        limit = round(self.gw.quote(DEMO_CONTRACT.conId).bid / 2, 2)  # far below the bid: rests
+        trade = self.manager.ib.placeOrder(DEMO_CONTRACT, LimitOrder("BUY", DEMO_QUANTITY, limit))
+        order_id = trade.order.orderId
+        await poll(lambda: True if trade.orderStatus.status == "Submitted" else None, 5.0)
+        logger.info("-- fault: gateway down while BUY {} LMT {} (order {}) is working",
+                    DEMO_QUANTITY, limit, order_id)  # fmt: skip
+        filled: list[str] = []
+
+        async def fill_while_down() -> None:
+            filled.append(self.gw.fill_order(order_id, client_id=self.manager.client_id))
+            logger.info("-- order {} fills at IB while the gateway is down ({})", order_id, filled)
+            await self.gw.start()
+
+        row = await self.measure(
+            Step(
+                "fill during an outage",
+                inject=self.gw.stop,
+                detect=left_live,
+                hold=self.t.outage_hold,
+                clear=fill_while_down,
+            )
+        )
+        calls = [len(self.fills.get(exec_id, [])) for exec_id in filled]
+        same = all(t is trade for e in filled for t in self.fills.get(e, []))
+        status = f"{trade.orderStatus.status} {trade.orderStatus.filled:g}/{DEMO_QUANTITY}"
+        verified = calls == [1] and same and trade.orderStatus.status == "Filled"
+        note = f"on_fill calls {calls}; the held Trade: {status}, same object: {same}"
+        return replace(row, note=note, verified=verified)
+
     def steps(self) -> list[Callable[[], Awaitable[FaultResult]]]:
         """The demo's faults, in order."""
-        return [self.stall, self.drop, self.outage, self.cut_off, self.client_id_in_use]
+        return [
+            self.stall,
+            self.drop,
+            self.outage,
+            self.cut_off,
+            self.client_id_in_use,
+            self.fill_during_outage,
+        ]
 
     async def run(self) -> list[FaultResult]:
         rows: list[FaultResult] = []
@@ -395,9 +483,12 @@ async def run_demo(
             await manager.wait_connected(timeout=t.fault_timeout)
             scenario.subscribe()
             await scenario.report_health("after connecting")
+            live_order_filled = await scenario.live_order()
+            if not live_order_filled:
+                logger.error("the live market order was not reported filled")
             rows = await scenario.run()
             subscriptions = gateway.market_data_subscriptions
         finally:
             scenario.detach()
             await manager.stop()
-    return DemoReport(rows, subscriptions, time.monotonic() - started)
+    return DemoReport(rows, subscriptions, time.monotonic() - started, live_order_filled)
