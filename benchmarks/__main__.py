@@ -35,6 +35,9 @@ SCENARIOS = (
     "idle_cost",
     "gateway_throughput",
     "hostile_clients",
+    "order_throughput",
+    "journal_cost",
+    "reconcile",
 )
 THROUGHPUT_TITLE = "8. Gateway throughput"
 

@@ -54,7 +54,7 @@ def run(quick: bool) -> Result:
     fill_median = common.median(samples["fill"]) * 1e6
     return {
         "name": NAME,
-        "title": "Journal cost per delivered fill",
+        "title": "11. Journal cost per delivered fill",
         "command": "python -m benchmarks.journal_cost",
         "params": {"fills": fills, "preloaded fills": PRELOAD},
         "rows": [
