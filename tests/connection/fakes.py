@@ -21,6 +21,9 @@ class FakeLink:
         self.on_lost = _ignore
         self.on_data = _ignore
         self.on_system_message = _ignore
+        self.on_request = _ignore
+        self.requests_sent = 0
+        self.awaiting_reply_since: float | None = None
         self.outcomes: list[BaseException | None] = list(outcomes)
         self.connects: list[int] = []  # the client id of every attempt
         self.closes = 0
@@ -84,4 +87,5 @@ FAKE_SETTINGS: dict[str, float] = {
     "heartbeat_timeout": 0.02,
     "connect_timeout": 0.5,
     "jitter": 0.0,
+    "readiness_interval": None,  # no sockets here: tests that probe inject their own probe
 }

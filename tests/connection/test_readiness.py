@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from tests.helpers import TIME_UNIT, wait_until
+from v6.connection.defaults import DEFAULT_READINESS_INTERVAL
 from v6.connection.readiness import (
-    DEFAULT_READINESS_INTERVAL,
     IB_ASYNC_MAX_VERSION,
     ProbeAction,
     ProbeOutcome,
