@@ -49,6 +49,7 @@ class FakeLink:
         if outcome is not None:
             raise outcome
         self.decoded = 0
+        self.awaiting_reply_since = None
         for code, text in self.handshake_messages:
             self.system_message(code, text)
         self.connected = True
@@ -69,6 +70,7 @@ class FakeLink:
 
     def receive(self, messages: int = 1) -> None:
         self.decoded += messages
+        self.awaiting_reply_since = None  # any message ends the wait for a reply
         self.on_data()
 
     def drop(self, reason: str = "gateway closed the connection") -> None:

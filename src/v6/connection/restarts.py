@@ -69,9 +69,10 @@ async def _send_ibc(host: str, port: int, command: str) -> IbcReply:
 class Restarts:
     """Readiness, maintenance and IBC for one manager. ``settings`` is read at every step.
 
-    Seams: ``probe(host, port, timeout)`` (default :func:`probe_readiness`),
-    ``send_ibc(host, port, command)``, ``clock`` (monotonic), ``wall_clock`` (aware UTC
-    datetimes, for the windows), ``sleep`` and ``rng``.
+    Seams: ``probe(host, port, timeout)`` (default :func:`probe_readiness`; also the writable
+    attribute :attr:`readiness_probe`), ``send_ibc(host, port, command)`` (:attr:`ibc_send`),
+    ``clock`` (monotonic), ``wall_clock`` (aware UTC datetimes, for the windows), ``sleep`` and
+    ``rng``.
     """
 
     def __init__(
@@ -91,8 +92,8 @@ class Restarts:
         self._clock = clock
         self._sleep = sleep
         self._log = log
-        self._probe = probe
-        self._send_ibc = send_ibc
+        self.readiness_probe = probe
+        self.ibc_send = send_ibc
         self._schedule = ReadinessSchedule(
             first.readiness_interval or d.DEFAULT_READINESS_INTERVAL,
             min(first.jitter, MAX_READINESS_JITTER),
@@ -166,7 +167,7 @@ class Restarts:
         """Probe once and feed every policy with the result."""
         settings = self._settings()
         timeout = min(d.DEFAULT_READINESS_TIMEOUT, settings.connect_timeout)
-        result = await self._probe(settings.host, settings.port, timeout)
+        result = await self.readiness_probe(settings.host, settings.port, timeout)
         self._last = result
         self.probes[result.outcome] += 1
         self._seen_down = self._seen_down or not result.ready
@@ -175,7 +176,7 @@ class Restarts:
         if settings.ibc_command_port is not None and self.ibc.observe(
             result.outcome, allowed=not expected
         ):
-            reply = await self._send_ibc(settings.host, settings.ibc_command_port, "RESTART")
+            reply = await self.ibc_send(settings.host, settings.ibc_command_port, "RESTART")
             self.ibc.record_reply(reply)
         return result
 
