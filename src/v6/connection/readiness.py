@@ -198,10 +198,12 @@ class ReadinessSchedule:
         return state in PROBING_STATES
 
     def delay(self) -> float:
-        """Seconds until the next probe: ``interval`` scaled by ``[1 - jitter, 1 + jitter]``."""
+        """Seconds until the next probe: ``interval`` scaled by ``[1 - jitter, 1]``. Jitter only
+        shortens it, so ``interval`` is the longest gap: a gateway that answers again is seen
+        within ``interval`` (plus the probe's round trip)."""
         if not self.jitter:
             return self.interval
-        return self.interval * self.rng.uniform(1.0 - self.jitter, 1.0 + self.jitter)
+        return self.interval * self.rng.uniform(1.0 - self.jitter, 1.0)
 
     def next_probe_at(self, now: float) -> float:
         return now + self.delay()
