@@ -36,7 +36,9 @@ async def wait_until(
 ) -> None:
     """Poll ``condition`` (:func:`v6.testing.scenario.poll`) until true; fail the test after
     ``timeout`` seconds."""
-    if await poll(condition, timeout, step=step) is None:
+    # Truthiness, as the condition reads: poll() alone would take an empty Counter or a 0 as
+    # "reached" (it waits only while the value is None or False).
+    if await poll(lambda: True if condition() else None, timeout, step=step) is None:
         raise AssertionError(f"condition not met within {timeout:.2f}s")
 
 

@@ -204,3 +204,21 @@ def test_import_without_prometheus_client_says_how_to_install(
     monkeypatch.delitem(sys.modules, "v6.metrics")
     with pytest.raises(ImportError, match=r"pip install v6\[metrics\]"):
         importlib.import_module("v6.metrics")
+
+
+async def test_restart_series(gateway: FakeGateway, make_manager: Callable[..., Any]) -> None:
+    manager = make_manager(gateway.port, readiness_interval=T)
+    metrics = ConnectionMetrics(manager)
+    try:
+        await manager.start()
+        await manager.wait_connected(timeout=40 * T)
+        found = samples(metrics.exposition())
+        assert value(found, "v6_ib_maintenance") == 0.0
+        assert value(found, "v6_ib_maintenance_overruns_total") == 0.0
+        assert value(found, "v6_ib_ibc_restarts_total") == 0.0
+        await gateway.stop()
+        await wait_until(lambda: manager.restarts.probes, timeout=40 * T)
+        found = samples(metrics.exposition())
+        assert (value(found, "v6_ib_readiness_probes_total", outcome="refused") or 0) >= 1
+    finally:
+        metrics.close()

@@ -28,6 +28,13 @@ Series (one manager per registry; every name starts with ``v6_ib_``):
 ``v6_ib_open_orders``                        gauge      orders working or not yet acknowledged
 ``v6_ib_fills_delivered_total``             counter    executions delivered to on_fill, once each
 ``v6_ib_fills_recovered_total``             counter    of those, found by reconciliation
+``v6_ib_maintenance``                       gauge      1 inside a known restart window or its
+                                                       grace (failures expected), else 0
+``v6_ib_maintenance_overruns_total``        counter    windows that ended + grace passed with
+                                                       no connection (each escalated once)
+``v6_ib_readiness_probes_total{outcome}``   counter    readiness probes by outcome: answered,
+                                                       refused, silent, closed, garbage, ...
+``v6_ib_ibc_restarts_total``                counter    RESTART commands sent to IBC
 ==========================================  =========  ==========================================
 
 Everything but the histogram is read from the manager when scraped, so the figures cannot drift
@@ -157,6 +164,7 @@ class _ManagerCollector(Collector):
             "Of those, executions found by reconciliation after a reconnect, 1101 or restart.",
             value=float(trading["fills_recovered"]),
         )
+        yield from _restart_families(manager)
 
         age = GaugeMetricFamily(
             f"{PREFIX}_last_heartbeat_age_seconds",
@@ -166,6 +174,34 @@ class _ManagerCollector(Collector):
         if heard_ago is not None:
             age.add_metric([], heard_ago)
         yield age
+
+
+def _restart_families(manager: IBConnectionManager) -> Iterator[Metric]:
+    """Daily restarts: maintenance windows, readiness probes, IBC."""
+    restarts = manager.restarts
+    yield GaugeMetricFamily(
+        f"{PREFIX}_maintenance",
+        "1 inside a known gateway restart window or its grace (failures expected), else 0.",
+        value=1.0 if manager.health().maintenance else 0.0,
+    )
+    yield CounterMetricFamily(
+        f"{PREFIX}_maintenance_overruns",
+        "Restart windows that ended (plus grace) without a connection; each escalated once.",
+        value=float(restarts.overruns),
+    )
+    probes = CounterMetricFamily(
+        f"{PREFIX}_readiness_probes",
+        "Readiness probes (TCP connect + API hello) by outcome.",
+        labels=["outcome"],
+    )
+    for outcome, count in sorted((o.value, n) for o, n in restarts.probes.items()):
+        probes.add_metric([outcome], float(count))
+    yield probes
+    yield CounterMetricFamily(
+        f"{PREFIX}_ibc_restarts",
+        "RESTART commands sent to IBC for a gateway that accepted but did not answer.",
+        value=float(restarts.ibc.restarts_requested),
+    )
 
 
 class ConnectionMetrics:

@@ -21,6 +21,9 @@ class FakeLink:
         self.on_lost = _ignore
         self.on_data = _ignore
         self.on_system_message = _ignore
+        self.on_request = _ignore
+        self.requests_sent = 0
+        self.awaiting_reply_since: float | None = None
         self.outcomes: list[BaseException | None] = list(outcomes)
         self.connects: list[int] = []  # the client id of every attempt
         self.closes = 0
@@ -46,6 +49,7 @@ class FakeLink:
         if outcome is not None:
             raise outcome
         self.decoded = 0
+        self.awaiting_reply_since = None
         for code, text in self.handshake_messages:
             self.system_message(code, text)
         self.connected = True
@@ -66,6 +70,7 @@ class FakeLink:
 
     def receive(self, messages: int = 1) -> None:
         self.decoded += messages
+        self.awaiting_reply_since = None  # any message ends the wait for a reply
         self.on_data()
 
     def drop(self, reason: str = "gateway closed the connection") -> None:
@@ -84,4 +89,5 @@ FAKE_SETTINGS: dict[str, float] = {
     "heartbeat_timeout": 0.02,
     "connect_timeout": 0.5,
     "jitter": 0.0,
+    "readiness_interval": None,  # no sockets here: tests that probe inject their own probe
 }

@@ -27,6 +27,7 @@ KEYS = [
     "supervised",
     "degraded_for_seconds",
     "farms",
+    "maintenance",  # added last (issue 9): inside a known restart window
 ]
 
 

@@ -89,3 +89,48 @@ async def test_stop_heartbeat_keeps_the_socket_open(gateway: FakeGateway) -> Non
         assert manager.ib.isConnected()
     finally:
         await manager.stop()
+
+
+async def test_an_unanswered_request_is_probed_at_once(fake_manager: Factory) -> None:
+    """A request with nothing back: probed after half the timeout, stalled at the timeout, long
+    before the 60 s idle interval."""
+    link = FakeLink()
+    manager = fake_manager(link, heartbeat_interval=60.0, heartbeat_timeout=0.1)
+    await manager.start_heartbeat()
+    await manager.wait_connected(timeout=1)
+    link.answering = False
+    loop = asyncio.get_running_loop()
+    sent = link.awaiting_reply_since = manager._clock()
+    link.on_request()
+    await wait_until(lambda: manager.stats.probes_failed == 1, timeout=1)
+    assert link.probes == 1
+    assert 0.1 <= loop.time() - sent < 0.1 + 0.2  # deadline counted from the request
+    assert "after a request" in (manager.last_error or "")
+
+
+async def test_a_quiet_connection_without_requests_waits_for_the_interval(
+    fake_manager: Factory,
+) -> None:
+    link = FakeLink()
+    manager = fake_manager(link, heartbeat_interval=60.0, heartbeat_timeout=0.05)
+    await manager.start_heartbeat()
+    await manager.wait_connected(timeout=1)
+    await asyncio.sleep(0.2)  # four timeouts of silence, no request: nothing to suspect
+    assert link.probes == 0
+
+
+async def test_a_slow_request_is_not_a_stall_when_the_probe_answers(
+    fake_manager: Factory,
+) -> None:
+    link = FakeLink()
+    manager = fake_manager(link, heartbeat_interval=60.0, heartbeat_timeout=0.1)
+    await manager.start_heartbeat()
+    await manager.wait_connected(timeout=1)
+    link.awaiting_reply_since = manager._clock()  # a historical query, say
+    link.on_request()
+    await wait_until(lambda: link.probes == 1, timeout=1)
+    assert link.awaiting_reply_since is None  # the probe's answer is a message
+    await asyncio.sleep(0.2)
+    assert link.probes == 1
+    assert manager.stats.probes_failed == 0
+    assert manager.is_connected

@@ -5,8 +5,8 @@ import asyncio
 import pytest
 
 from tests.helpers import TIME_UNIT, FakeClock
+from v6.connection.defaults import DEFAULT_IBC_RESTART_AFTER
 from v6.connection.ibc import (
-    DEFAULT_IBC_RESTART_AFTER,
     IbcEscalation,
     IbcReply,
     send_ibc_command,

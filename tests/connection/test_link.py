@@ -1,13 +1,17 @@
-"""The link's error mapping. The link itself runs against FakeGateway in test_manager and
-test_supervision (1102 without ib_async's account summary, 326, closes mid-handshake)."""
+"""The link's error mapping and request counting. The link also runs against FakeGateway in
+test_manager and test_supervision (1102 without ib_async's account summary, 326, closes
+mid-handshake)."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
 
 import pytest
 
+from tests.helpers import T, fast_settings, wait_until
+from v6.connection import IBConnectionManager
 from v6.connection.link import map_connect_error
 from v6.connection.settings import ConnectionSettings
 from v6.errors import (
@@ -17,6 +21,7 @@ from v6.errors import (
     HandshakeFailed,
     HostUnreachable,
 )
+from v6.testing import FakeGateway
 
 SETTINGS = ConnectionSettings(host="gw.example", port=4002, connect_timeout=3.0)
 
@@ -52,3 +57,53 @@ def test_errors_are_mapped_once_at_the_boundary(
 )
 def test_ours_and_unknown_errors_pass_unchanged(exc: BaseException) -> None:
     assert map_connect_error(exc, SETTINGS) is exc
+
+
+async def test_requests_are_counted_and_the_wait_for_a_reply_ends_with_a_message() -> None:
+    async with FakeGateway(port=0) as gateway:
+        manager = IBConnectionManager(port=gateway.port, **fast_settings())
+        link = manager._link
+        try:
+            await manager.connect()
+            sent = link.requests_sent
+            assert sent > 0  # the start-up sync went through the hook
+            assert link.awaiting_reply_since is None  # ... and was answered
+            manager.ib.client.reqCurrentTime()
+            assert link.requests_sent == sent + 1
+            assert link.awaiting_reply_since is not None
+            await wait_until(lambda: link.awaiting_reply_since is None, timeout=40 * T)
+            gateway.stall()
+            manager.ib.client.reqCurrentTime()
+            since = link.awaiting_reply_since
+            manager.ib.client.reqCurrentTime()
+            assert link.awaiting_reply_since == since  # the oldest unanswered request
+            await asyncio.sleep(4 * T)
+            assert link.awaiting_reply_since == since
+        finally:
+            await manager.stop()
+
+
+async def test_a_stalled_gateway_is_found_from_the_applications_requests() -> None:
+    """Requests every T, idle interval 100 T: the stall is found about heartbeat_timeout after
+    the first unanswered request, not after the idle interval."""
+    async with FakeGateway(port=0) as gateway:
+        timeout = 6 * T
+        options = fast_settings(heartbeat_interval=100 * T, heartbeat_timeout=timeout)
+        manager = IBConnectionManager(port=gateway.port, **options)
+        lost: list[float] = []
+        loop = asyncio.get_running_loop()
+        manager.on_disconnected(lambda reason: lost.append(loop.time()))
+        try:
+            await manager.start()
+            await manager.wait_connected(timeout=40 * T)
+            stalled = loop.time()
+            gateway.stall()
+            while not lost and loop.time() - stalled < 40 * T:
+                if manager.is_connected:
+                    manager.ib.client.reqCurrentTime()
+                await asyncio.sleep(T)
+            assert lost, "stall not detected"
+            assert timeout <= lost[0] - stalled <= timeout + 4 * T
+            assert "after a request" in (manager.last_error or "")
+        finally:
+            await manager.stop()

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from v6.connection.defaults import DEFAULT_MAINTENANCE_GRACE
 from v6.connection.maintenance import (
-    DEFAULT_MAINTENANCE_GRACE,
     ENV_MAINTENANCE_WINDOWS,
     MaintenanceEscalation,
     MaintenancePhase,

@@ -78,7 +78,12 @@ async def test_exact_backoff_schedule_on_injected_clock(gateway: FakeGateway) ->
         clock.advance(seconds)
 
     manager = IBConnectionManager(
-        port=port, jitter=0, clock=clock, sleep=fake_sleep, connect_timeout=20 * T
+        port=port,
+        jitter=0,
+        clock=clock,
+        sleep=fake_sleep,
+        connect_timeout=20 * T,
+        readiness_interval=None,  # the plain schedule (probing splits the waits)
     )
     with pytest.raises(ConnectFailed, match="refused") as info:
         await manager.connect()
@@ -101,6 +106,7 @@ async def test_jittered_schedule_stays_within_bounds(gateway: FakeGateway) -> No
         max_retries=6,
         max_delay=20,
         sleep=fake_sleep,
+        readiness_interval=None,  # the plain schedule (probing splits the waits)
         rng=random.Random(7),
         circuit_breaker=CircuitBreaker(failure_threshold=100),
     )
@@ -130,6 +136,7 @@ async def test_breaker_opening_mid_loop_stops_it_and_then_blocks_without_network
         clock=clock,
         sleep=no_sleep,
         connect_timeout=20 * T,
+        readiness_interval=None,  # counts accepted sockets: no readiness probes
     )
     with pytest.raises(CircuitOpenError) as info:
         await manager.connect()

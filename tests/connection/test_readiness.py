@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from tests.helpers import TIME_UNIT, wait_until
+from v6.connection.defaults import DEFAULT_READINESS_INTERVAL
 from v6.connection.readiness import (
-    DEFAULT_READINESS_INTERVAL,
     IB_ASYNC_MAX_VERSION,
     ProbeAction,
     ProbeOutcome,
@@ -153,8 +153,8 @@ def test_default_interval_and_jittered_delays_stay_in_bounds() -> None:
     schedule = ReadinessSchedule(rng=random.Random(7))
     assert schedule.interval == DEFAULT_READINESS_INTERVAL == 1.0
     delays = [schedule.delay() for _ in range(500)]
-    assert all(0.8 <= d <= 1.2 for d in delays)
-    assert max(delays) - min(delays) > 0.3  # actually spread, not constant
+    assert all(0.8 <= d <= 1.0 for d in delays)  # never longer than the interval
+    assert max(delays) - min(delays) > 0.15  # actually spread, not constant
     assert schedule.next_probe_at(100.0) == pytest.approx(100.0 + schedule.interval, abs=0.2)
 
 

@@ -32,6 +32,7 @@ class CircuitState(Enum):
 class _Event(Enum):
     THRESHOLD_REACHED = "failure threshold reached"
     TIMEOUT_ELAPSED = "open timeout elapsed"
+    GATEWAY_READY = "gateway answered a readiness probe"
     TRIAL_FAILED = "trial attempt failed"
     SUCCESS = "attempt succeeded"
     RESET = "reset"
@@ -41,6 +42,7 @@ class _Event(Enum):
 _TRANSITIONS: dict[tuple[CircuitState, _Event], CircuitState] = {
     (CircuitState.CLOSED, _Event.THRESHOLD_REACHED): CircuitState.OPEN,
     (CircuitState.OPEN, _Event.TIMEOUT_ELAPSED): CircuitState.HALF_OPEN,
+    (CircuitState.OPEN, _Event.GATEWAY_READY): CircuitState.HALF_OPEN,
     (CircuitState.HALF_OPEN, _Event.TRIAL_FAILED): CircuitState.OPEN,
     (CircuitState.HALF_OPEN, _Event.SUCCESS): CircuitState.CLOSED,
     # An attempt admitted before the breaker opened may still succeed: the gateway is back.
@@ -112,6 +114,12 @@ class CircuitBreaker:
             self._open(_Event.TRIAL_FAILED)
         elif self.state is CircuitState.CLOSED and self.failure_count >= self.failure_threshold:
             self._open(_Event.THRESHOLD_REACHED)
+
+    def gateway_ready(self) -> None:
+        """The gateway answered a readiness probe: an OPEN breaker turns HALF_OPEN now, so its
+        single trial may start at once (still one trial: API sessions stay bounded)."""
+        if self.state is CircuitState.OPEN:
+            self._fire(_Event.GATEWAY_READY)
 
     def release_trial(self) -> None:
         """Give back a HALF_OPEN trial that ended with no outcome (e.g. it was cancelled)."""

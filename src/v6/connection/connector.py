@@ -3,17 +3,23 @@
 The planner decides (try now with id N / sleep / give up), the link connects; this loop is the
 asyncio in between. It also holds the :class:`Session` of the attempt under way, so messages
 TWS sends during the handshake (farm notices) land in the session they belong to.
+
+Waits and attempts go through :class:`~v6.connection.restarts.Restarts`: a wait probes the
+gateway's readiness and ends early when it answers again, and an attempt after a failure starts
+only once the gateway answers the API hello (see that module for the rules).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, assert_never
 
 from v6.connection.health import ConnectionStats
 from v6.connection.link import Link
 from v6.connection.planner import Decision, GiveUp, ReconnectPlanner, Sleep, TryNow
+from v6.connection.restarts import Restarts
+from v6.connection.restarts import SleepFunc as SleepFunc
 from v6.connection.retry import Verdict, attempt_label
 from v6.connection.session import Session
 from v6.connection.settings import ConnectionSettings
@@ -22,7 +28,6 @@ from v6.connection.state import ConnectionState
 if TYPE_CHECKING:
     from loguru import Logger
 
-SleepFunc = Callable[[float], Awaitable[None]]
 Classify = Callable[[BaseException], Verdict]
 SetState = Callable[[ConnectionState, str], None]
 
@@ -40,7 +45,7 @@ class Connector:
         *,
         classify: Classify,
         stats: ConnectionStats,
-        sleep: SleepFunc,
+        restarts: Restarts,
         set_state: SetState,
         note_error: Callable[[str], None],
         log: Logger,
@@ -49,18 +54,22 @@ class Connector:
         self._link = link
         self._classify = classify
         self._stats = stats
-        self._sleep = sleep
+        self._restarts = restarts
         self._set_state = set_state
         self._note_error = note_error
         self._log = log
         #: The attempt under way, or the live connection it made; None once dropped.
         self.session: Session | None = None
+        self._check_ready = False  # the next attempt follows a failed one
 
     async def run(
         self, settings: ConnectionSettings, *, max_retries: int | None, after_loss: bool
     ) -> None:
         """Connect (``self.session`` is then the new one) or raise the planner's error."""
         self._planner.begin(max_retries=max_retries, after_loss=after_loss)
+        # A plan's first attempt goes out as before (after a loss too: a dropped socket says
+        # little about the gateway); attempts after a failure wait for a readiness answer.
+        self._check_ready = False
         while not await self._obey(self._planner.next(), settings):
             pass
 
@@ -68,11 +77,14 @@ class Connector:
         """Carry out one decision; True once connected."""
         match decision:
             case TryNow(client_id, reason):
+                if self._check_ready and not await self._gateway_ready(settings):
+                    return False
                 self._set_state(ConnectionState.CONNECTING, reason)
                 return await self._try(client_id, settings)
             case Sleep(seconds, reason, state):
                 self._set_state(state, reason)
-                await self._sleep(seconds)
+                if await self._restarts.wait(seconds):
+                    self._planner.gateway_ready()
                 return False
             case GiveUp(error, reason, state):
                 self._set_state(state, reason)
@@ -80,7 +92,18 @@ class Connector:
             case _:
                 assert_never(decision)
 
+    async def _gateway_ready(self, settings: ConnectionSettings) -> bool:
+        """True if the attempt may start; else the probe's answer stands in for its failure."""
+        result = await self._restarts.ready()
+        if result is None or result.ready:
+            return True
+        # The attempt ends at the hello: recorded as the failure a full one would have met.
+        self._failed(result.as_error(f"{settings.host}:{settings.port}"))
+        return False
+
     async def _try(self, client_id: int, settings: ConnectionSettings) -> bool:
+        self._restarts.attempted()
+        self._check_ready = True
         self.session = Session()
         try:
             await self._link.connect(client_id, settings)
@@ -93,6 +116,7 @@ class Connector:
             self._failed(exc)
             return False
         self._planner.succeeded()
+        self._check_ready = False
         self._stats.count_attempt("ok")
         return True
 
@@ -102,7 +126,8 @@ class Connector:
         self._note_error(error)
         self._stats.count_attempt(attempt_label(exc, verdict))
         self._log.debug("Connect attempt failed: {}", error)  # the state line says it
+        expected = self._restarts.expected()
         tried = self._planner.client_id
-        self._planner.failed(exc, verdict)
+        self._planner.failed(exc, verdict, expected=expected)
         if self._planner.client_id != tried:
             self._log.warning("Client id {} in use; next is {}", tried, self._planner.client_id)

@@ -29,7 +29,8 @@ class ConnectionStats:
 
 @dataclass(frozen=True)
 class Health:
-    """One reading of the manager. ``healthy``: CONNECTED, API up and a recent proof of life."""
+    """One reading of the manager. ``healthy``: CONNECTED, API up, a recent proof of life, and
+    no maintenance window overrun (window + grace passed without a connection)."""
 
     connected: bool
     last_heartbeat_age: float | None
@@ -46,6 +47,7 @@ class Health:
     supervised: bool
     degraded_for: float | None
     farms: Mapping[str, str]  # read-only
+    maintenance: bool = False  # inside a known restart window (or its grace): failures expected
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-serialisable, with the keys (and order) connection_health() has always had."""
@@ -65,6 +67,7 @@ class Health:
             "supervised": self.supervised,
             "degraded_for_seconds": _seconds(self.degraded_for),
             "farms": dict(self.farms),
+            "maintenance": self.maintenance,
         }
 
 

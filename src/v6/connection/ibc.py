@@ -21,17 +21,12 @@ from typing import Final
 
 from loguru import logger
 
+from v6.connection.defaults import DEFAULT_IBC_RESTART_AFTER, DEFAULT_IBC_TIMEOUT
 from v6.connection.readiness import ProbeOutcome
 from v6.connection.restart_validation import require_ibc_restart_after
 from v6.connection.validation import require_int, require_range
 from v6.errors import ConfigError
 
-# IB Gateway restarts and logs in again in about 60-90 s; a gateway that has accepted sockets but
-# not answered a hello for 120 s is hung, not starting. Equal to the maintenance grace, so an
-# overrun window is escalated to the operator and to IBC at about the same moment.
-DEFAULT_IBC_RESTART_AFTER: Final = 120.0
-# IBC replies from its GUI thread after queueing the action; 5 s is generous on a busy machine.
-DEFAULT_IBC_TIMEOUT: Final = 5.0
 IBC_COMMANDS: Final = frozenset(
     {"RESTART", "STOP", "EXIT", "ENABLEAPI", "RECONNECTDATA", "RECONNECTACCOUNT"}
 )
@@ -109,14 +104,16 @@ class IbcEscalation:
     def __post_init__(self) -> None:
         require_ibc_restart_after(self.restart_after)
 
-    def observe(self, outcome: ProbeOutcome) -> bool:
+    def observe(self, outcome: ProbeOutcome, *, allowed: bool = True) -> bool:
+        """Count one probe; True when RESTART is due now. ``allowed=False`` (inside a known
+        maintenance window) keeps the episode's clock running but holds the request back."""
         now = self.clock()
         if outcome is ProbeOutcome.ANSWERED or not outcome.accepted:
             self._stuck_since, self._requested = None, False
             return False
         if self._stuck_since is None:
             self._stuck_since = now
-        if self._requested or now - self._stuck_since < self.restart_after:
+        if not allowed or self._requested or now - self._stuck_since < self.restart_after:
             return False
         self._requested = True
         self.restarts_requested += 1

@@ -1,8 +1,9 @@
 """The seam between the manager and ``ib_async``: the only module that touches its internals.
 
 :class:`Link` is what the manager needs of a connection to TWS: connect with a client id, close,
-know whether it is up, count decoded messages (proof of life), probe, and three callbacks
-(``on_lost``, ``on_data``, ``on_system_message``). :class:`IbAsyncLink` implements it on an
+know whether it is up, count decoded messages (proof of life) and requests sent, say since when a
+request has gone without any message back, probe, and four callbacks (``on_lost``, ``on_data``,
+``on_system_message``, ``on_request``). :class:`IbAsyncLink` implements it on an
 ``ib_async.IB``; tests may pass their own link to the manager to run supervision without sockets.
 
 Errors are mapped here, once, into :mod:`v6.errors` (as httpcore maps at its transport
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -45,12 +47,24 @@ class Link(Protocol):
 
     ``on_lost(reason)``: the socket closed and this link did not close it. ``on_data()``: a read
     from the network was handled (compare :attr:`messages_decoded` to see if it held a message).
-    ``on_system_message(code, text)``: TWS sent a message with request id -1.
+    ``on_system_message(code, text)``: TWS sent a message with request id -1. ``on_request()``:
+    a request went out while none was waiting (:attr:`awaiting_reply_since` was None).
     """
 
     on_lost: Callable[[str], None]
     on_data: Callable[[], None]
     on_system_message: Callable[[int, str], None]
+    on_request: Callable[[], None]
+
+    @property
+    def requests_sent(self) -> int:
+        """Requests the application (or the manager) sent since the link was made."""
+        ...
+
+    @property
+    def awaiting_reply_since(self) -> float | None:
+        """clock() of the oldest request sent after the last message received, or None."""
+        ...
 
     @property
     def is_connected(self) -> bool: ...
@@ -75,12 +89,18 @@ class Link(Protocol):
 class IbAsyncLink:
     """:class:`Link` on an ``ib_async.IB`` (the manager's ``ib``)."""
 
-    def __init__(self, ib: IB) -> None:
+    def __init__(self, ib: IB, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.ib = ib
         self.on_lost: Callable[[str], None] = _ignore
         self.on_data: Callable[[], None] = _ignore
         self.on_system_message: Callable[[int, str], None] = _ignore
+        self.on_request: Callable[[], None] = _ignore
+        self._clock = clock
         self._closing = False  # our own close() is running: its close event is not a loss
+        self._requests_sent = 0
+        self._awaiting_since: float | None = None
+        self._received = 0  # numMsgRecv when a message last cleared _awaiting_since
+        self._hook_send()
         ib.updateEvent += self._on_update
         ib.disconnectedEvent += self._on_disconnected
         ib.errorEvent += self._on_error
@@ -96,6 +116,29 @@ class IbAsyncLink:
         return bool(self.ib.isConnected())
 
     @property
+    def requests_sent(self) -> int:
+        return self._requests_sent
+
+    @property
+    def awaiting_reply_since(self) -> float | None:
+        return self._awaiting_since
+
+    def _hook_send(self) -> None:
+        """Count every request: ib_async's Client.send is the one door all of them go through
+        (reqCurrentTime, placeOrder, reqMktData ...; the hello is written below it)."""
+        client: Any = self.ib.client
+        send = client.send
+
+        def counted_send(*fields: Any, **options: Any) -> None:
+            send(*fields, **options)  # raises ConnectionError when not connected: not sent
+            self._requests_sent += 1
+            if self._awaiting_since is None:
+                self._awaiting_since = self._clock()
+                self.on_request()
+
+        client.send = counted_send
+
+    @property
     def messages_decoded(self) -> int:
         client = self.ib.client
         if not client.isReady():
@@ -104,6 +147,7 @@ class IbAsyncLink:
 
     async def connect(self, client_id: int, settings: ConnectionSettings) -> None:
         await self._finish_closing(settings.connect_timeout)
+        self._awaiting_since, self._received = None, 0
         attempt = _Attempt(self.ib, client_id)
         connecting = asyncio.ensure_future(
             self.ib.connectAsync(
@@ -157,6 +201,9 @@ class IbAsyncLink:
 
     def _on_update(self) -> None:
         if self.ib.client.isReady():
+            received = self.messages_decoded
+            if received != self._received:  # a message, not only bytes: the wait is over
+                self._received, self._awaiting_since = received, None
             self.on_data()
 
     def _on_disconnected(self) -> None:

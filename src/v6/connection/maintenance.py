@@ -28,13 +28,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from loguru import logger
 
+from v6.connection.defaults import DEFAULT_MAINTENANCE_GRACE
 from v6.connection.restart_validation import require_maintenance_grace
 from v6.errors import ConfigError
 
-# IB Gateway's daily restart (auto-restart or IBC) takes about 60-90 s from exit to the API port
-# answering again; 120 s covers a restart begun in the window's last minute without treating a
-# window that really overran as normal for long.
-DEFAULT_MAINTENANCE_GRACE: Final = 120.0
 ENV_MAINTENANCE_WINDOWS: Final = "IB_MAINTENANCE_WINDOWS"
 FIELD_MAINTENANCE_WINDOWS: Final = "maintenance_windows"
 WINDOW_SEPARATOR: Final = ";"
@@ -115,12 +112,14 @@ class MaintenanceSchedule:
     @classmethod
     def parse(
         cls,
-        value: str | Window | Iterable[str | Window] | None,
+        value: MaintenanceWindows,
         field: str = FIELD_MAINTENANCE_WINDOWS,
     ) -> MaintenanceSchedule:
         """From text (``;``-separated), a :class:`Window`, or a list of either; ``None``: none."""
         if value is None:
             return cls()
+        if isinstance(value, MaintenanceSchedule):
+            return value
         items: Iterable[str | Window] = [value] if isinstance(value, str | Window) else value
         windows: list[Window] = []
         for item in items:
@@ -170,6 +169,10 @@ class MaintenanceSchedule:
                 if occurrence is not None:
                     found.append(occurrence)
         return found
+
+
+#: What ``maintenance_windows=`` accepts.
+MaintenanceWindows = MaintenanceSchedule | str | Window | Iterable[str | Window] | None
 
 
 def parse_window(text: str, field: str = FIELD_MAINTENANCE_WINDOWS) -> Window:

@@ -19,7 +19,7 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType, TracebackType
@@ -36,7 +36,9 @@ from v6.connection.health import ConnectionStats, Health
 from v6.connection.heartbeat import Heartbeat
 from v6.connection.link import IbAsyncLink, Link
 from v6.connection.listeners import Hooks
+from v6.connection.maintenance import MaintenanceSchedule, MaintenanceWindows, utc_now
 from v6.connection.planner import Backoff, ReconnectPlanner
+from v6.connection.restarts import Restarts
 from v6.connection.session import Session
 from v6.connection.settings import (
     ConnectionSettings,
@@ -87,6 +89,12 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
     :func:`v6.connection.retry.classify`). Seams for tests: ``link`` (default
     :class:`~v6.connection.link.IbAsyncLink` on ``ib``), ``clock`` (monotonic seconds), ``sleep``
     and ``rng``.
+
+    Daily restarts (see :mod:`v6.connection.restarts`): ``readiness_interval`` (seconds between
+    readiness probes while waiting to reconnect; None: off), ``maintenance_windows`` (e.g.
+    ``"23:45-00:05 America/New_York"``; ``;`` separates several) and ``maintenance_grace``,
+    ``ibc_command_port`` (IBC's command server; None: off) and ``ibc_restart_after``. Seam:
+    ``wall_clock`` (aware UTC datetimes, for the windows).
     """
 
     def __init__(
@@ -103,6 +111,11 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
         max_delay: float = d.DEFAULT_MAX_DELAY,
         jitter: float = d.DEFAULT_JITTER,
         degraded_grace: float = d.DEFAULT_DEGRADED_GRACE,
+        readiness_interval: float | None = d.DEFAULT_READINESS_INTERVAL,
+        maintenance_windows: MaintenanceWindows = None,
+        maintenance_grace: float = d.DEFAULT_MAINTENANCE_GRACE,
+        ibc_command_port: int | None = None,
+        ibc_restart_after: float = d.DEFAULT_IBC_RESTART_AFTER,
         readonly: bool = False,
         account: str = "",
         supervise: bool = False,
@@ -115,6 +128,7 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
         sleep: SleepFunc = asyncio.sleep,
         rng: random.Random | None = None,
         journal: str | os.PathLike[str] | None = None,
+        wall_clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.settings = ConnectionSettings(
             host=host,
@@ -130,6 +144,11 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
             degraded_grace=degraded_grace,
             readonly=readonly,
             account=account,
+            readiness_interval=readiness_interval,
+            maintenance_windows=MaintenanceSchedule.parse(maintenance_windows),
+            maintenance_grace=maintenance_grace,
+            ibc_command_port=ibc_command_port,
+            ibc_restart_after=ibc_restart_after,
         )
         self.ib = ib if ib is not None else IB()
         # client_id is read when a line is written: it follows the rotation on error 326.
@@ -143,11 +162,21 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
             self.ib, journal, tasks=self._callback_tasks, log=self._log,
             refusal=self._order_refusal, rng=random.Random(), clock=clock,
         )  # fmt: skip
+        rng = rng or random.Random()
+        #: Readiness probing, maintenance windows and IBC (probe and overrun counts).
+        self.restarts = Restarts(
+            lambda: self.settings,
+            clock=clock,
+            wall_clock=wall_clock,
+            sleep=sleep,
+            rng=rng,
+            log=self._log,
+        )
         self._planner = ReconnectPlanner(
             self.settings.client_ids,
             self.circuit_breaker,
             backoff or self.settings.backoff,
-            rng or random.Random(),
+            rng,
             poll_delay=retry_delay,
             target=f"{host}:{port}",
             # 326 with working orders: only this client id may still manage them.
@@ -158,11 +187,12 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
             self._log,
             lambda: f"{self.host}:{self.port} #{self.client_id}",
             self._state_listeners.fire,
+            lambda new: self.restarts.evaluate(connected=new in LIVE_STATES).expected,
         )
         self._connect_lock = asyncio.Lock()
         self._ever_connected = False
         self._last_error: str | None = None
-        self._link: Link = link if link is not None else IbAsyncLink(self.ib)
+        self._link: Link = link if link is not None else IbAsyncLink(self.ib, clock=clock)
         self._link.on_lost = self._on_link_lost
         self._link.on_data = self._on_data
         self._link.on_system_message = self._on_system_message
@@ -171,7 +201,7 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
             self._link,
             classify=classify,
             stats=self.stats,
-            sleep=sleep,
+            restarts=self.restarts,
             set_state=self._states.move,
             note_error=self._note_error,
             log=self._log,
@@ -312,13 +342,17 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
         age = self.last_heartbeat_age
         fresh = age is not None and age <= self.heartbeat_interval + self.settings.heartbeat_timeout
         connected = self.is_connected
+        maintenance = self.restarts.evaluate(connected)
         session = self._session
         since = None if session is None else session.degraded_since
         return Health(
             connected=connected,
             last_heartbeat_age=age,
             circuit_breaker_state=self.circuit_breaker.state,
-            healthy=self._states.current is ConnectionState.CONNECTED and connected and fresh,
+            healthy=self._states.current is ConnectionState.CONNECTED
+            and connected
+            and fresh
+            and maintenance.healthy,
             state=self._states.current,
             last_rtt=self._heartbeat.last_rtt,
             consecutive_failures=self.consecutive_failures,
@@ -330,6 +364,7 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
             supervised=self._supervisor.running,
             degraded_for=None if since is None else self._clock() - since,
             farms=MappingProxyType({} if session is None else dict(session.farms)),
+            maintenance=maintenance.maintenance,
         )
 
     async def connection_health(self) -> dict[str, Any]:

@@ -17,7 +17,8 @@ Rules, in the order they apply after an attempt fails:
   has working orders, which only this id may modify or cancel: back off and retry it); while
   the list has an id not yet tried in this round, the next one is tried at once and the
   breaker is not told (the gateway answered);
-* otherwise the breaker records a failure; a bounded plan gives up after ``max_retries`` retries,
+* otherwise the breaker records a failure (not inside a known maintenance window: ``expected``
+  failures only back off); a bounded plan gives up after ``max_retries`` retries,
   or at once with :class:`CircuitOpenError` when the breaker opens; an unbounded plan waits the
   breaker out; else it sleeps ``backoff.delay(failures)``.
 
@@ -145,7 +146,14 @@ class ReconnectPlanner:
         """The attempt ended with no outcome (cancelled): give the breaker's trial back."""
         self._breaker.release_trial()
 
-    def failed(self, exc: BaseException, verdict: Verdict) -> None:
+    def gateway_ready(self) -> None:
+        """A readiness probe answered during a wait: the next attempt may start at once (as the
+        breaker's single HALF_OPEN trial when it is open)."""
+        self._breaker.gateway_ready()
+
+    def failed(self, exc: BaseException, verdict: Verdict, *, expected: bool = False) -> None:
+        """Record a failed attempt. ``expected`` (inside a known maintenance window): backoff
+        as usual, but the breaker does not count it."""
         if verdict is Verdict.FATAL:
             self._breaker.release_trial()
             self._pending = GiveUp(
@@ -160,7 +168,10 @@ class ReconnectPlanner:
                 self._breaker.release_trial()
                 return
         self._untried_ids = len(self._ids) - 1
-        self._breaker.record_failure()
+        if expected:
+            self._breaker.release_trial()
+        else:
+            self._breaker.record_failure()
         self._failures += 1
         self._pending = self._after_failure(exc)
 

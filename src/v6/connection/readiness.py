@@ -23,19 +23,23 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
 
-from v6.connection.defaults import DEFAULT_JITTER
+from v6.connection.defaults import (
+    DEFAULT_JITTER,
+    DEFAULT_READINESS_INTERVAL,
+    DEFAULT_READINESS_TIMEOUT,
+)
 from v6.connection.restart_validation import require_readiness_interval, require_readiness_timeout
 from v6.connection.state import ConnectionState
 from v6.connection.validation import require_range
-from v6.errors import ProtocolError
+from v6.errors import (
+    ConnectFailed,
+    ConnectTimeout,
+    HandshakeFailed,
+    HostUnreachable,
+    ProtocolError,
+)
 from v6.protocol.codec import ClientCodec, ServerHello, encode_hello
 
-# Once a second: a restarted gateway is noticed within about a second, while a probe costs one
-# local connect + two small frames (~60 per minute per client, negligible for TWS).
-DEFAULT_READINESS_INTERVAL: Final = 1.0
-# A local gateway answers the hello in milliseconds; one that needs more than 2 s is not ready for
-# the start-up sync either, and a socat accept-and-hold is declared silent within 2 s.
-DEFAULT_READINESS_TIMEOUT: Final = 2.0
 # ib_async 2.1.0's Client.MinClientVersion / MaxClientVersion: probe with the range the real
 # attempt will offer, so "ready" means "will negotiate with ib_async".
 IB_ASYNC_MIN_VERSION: Final = 157
@@ -79,10 +83,27 @@ class ProbeResult:
     def ready(self) -> bool:
         return self.outcome is ProbeOutcome.ANSWERED
 
+    def as_error(self, target: str) -> ConnectFailed:
+        """The error a full attempt would have met (same class, so the same retry verdict and
+        attempt label): what the manager records when a probe stands in for an attempt."""
+        kind, text = _ERRORS[self.outcome]
+        return kind(f"{text} {target} (readiness probe: {self})")
+
     def __str__(self) -> str:
         version = f" version {self.server_version}" if self.server_version is not None else ""
         detail = f" ({self.detail})" if self.detail else ""
         return f"{self.outcome.value}{version} in {self.rtt * 1000:.1f} ms{detail}"
+
+
+_ERRORS: Final[dict[ProbeOutcome, tuple[type[ConnectFailed], str]]] = {
+    ProbeOutcome.ANSWERED: (ConnectFailed, "answered the hello, yet failed:"),
+    ProbeOutcome.REFUSED: (ConnectFailed, "connection refused by"),
+    ProbeOutcome.CONNECT_TIMEOUT: (ConnectTimeout, "no TCP connect to"),
+    ProbeOutcome.UNREACHABLE: (HostUnreachable, "cannot reach"),
+    ProbeOutcome.SILENT: (ConnectTimeout, "no answer to the API hello from"),
+    ProbeOutcome.CLOSED: (HandshakeFailed, "connection closed before the API hello answer by"),
+    ProbeOutcome.GARBAGE: (HandshakeFailed, "no API hello answer (garbage) from"),
+}
 
 
 async def probe_readiness(
@@ -177,10 +198,12 @@ class ReadinessSchedule:
         return state in PROBING_STATES
 
     def delay(self) -> float:
-        """Seconds until the next probe: ``interval`` scaled by ``[1 - jitter, 1 + jitter]``."""
+        """Seconds until the next probe: ``interval`` scaled by ``[1 - jitter, 1]``. Jitter only
+        shortens it, so ``interval`` is the longest gap: a gateway that answers again is seen
+        within ``interval`` (plus the probe's round trip)."""
         if not self.jitter:
             return self.interval
-        return self.interval * self.rng.uniform(1.0 - self.jitter, 1.0 + self.jitter)
+        return self.interval * self.rng.uniform(1.0 - self.jitter, 1.0)
 
     def next_probe_at(self, now: float) -> float:
         return now + self.delay()

@@ -1,7 +1,7 @@
 """Construction-time checks for the restart-handling settings (ConfigError names field and range).
 
-Small functions the manager calls on its arguments; :class:`v6.connection.restart_settings.
-RestartSettings` calls them all.
+Small functions shared by :class:`~v6.connection.settings.ConnectionSettings` and the pure
+restart-handling objects that check their own arguments.
 """
 
 from __future__ import annotations

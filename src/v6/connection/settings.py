@@ -8,10 +8,18 @@ from typing import Any
 
 from v6.connection import defaults as d
 from v6.connection.backoff import ExponentialBackoff
+from v6.connection.maintenance import MaintenanceSchedule
+from v6.connection.restart_validation import (
+    require_ibc_command_port,
+    require_ibc_restart_after,
+    require_maintenance_grace,
+    require_readiness_interval,
+)
 from v6.connection.validation import require_int, require_range
 from v6.errors import ConfigError
 
 MAX_CLIENT_ID = 2**31 - 1
+NO_WINDOWS = MaintenanceSchedule()
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,12 @@ class ConnectionSettings:
     degraded_grace: float = d.DEFAULT_DEGRADED_GRACE
     readonly: bool = False
     account: str = ""
+    # Daily restarts (issue 9): None turns readiness probing / IBC escalation off.
+    readiness_interval: float | None = d.DEFAULT_READINESS_INTERVAL
+    maintenance_windows: MaintenanceSchedule = NO_WINDOWS
+    maintenance_grace: float = d.DEFAULT_MAINTENANCE_GRACE
+    ibc_command_port: int | None = None
+    ibc_restart_after: float = d.DEFAULT_IBC_RESTART_AFTER
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host.strip():
@@ -48,6 +62,19 @@ class ConnectionSettings:
         require_range("connect_timeout", self.connect_timeout, low=0.0, low_open=True)
         require_range("degraded_grace", self.degraded_grace, low=0.0)
         self.backoff  # noqa: B018 - validates retry_delay, max_delay and jitter
+        self._check_restart_settings()
+
+    def _check_restart_settings(self) -> None:
+        if self.readiness_interval is not None:
+            require_readiness_interval(self.readiness_interval)
+        if not isinstance(self.maintenance_windows, MaintenanceSchedule):
+            raise ConfigError(
+                "maintenance_windows must be a MaintenanceSchedule "
+                f"(MaintenanceSchedule.parse(text)), got {self.maintenance_windows!r}"
+            )
+        require_maintenance_grace(self.maintenance_grace)
+        require_ibc_command_port(self.ibc_command_port)
+        require_ibc_restart_after(self.ibc_restart_after)
 
     @property
     def backoff(self) -> ExponentialBackoff:
@@ -142,6 +169,15 @@ def parse_client_ids(raw: str) -> tuple[int, ...]:
     return tuple(_parse_int(part) for part in raw.split(",") if part.strip())
 
 
+def _parse_optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``none`` / ``off`` -> None (the feature off), else ``parse(raw)``."""
+
+    def parse_optional(raw: str) -> Any:
+        return None if raw.lower() in {"none", "off"} else parse(raw)
+
+    return parse_optional
+
+
 def _parse_bool(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -158,4 +194,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_retries": _parse_int,
     "client_ids": parse_client_ids,
     "readonly": _parse_bool,
+    "readiness_interval": _parse_optional(_parse_float),
+    "maintenance_windows": MaintenanceSchedule.parse,
+    "ibc_command_port": _parse_optional(_parse_int),
 }

@@ -66,8 +66,10 @@ class StateHolder:
         log: Logger,
         who: Callable[[], str],
         on_change: Callable[[ConnectionState, ConnectionState, str], None],
+        expected: Callable[[ConnectionState], bool] = lambda new: False,
     ) -> None:
         self.current = S.DISCONNECTED
+        self._expected = expected  # True: a move into `new` is expected now (maintenance): INFO
         self.live = asyncio.Event()
         self._log = log
         self._who = who
@@ -83,6 +85,6 @@ class StateHolder:
             self.live.set()
         else:
             self.live.clear()
-        level = "INFO" if new in _ROUTINE else "WARNING"
+        level = "INFO" if new in _ROUTINE or self._expected(new) else "WARNING"
         self._log.log(level, "{} {} -> {}: {}", self._who(), old.name, new.name, reason)
         self._on_change(old, new, reason)
