@@ -19,8 +19,9 @@ import pytest
 
 from tests.helpers import TIME_UNIT, wait_until
 from v6.cli import main
-from v6.commands.check import DEFAULT_CHECK_CLIENT_ID, DEFAULT_CHECK_TIMEOUT
+from v6.commands.check import DEFAULT_CHECK_CLIENT_ID, DEFAULT_CHECK_TIMEOUT, check, not_tws
 from v6.protocol.codec import ClientMessage
+from v6.protocol.framing import frame
 from v6.testing import FakeGateway
 
 T = TIME_UNIT
@@ -178,6 +179,68 @@ async def test_check_bad_environment_exits_2_with_a_clear_message() -> None:
     assert "Traceback" not in err
 
 
+async def test_check_out_of_range_environment_names_the_variable() -> None:
+    code, out, err, _ = await run_cli("check", env=clean_env(IB_RETRY_DELAY="100"))
+    assert code == 2
+    assert out == ""
+    assert "IB_RETRY_DELAY=100, IB_MAX_DELAY not set: max_delay must be in [100, inf)" in err
+
+
+async def test_check_reports_the_real_state_after_a_failed_check(gateway: FakeGateway) -> None:
+    """A stalled gateway: the check gives up at its deadline; the state is not 'connecting'."""
+    gateway.stall()
+    report = await check(port=gateway.port, timeout=4 * T, environ={})
+    assert report["healthy"] is False
+    assert report["state"] == "disconnected"
+    assert report["error"] == f"no answer within {4 * T}s (connect)"
+
+
+class HttpServer:
+    """A web server on the API port: answers anything with a 400, then closes (or not)."""
+
+    def __init__(self, close: bool) -> None:
+        self.close = close
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        if not self.close:
+            await reader.read()  # until the client goes
+        writer.close()
+
+
+@pytest.mark.parametrize("close", [True, False])
+async def test_check_tells_a_web_server_from_a_stalled_gateway(close: bool) -> None:
+    async with HttpServer(close) as port:
+        report = await check(port=port, timeout=4 * T, environ={})
+    assert report["healthy"] is False
+    assert report["state"] == "disconnected"
+    assert report["error"].startswith("not a TWS API endpoint: it answered the API hello with")
+    assert "HTTP/1.1 400" in report["error"]
+
+
+def test_not_tws_judges_the_first_answer() -> None:
+    hello = frame(b"178\x0020240101 12:00:00 EST\x00")
+    assert not not_tws(hello + frame(b"15\x001\x00DU1\x00"))  # TWS
+    assert not not_tws(b"")  # nothing came: a stall, not a verdict
+    assert not not_tws(hello[:3])  # too little to judge
+    assert not_tws(b"HTTP/1.1 400 Bad Request\r\n")  # a 1 GiB "length"
+    assert not_tws(frame(b"hello"))  # a frame, not a version frame
+    assert not_tws(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -271,6 +334,9 @@ def fetch(url: str) -> str:
     return body.decode()
 
 
+CONNECTED_LINE = r"(?<!DIS)CONNECTED .*reconnects {}"
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 async def test_watch_follows_a_reconnect_and_exits_0_on_signal(
     gateway: FakeGateway, spawn: Any, signum: signal.Signals
@@ -291,7 +357,8 @@ async def test_watch_follows_a_reconnect_and_exits_0_on_signal(
         env=clean_env(IB_RETRY_DELAY=str(T), IB_MAX_DELAY=str(4 * T)),
     )
     wait = 200 * T
-    await wait_until(lambda: watch.find(r"CONNECTED .*reconnects 0") is not None, timeout=wait)
+    # (?<!DIS): the DISCONNECTED line before the first attempt must not count.
+    await wait_until(lambda: watch.find(CONNECTED_LINE.format(0)) is not None, timeout=wait)
     assert gateway.client_ids == {31}
     await wait_until(lambda: watch.find(r"Serving metrics at (\S+)", "err") is not None, wait)
     url_match = watch.find(r"Serving metrics at (\S+)", "err")
@@ -299,7 +366,7 @@ async def test_watch_follows_a_reconnect_and_exits_0_on_signal(
     assert url_match.group(1).startswith("http://127.0.0.1:")
 
     await gateway.drop_all()
-    await wait_until(lambda: watch.find(r"CONNECTED .*reconnects 1") is not None, timeout=wait)
+    await wait_until(lambda: watch.find(CONNECTED_LINE.format(1)) is not None, timeout=wait)
     assert watch.find(r"CONNECTED -> DISCONNECTED: gateway closed the connection", "err")
     body = await asyncio.to_thread(fetch, url_match.group(1))
     assert "v6_ib_reconnects_total 1.0" in body

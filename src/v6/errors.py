@@ -11,6 +11,7 @@ plan) and ``except TimeoutError`` keep working::
     │   └── JournalCorrupt                           not a v6 journal, or sqlite finds it damaged
     ├── OrderIdReused(V6Error, ValueError)           a new order id at or below one already sent
     ├── IllegalTransition(V6Error, RuntimeError)     a state change no table allows: a bug in v6
+    ├── WrongEventLoop(V6Error, RuntimeError)        a manager used from a second event loop
     ├── ProtocolError(V6Error, ValueError)           bytes that break the TWS protocol (codec)
     │   ├── BadMagic, BadHello, NoCommonVersion      the handshake cannot proceed: close
     │   ├── FrameTooLarge                            framing cannot be recovered: close
@@ -21,6 +22,7 @@ plan) and ``except TimeoutError`` keep working::
         │   │                                        ``__cause__`` holds the last underlying error
         │   ├── ConnectTimeout(…, TimeoutError)      no API-ready answer within connect_timeout
         │   ├── HandshakeFailed                      accepted, then closed or answered nonsense
+        │   ├── ConnectAborted                       stop() / disconnect() ended the connect
         │   └── HostUnreachable                      no route to the host or network (or every
         │                                            address failed); retried like a refusal, since
         │                                            a rebooting machine or VPN comes back
@@ -156,3 +158,13 @@ class JournalCorrupt(JournalError):
 
 class OrderIdReused(V6Error, ValueError):
     """A new order would go out with an id at or below one already sent (never allowed)."""
+
+
+class ConnectAborted(ConnectFailed):
+    """``stop()`` or ``disconnect()`` ended this connect before it succeeded. Nothing stays open
+    and nothing counts against the circuit breaker."""
+
+
+class WrongEventLoop(V6Error, RuntimeError):
+    """A manager belongs to the event loop it was first used in; it was used from another (its
+    sockets, tasks and locks are tied to the first loop). Make one manager per loop."""

@@ -82,3 +82,76 @@ def test_from_env_reads_prefixed_variables() -> None:
 def test_from_env_errors_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
         IBConnectionManager.from_env(env)
+
+
+# ------------------------------------------------ careless configuration (issue 11, item 7)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"retry_delay": 10**400}, r"retry_delay must be in \(0, inf\), got an integer of about"),
+        ({"heartbeat_interval": 10**400}, r"heartbeat_interval must be in \(0, inf\)"),
+        ({"max_retries": 10**5000}, r"max_retries must be in \[0, inf\), got an integer of"),
+        ({"port": 10**400}, r"port must be in \[1, 65535\], got an integer of about 401 digits"),
+        ({"client_id": 7.0}, "client_id must be an integer or a non-empty list .*, got 7.0"),
+        ({"client_id": None}, "client_id must be an integer .*, got None"),
+        ({"client_id": "78"}, "client_id must be an integer .*, got '78'"),
+        ({"client_id": {1: 2}}, r"client_id must be an integer .*, got \{1: 2\}"),
+        ({"client_id": [7.0]}, "client_id must be an integer, got 7.0"),
+        ({"readonly": "no"}, "readonly must be True or False, got 'no'"),
+        ({"readonly": None}, "readonly must be True or False, got None"),
+        ({"account": 123}, "account must be a string .*, got 123"),
+        ({"supervise": "yes"}, "supervise must be True or False, got 'yes'"),
+        ({"host": "127.0.0.1\0"}, r"host must be a host name or IP address .*got '127.0.0.1\\x00'"),
+        ({"host": "my host"}, "host must be a host name or IP address"),
+        ({"host": None}, "host must be a host name or IP address .*got None"),
+    ],
+)
+def test_careless_values_raise_config_error_naming_the_field(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        IBConnectionManager(**kwargs)
+
+
+def test_the_fields_still_accept_what_is_right() -> None:
+    manager = IBConnectionManager(client_id=(7, 8), readonly=True, account="DU123", supervise=True)
+    assert manager.settings.client_ids == (7, 8)
+    assert IBConnectionManager(client_id=range(3, 5)).settings.client_ids == (3, 4)
+    assert IBConnectionManager(host="::1").host == "::1"
+
+
+# --------------------------------------------- environment values out of range (item 8)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"IB_PORT": "0"}, r"^IB_PORT=0: port must be in \[1, 65535\], got 0$"),
+        ({"IB_PORT": " 70000 "}, r"^IB_PORT=70000: port must be in \[1, 65535\]"),
+        (
+            {"IB_RETRY_DELAY": "100"},
+            r"^IB_RETRY_DELAY=100, IB_MAX_DELAY not set: max_delay must be in \[100, inf\), "
+            r"got 60\.0$",
+        ),
+        (
+            {"IB_RETRY_DELAY": "10", "IB_MAX_DELAY": "5"},
+            r"^IB_RETRY_DELAY=10, IB_MAX_DELAY=5: max_delay must be in \[10, inf\), got 5\.0$",
+        ),
+        ({"IB_CLIENT_ID": "1,1"}, "^IB_CLIENT_ID=1,1: client_id list must not repeat ids"),
+        ({"IB_CLIENT_ID": "-4"}, r"^IB_CLIENT_ID=-4: client_id must be in \[0, "),
+        ({"IB_HEARTBEAT_TIMEOUT": "inf"}, r"^IB_HEARTBEAT_TIMEOUT=inf: heartbeat_timeout must"),
+        ({"IB_HOST": "a b"}, "^IB_HOST=a b: host must be a host name"),
+    ],
+)
+def test_out_of_range_environment_values_name_the_variable(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        IBConnectionManager.from_env(env)
+
+
+def test_an_argument_error_does_not_blame_the_environment() -> None:
+    with pytest.raises(ConfigError, match=r"^port must be in \[1, 65535\], got 0$"):
+        IBConnectionManager.from_env({"IB_PORT": "4002"}, port=0)

@@ -293,9 +293,10 @@ async def test_stop_leaves_no_task_or_socket(make_manager: Factory, gateway: Fak
     manager = make_manager()
     await manager.start()
     await manager.wait_connected(timeout=40 * T)
+    gateway.handshake_fault("silent")  # the reconnect's attempt hangs in the handshake ...
     await gateway.drop_all()
-    await asyncio.sleep(T / 2)  # stop in the middle of reconnecting
-    await manager.stop()
+    await wait_until(lambda: manager.state is S.CONNECTING and gateway.connection_count == 2)
+    await manager.stop()  # ... so this stop lands in the middle of reconnecting
     assert manager.state is S.STOPPED
     await assert_no_leaks(manager, gateway)
 

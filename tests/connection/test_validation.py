@@ -5,7 +5,14 @@ from enum import Enum
 
 import pytest
 
-from v6.connection.validation import require_int, require_member, require_range
+from v6.connection.validation import (
+    require_bool,
+    require_int,
+    require_member,
+    require_range,
+    require_str,
+    show,
+)
 from v6.errors import ConfigError
 
 
@@ -49,3 +56,28 @@ def test_require_member() -> None:
     assert require_member("mode", "silent", Mode) is Mode.SILENT
     with pytest.raises(ConfigError, match="mode must be one of 'close', 'silent', got 'loud'"):
         require_member("mode", "loud", Mode)
+
+
+def test_integers_too_large_for_a_float_are_config_errors_not_overflow() -> None:
+    with pytest.raises(ConfigError, match=r"x must be in \[0, inf\), got an integer of about 401"):
+        require_range("x", 10**400, low=0.0)
+    with pytest.raises(ConfigError, match=r"x must be in \[0, inf\]"):
+        require_range("x", 10**400, low=0.0, finite=False)
+    with pytest.raises(ConfigError, match="n must be in"):
+        require_int("n", -(10**5000), low=0)
+
+
+def test_require_bool_and_str() -> None:
+    require_bool("b", False)
+    require_str("s", "", "anything")
+    with pytest.raises(ConfigError, match="b must be True or False, got 1"):
+        require_bool("b", 1)
+    with pytest.raises(ConfigError, match=r"s must be a string \(an id\), got b'x'"):
+        require_str("s", b"x", "an id")
+
+
+def test_show_keeps_messages_short() -> None:
+    assert show("x" * 500).endswith("...")
+    assert len(show("x" * 500)) == 80
+    assert show(2**70) == "an integer of about 22 digits"
+    assert show(7) == "7"

@@ -8,6 +8,8 @@ Made for a Docker ``HEALTHCHECK`` or a systemd probe against a real IB Gateway::
   ``probe_rtt_seconds`` and ``check_seconds``; logs go to stderr (WARNING, ``-v`` for more).
 * exit 0: connected, API ready and the probe (``reqCurrentTime``) answered; 1: anything else
   (refused, stalled, client id in use, probe unanswered); 2: bad usage or configuration.
+* a server on the port that answers the API hello with bytes that are not TWS's version frame
+  (a web server, say) is reported as ``not a TWS API endpoint``, apart from a gateway that stalls.
 * it uses its own client id (:data:`DEFAULT_CHECK_CLIENT_ID`), never the application's, makes a
   single attempt (``max_retries=0``) and finishes within about ``--timeout`` seconds even when the
   gateway accepts the socket and never answers.
@@ -37,6 +39,9 @@ from v6.commands import (
 DEFAULT_CHECK_CLIENT_ID: Final = 999
 #: Seconds for the whole check (connect + probe); Docker's HEALTHCHECK --timeout should exceed it.
 DEFAULT_CHECK_TIMEOUT: Final = 5.0
+
+#: Bytes of the server's first answer kept to tell a TWS from another server.
+ANSWER_BYTES: Final = 64
 
 EXIT_HEALTHY: Final = 0
 EXIT_UNHEALTHY: Final = 1
@@ -123,6 +128,7 @@ async def check(
     )
     error: str | None = None
     rtt: float | None = None
+    answer = _first_bytes(manager.ib)
     try:
         async with asyncio.timeout(timeout):
             await manager.connect()
@@ -134,6 +140,8 @@ async def check(
     except TimeoutError:  # the whole check's deadline
         stage = "probe" if manager.is_connected else "connect"
         error = f"no answer within {timeout}s ({stage})"
+    if error is not None and not_tws(bytes(answer)):
+        error = f"not a TWS API endpoint: it answered the API hello with {bytes(answer[:40])!r}"
     if error is not None:
         logger.warning("Check failed: {}", error)
     health = await manager.connection_health()
@@ -143,3 +151,30 @@ async def check(
     health["error"] = error
     health["check_seconds"] = round(loop.time() - started, 6)
     return health
+
+
+def _first_bytes(ib: Any) -> bytearray:
+    """The first :data:`ANSWER_BYTES` the server sends, as they arrive (ib_async's socket
+    events; ib_async itself would wait for a 1 GiB frame after a web server's ``HTTP``)."""
+    kept = bytearray()
+
+    def keep(data: bytes) -> None:
+        kept.extend(data[: ANSWER_BYTES - len(kept)])
+
+    ib.client.conn.hasData += keep
+    return kept
+
+
+def not_tws(answer: bytes) -> bool:
+    """True if ``answer`` (the first bytes after the API hello) cannot start TWS's version frame
+    ``<length><version>\\0<time>\\0``; False if it can, or if nothing (or too little) came."""
+    from v6.errors import ProtocolError
+    from v6.protocol.framing import FrameBuffer, parse_server_hello
+
+    try:
+        frames = FrameBuffer().feed(answer)
+        if frames:
+            parse_server_hello(frames[0])
+    except ProtocolError:
+        return True
+    return False

@@ -35,7 +35,7 @@ from v6.connection.connector import Classify, Connector, SleepFunc
 from v6.connection.health import ConnectionStats, Health
 from v6.connection.heartbeat import Heartbeat
 from v6.connection.link import IbAsyncLink, Link
-from v6.connection.listeners import Hooks
+from v6.connection.listeners import Hooks, cancel_and_wait
 from v6.connection.maintenance import MaintenanceSchedule, MaintenanceWindows, utc_now
 from v6.connection.planner import Backoff, ReconnectPlanner
 from v6.connection.restarts import Restarts
@@ -49,7 +49,8 @@ from v6.connection.settings import (
 from v6.connection.state import LIVE_STATES, ConnectionState, StateHolder
 from v6.connection.supervisor import Supervisor
 from v6.connection.system_messages import CutOff, FarmStatus, Restored, interpret
-from v6.errors import CircuitOpenError, HeartbeatTimeout
+from v6.connection.validation import require_bool
+from v6.errors import CircuitOpenError, ConnectAborted, HeartbeatTimeout, WrongEventLoop
 from v6.orders.wiring import OrderTracking, TradingHooks
 
 if TYPE_CHECKING:
@@ -57,6 +58,12 @@ if TYPE_CHECKING:
 
 #: How long stop() lets async callbacks finish before cancelling them.
 CALLBACK_GRACE = 1.0
+#: The name of the task that runs one connect plan (stop() cancels it).
+CONNECT_TASK_NAME = "v6-ib-connect"
+#: States a connect plan passes through; a cancelled plan leaves them for DISCONNECTED.
+_CONNECTING_STATES = frozenset(
+    {ConnectionState.CONNECTING, ConnectionState.BACKING_OFF, ConnectionState.CIRCUIT_OPEN}
+)
 
 
 class IBConnectionManager(Hooks, SettingsView, TradingHooks):
@@ -130,6 +137,7 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
         journal: str | os.PathLike[str] | None = None,
         wall_clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        require_bool("supervise", supervise)
         self.settings = ConnectionSettings(
             host=host,
             port=port,
@@ -190,6 +198,10 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
             lambda new: self.restarts.evaluate(connected=new in LIVE_STATES).expected,
         )
         self._connect_lock = asyncio.Lock()
+        self._plan: asyncio.Task[None] | None = None  # the connect plan under way
+        self._stops = 0  # stop() calls so far: a connect waiting since before one is aborted
+        self._stopping = 0  # stop() calls under way
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._ever_connected = False
         self._last_error: str | None = None
         self._link: Link = link if link is not None else IbAsyncLink(self.ib, clock=clock)
@@ -284,8 +296,10 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
         Raises :class:`CircuitOpenError` at once, without touching the network, while the
         breaker is OPEN (also if it opens during the retries); :class:`ClientIdInUse` if every
         try met TWS error 326; otherwise the last :class:`ConnectFailed` (``ConnectTimeout``,
-        ``HandshakeFailed``, ``HostUnreachable``). All are ``ConnectionError``\\ s.
+        ``HandshakeFailed``, ``HostUnreachable``; :class:`ConnectAborted` when :meth:`stop` ends
+        it). All are ``ConnectionError``\\ s.
         """
+        self._check_loop()
         if self.is_connected:
             return
         if self._supervisor.running:
@@ -301,17 +315,32 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
 
     async def ensure_connected(self) -> None:
         """Return once connected, reconnecting if needed (waits for the supervisor if running)."""
+        self._check_loop()
         if not self.is_connected:
             self._log.warning("Not connected; reconnecting")
             await self.connect()
 
     async def start(self) -> None:
         """Keep the connection up until :meth:`stop`: reconnect on loss, stall or long outage."""
+        self._check_loop()
         self._supervisor.start()
 
     async def stop(self) -> None:
-        """Stop supervision and every task, close the socket; state becomes STOPPED."""
-        await self._supervisor.stop()
+        """Stop supervision and every task, close the socket; state becomes STOPPED.
+
+        Safe at any moment: a connect under way (or waiting) raises :class:`ConnectAborted`,
+        and a :meth:`start` that lands while this runs is stopped too."""
+        self._check_loop()
+        self._stops += 1
+        self._stopping += 1
+        try:
+            while self._supervisor.running or self._plan_running():
+                await self._supervisor.stop()
+                if self._plan is not None and not self._plan.done():
+                    await cancel_and_wait(self._plan)
+        finally:
+            self._stopping -= 1
+        # No await from the loop's last check to here: nothing can start in between.
         self._teardown("stopped by the user", by_user=True)
         self._states.move(ConnectionState.STOPPED, "stopped by the user")
         self._orders.close()
@@ -326,6 +355,7 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
 
     async def stop_heartbeat(self) -> None:
         """Stop monitoring (and reconnecting) but keep the connection open."""
+        self._check_loop()
         if await self._supervisor.stop():
             self._log.info("Heartbeat monitoring stopped")
 
@@ -334,6 +364,7 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
 
         Raises ``TimeoutError`` after ``timeout`` seconds, or the fatal error that ended
         supervision."""
+        self._check_loop()
         async with asyncio.timeout(timeout):
             await self._supervisor.wait_live(self._states.live, lambda: self.is_connected)
 
@@ -394,16 +425,49 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
     # ------------------------------------------------------------------ connecting
 
     async def _connect(self, *, max_retries: int | None, after_loss: bool = False) -> None:
-        """Run one plan until connected (or it gives up); concurrent callers share it."""
+        """Run one plan until connected (or it gives up); concurrent callers share it.
+
+        The plan runs as its own task so that stop() can end it without cancelling the caller,
+        who gets :class:`ConnectAborted` instead."""
+        stops = self._stops
         async with self._connect_lock:
+            if self._stops != stops:
+                raise ConnectAborted("stopped while waiting to connect")
             if self.is_connected:
                 return
             if self._states.current in LIVE_STATES:  # socket died, close event not yet handled
                 self._teardown("connection lost")
-            self._orders.open()
+            plan = asyncio.create_task(
+                self._run_plan(max_retries, after_loss), name=CONNECT_TASK_NAME
+            )
+            self._plan = plan
+            try:
+                await plan  # a cancelled caller cancels the plan too
+            except asyncio.CancelledError:
+                caller = asyncio.current_task()
+                if plan.cancelled() and caller is not None and not caller.cancelling():
+                    raise ConnectAborted("stopped while connecting") from None
+                raise
+            finally:
+                if self._plan is plan:
+                    self._plan = None
+            if self._stops != stops:  # connected, then stop() closed it before we woke
+                raise ConnectAborted("stopped just after connecting")
+
+    def _plan_running(self) -> bool:
+        return self._plan is not None and not self._plan.done()
+
+    async def _run_plan(self, max_retries: int | None, after_loss: bool) -> None:
+        self._orders.open()
+        try:
             await self._connector.run(self.settings, max_retries=max_retries, after_loss=after_loss)
-            self._orders.tracker.reconcile()  # every missed fill, before CONNECTED
-            self._on_up()
+        except asyncio.CancelledError:
+            # The caller gave up (a timeout): say no attempt is under way. stop() says STOPPED.
+            if not self._stopping and self._states.current in _CONNECTING_STATES:
+                self._states.move(ConnectionState.DISCONNECTED, "connect cancelled")
+            raise
+        self._orders.tracker.reconcile()  # every missed fill, before CONNECTED
+        self._on_up()
 
     def _on_up(self) -> None:
         """After a successful attempt: mark alive, fire the hooks."""
@@ -508,6 +572,19 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
         if self._states.current is ConnectionState.CONNECTING:
             return "connecting: reconciliation not finished; retry after wait_connected()"
         return None
+
+    def _check_loop(self) -> None:
+        """Bind to the first running loop; refuse any other at once (its sockets, tasks and
+        locks would be the first loop's, and a connect would only time out)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            ended = "closed" if self._loop.is_closed() else "still open"
+            raise WrongEventLoop(
+                f"this IBConnectionManager belongs to the event loop it was first used in "
+                f"({ended}); make a new manager for each event loop (each asyncio.run())"
+            )
 
     def _note_error(self, error: str) -> None:
         self._last_error = error

@@ -15,11 +15,23 @@ from v6.connection.restart_validation import (
     require_maintenance_grace,
     require_readiness_interval,
 )
-from v6.connection.validation import require_int, require_range
+from v6.connection.validation import (
+    require_bool,
+    require_int,
+    require_range,
+    require_str,
+    show,
+)
 from v6.errors import ConfigError
 
 MAX_CLIENT_ID = 2**31 - 1
 NO_WINDOWS = MaintenanceSchedule()
+_CLIENT_ID_RULE = "client_id must be an integer or a non-empty list of integers"
+#: A failed check on one of these fields may be caused by any of them (the backoff's rule).
+_RELATED_FIELDS: dict[str, tuple[str, ...]] = {
+    "retry_delay": ("retry_delay", "max_delay"),
+    "max_delay": ("retry_delay", "max_delay"),
+}
 
 
 @dataclass(frozen=True)
@@ -47,11 +59,10 @@ class ConnectionSettings:
     ibc_restart_after: float = d.DEFAULT_IBC_RESTART_AFTER
 
     def __post_init__(self) -> None:
-        if not isinstance(self.host, str) or not self.host.strip():
-            raise ConfigError(f"host must be a non-empty host name or address, got {self.host!r}")
+        _require_host(self.host)
         require_int("port", self.port, low=1, high=65535)
-        if not self.client_ids:
-            raise ConfigError("client_id must be an integer or a non-empty list of integers")
+        if not isinstance(self.client_ids, tuple) or not self.client_ids:
+            raise ConfigError(f"{_CLIENT_ID_RULE}, got {show(self.client_ids)}")
         for client_id in self.client_ids:
             require_int("client_id", client_id, low=0, high=MAX_CLIENT_ID)
         if len(set(self.client_ids)) != len(self.client_ids):
@@ -61,6 +72,8 @@ class ConnectionSettings:
         require_range("heartbeat_timeout", self.heartbeat_timeout, low=0.0, low_open=True)
         require_range("connect_timeout", self.connect_timeout, low=0.0, low_open=True)
         require_range("degraded_grace", self.degraded_grace, low=0.0)
+        require_bool("readonly", self.readonly)
+        require_str("account", self.account, "an IB account id, or '' for the default")
         self.backoff  # noqa: B018 - validates retry_delay, max_delay and jitter
         self._check_restart_settings()
 
@@ -90,8 +103,9 @@ class ConnectionSettings:
         environment. A value that does not parse raises ConfigError naming the variable.
         """
         values: dict[str, Any] = {}
+        raws: dict[str, str] = {}  # field -> the variable's text, for error messages
         for field in fields(cls):
-            env_name = prefix + ("CLIENT_ID" if field.name == "client_ids" else field.name.upper())
+            env_name = _env_name(prefix, field.name)
             raw = environ.get(env_name)
             if raw is None or raw.strip() == "":
                 continue
@@ -100,8 +114,14 @@ class ConnectionSettings:
                 values[field.name] = parse(raw.strip())
             except ValueError as exc:
                 raise ConfigError(f"{env_name}={raw!r}: {exc}") from None
+            raws[field.name] = raw.strip()
         values.update(overrides)
-        return cls(**values)
+        for name in overrides:
+            raws.pop(name, None)
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            raise _blame_variables(exc, prefix, raws) from None
 
 
 class SettingsView:
@@ -145,9 +165,43 @@ def manager_kwargs_from_env(
 
 
 def client_id_tuple(client_id: int | Sequence[int]) -> tuple[int, ...]:
-    if isinstance(client_id, int):
+    """One id or a sequence of ids as a tuple (each id is checked by ConnectionSettings)."""
+    if isinstance(client_id, int) and not isinstance(client_id, bool):
         return (client_id,)
-    return tuple(client_id)
+    if isinstance(client_id, Sequence) and not isinstance(client_id, str | bytes | bytearray):
+        return tuple(client_id)
+    raise ConfigError(f"{_CLIENT_ID_RULE}, got {show(client_id)}")
+
+
+def _require_host(host: object) -> None:
+    # Spaces and control characters (a NUL, a newline) are never part of a host name.
+    clean = isinstance(host, str) and all(c.isprintable() and not c.isspace() for c in host)
+    if not host or not clean:
+        raise ConfigError(
+            "host must be a host name or IP address (no spaces or control characters), "
+            f"got {show(host)}"
+        )
+
+
+def _env_name(prefix: str, field: str) -> str:
+    return prefix + ("CLIENT_ID" if field == "client_ids" else field.upper())
+
+
+def _blame_variables(exc: ConfigError, prefix: str, raws: Mapping[str, str]) -> ConfigError:
+    """``exc`` (``"<field> must ..."``) prefixed with the variables that set the field, or the
+    fields its rule ties it to; unchanged if no variable was involved."""
+    field = str(exc).split(" ", 1)[0]
+    field = "client_ids" if field == "client_id" else field
+    involved = _RELATED_FIELDS.get(field, (field,))
+    if not any(name in raws for name in involved):
+        return exc
+    parts = [
+        f"{_env_name(prefix, name)}={raws[name]}"
+        if name in raws
+        else f"{_env_name(prefix, name)} not set"
+        for name in involved
+    ]
+    return ConfigError(f"{', '.join(parts)}: {exc}")
 
 
 def _parse_int(raw: str) -> int:

@@ -61,21 +61,20 @@ class Supervisor:
 
     async def wait_live(self, live: asyncio.Event, is_connected: Callable[[], bool]) -> None:
         """Wait until ``is_connected()``; raise the fatal error that ended supervision, or
-        ConnectFailed if it ended otherwise first."""
+        ConnectFailed if it ended otherwise first (stop() included)."""
+        task = self._task  # stop() clears self._task: keep the one this wait depends on
         while not is_connected():
             self._raise_if_fatal()
+            if task is not None and task.done():
+                raise ConnectFailed("supervision stopped before a connection was made")
             waiter = asyncio.ensure_future(live.wait())
             watched: set[asyncio.Future[Any]] = {waiter}
-            if self._task is not None:
-                watched.add(self._task)
+            if task is not None:
+                watched.add(task)
             try:
                 await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiter.cancel()
-            if self._task is not None and self._task.done():
-                self._raise_if_fatal()
-                if not is_connected():
-                    raise ConnectFailed("supervision stopped before a connection was made")
 
     async def _run(self) -> None:
         try:
