@@ -146,3 +146,28 @@ def test_failed_transaction_rolls_back() -> None:
         with pytest.raises(sqlite3.IntegrityError):
             journal.record_order_sent(EP, 1, None, 1.0)  # type: ignore[arg-type]
         assert journal.highest_order_id(EP) is None  # the id half was rolled back too
+
+
+def test_batch_writes_at_its_end_and_a_failed_batch_forgets_everything(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as journal:
+        with journal.batch():
+            journal.record_delivery("a.01", "a", 1, 1.0, commission=True)
+            journal.record_delivery("b.01", "b", 1, 2.0)
+            journal.record_commission("b.01")  # recorded in this batch, not written yet
+            assert journal.is_delivered("a.01")
+            assert journal.delivered_count() == 2  # reads inside the batch see its fills
+        with pytest.raises(RuntimeError):
+            _failing_batch(journal)
+        assert not journal.is_delivered("c.01")
+    with Journal(path) as journal:
+        assert journal.is_commission_delivered("a.01")
+        assert journal.is_commission_delivered("b.01")
+        assert not journal.is_delivered("c.01")
+        assert journal.delivered_count() == 2
+
+
+def _failing_batch(journal: Journal) -> None:
+    with journal.batch():
+        journal.record_delivery("c.01", "c", 1, 3.0)
+        raise RuntimeError("failed inside the batch")

@@ -37,6 +37,22 @@ def test_format_field_rules() -> None:
         codec.format_field("a\0b")
 
 
+class _NulText:
+    def __str__(self) -> str:
+        return "x\0y"
+
+
+@pytest.mark.parametrize("bad", ["a\0b", "\0", _NulText()])
+@pytest.mark.parametrize("position", [0, 1, 2])
+def test_encode_fields_rejects_a_nul_in_any_field(bad: object, position: int) -> None:
+    fields: list[object] = [1, "x", 2.5]
+    fields[position] = bad
+    with pytest.raises(ValueError, match="NUL"):
+        codec.encode_fields(*fields)
+    assert codec.encode_fields() == b""
+    assert codec.encode_fields("", None, "") == b"\0\0\0"
+
+
 def test_frame_buffer_holds_partial_frames_until_complete() -> None:
     buf = FrameBuffer()
     data = codec.encode_message("a", "b") + codec.encode_message("c")

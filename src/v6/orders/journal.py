@@ -9,9 +9,11 @@ Tables (schema version ``SCHEMA_VERSION`` in ``PRAGMA user_version``):
 - ``pending_orders``: orderRefs of orders written to the socket but not yet acknowledged (UNKNOWN
   until reconciliation finds them or proves them absent).
 
-Reads come from an in-memory copy loaded at open (one day's executions after :meth:`prune`).
-WAL mode with ``synchronous=NORMAL``: one transaction per recorded fill (or per :meth:`batch`),
-durable against a process crash (a power loss may lose the last transactions, never corrupt the
+Reads of fills and pending orders come from an in-memory copy loaded at open (one day's
+executions after :meth:`prune`).
+WAL mode with ``synchronous=NORMAL``: one transaction per recorded fill (or per :meth:`batch`,
+whose fills are written with one ``executemany`` just before its COMMIT), durable against a
+process crash (a power loss may lose the last transactions, never corrupt the
 file). A journal
 written by a newer v6, or a file sqlite cannot read, raises at construction: never a silent reset.
 ``Journal(None)`` keeps the same tables in memory: exactly once for the life of the process.
@@ -92,6 +94,7 @@ class Journal:
         """Open (again, after :meth:`close`) the same file; in-memory journals never close."""
         if not self.closed:
             return
+        self._unwritten: dict[str, tuple[str, str, int, float, int]] = {}  # inside batch()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
         except sqlite3.Error as exc:
@@ -143,6 +146,14 @@ class Journal:
 
     def _load_cache(self) -> None:
         """What was delivered, in memory: reads never touch the file (one day's executions)."""
+        self._unwritten.clear()
+        self._pending = {
+            str(ref): PendingOrder(str(ref), Endpoint(str(host), int(port), int(cid)), int(oid),
+                                   float(at))
+            for ref, host, port, cid, oid, at in self._db.execute(
+                "SELECT order_ref, host, port, client_id, order_id, sent_at FROM pending_orders"
+            )
+        }  # fmt: skip
         self._delivered: set[str] = set()
         self._latest: dict[str, tuple[int, str]] = {}
         self._commissions: set[str] = set()
@@ -161,7 +172,8 @@ class Journal:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """One transaction for every record made inside (recorded together, or not at all)."""
+        """One transaction for every record made inside (recorded together when the block
+        ends, or not at all). Reads inside the block already see its records."""
         with self._transaction():
             yield
 
@@ -173,11 +185,22 @@ class Journal:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._write_unwritten()
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             self._load_cache()  # forget what the rolled-back transaction recorded
             raise
-        self._db.execute("COMMIT")
+
+    def _write_unwritten(self) -> None:
+        if self._unwritten:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO fills "
+                "(exec_id, stem, suffix, exec_time, commission_delivered) VALUES (?, ?, ?, ?, ?)",
+                self._unwritten.values(),
+            )
+            self._unwritten.clear()
 
     # ------------------------------------------------------------------- fills
 
@@ -188,21 +211,33 @@ class Journal:
         """The highest delivered (suffix, exec_id) of a correction stem, or None."""
         return self._latest.get(stem)
 
-    def record_delivery(self, exec_id: str, stem: str, suffix: int, exec_time: float) -> None:
-        """Mark one execution delivered (one transaction; a repeat is a no-op)."""
-        with self._transaction():
-            self._db.execute(
-                "INSERT OR IGNORE INTO fills (exec_id, stem, suffix, exec_time) "
-                "VALUES (?, ?, ?, ?)",
-                (exec_id, stem, suffix, exec_time),
-            )
-            self._remember(exec_id, stem, suffix)
+    def record_delivery(
+        self, exec_id: str, stem: str, suffix: int, exec_time: float, *, commission: bool = False
+    ) -> None:
+        """Mark one execution delivered, with its commission report if ``commission`` (one
+        transaction, or part of the :meth:`batch` around it; a repeat is a no-op)."""
+        if exec_id in self._delivered:
+            return
+        row = (exec_id, stem, suffix, exec_time, int(commission))
+        if self._db.in_transaction:  # inside batch(): written when it ends
+            self._unwritten[exec_id] = row
+        else:
+            with self._transaction():
+                self._unwritten[exec_id] = row
+        self._remember(exec_id, stem, suffix)
+        if commission:
+            self._commissions.add(exec_id)
 
     def is_commission_delivered(self, exec_id: str) -> bool:
         return exec_id in self._commissions
 
     def record_commission(self, exec_id: str) -> None:
         """Mark the commission report of a delivered execution delivered."""
+        row = self._unwritten.get(exec_id)
+        if row is not None:  # recorded in this batch, not written yet
+            self._unwritten[exec_id] = (*row[:4], 1)
+            self._commissions.add(exec_id)
+            return
         with self._transaction():
             cursor = self._db.execute(
                 "UPDATE fills SET commission_delivered = 1 WHERE exec_id = ?", (exec_id,)
@@ -212,10 +247,12 @@ class Journal:
 
     def last_execution_time(self) -> float | None:
         """The latest execution time among delivered fills (UTC epoch seconds), or None."""
+        self._write_unwritten()  # inside batch(): its fills count too
         row = self._db.execute("SELECT MAX(exec_time) FROM fills").fetchone()
         return None if row[0] is None else float(row[0])
 
     def delivered_count(self) -> int:
+        self._write_unwritten()
         return int(self._db.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
 
     def prune(self, before: float) -> int:
@@ -250,21 +287,19 @@ class Journal:
                 "INSERT OR REPLACE INTO pending_orders VALUES (?, ?, ?, ?, ?, ?)",
                 (order_ref, endpoint.host, endpoint.port, endpoint.client_id, order_id, sent_at),
             )
+            self._pending[order_ref] = PendingOrder(order_ref, endpoint, order_id, sent_at)
 
     def resolve_pending(self, order_ref: str) -> None:
         """The order was acknowledged, or proven absent: it is no longer UNKNOWN."""
+        if order_ref not in self._pending:
+            return
         with self._transaction():
             self._db.execute("DELETE FROM pending_orders WHERE order_ref = ?", (order_ref,))
+            del self._pending[order_ref]
 
     def pending_orders(self) -> list[PendingOrder]:
-        rows = self._db.execute(
-            "SELECT order_ref, host, port, client_id, order_id, sent_at FROM pending_orders "
-            "ORDER BY sent_at"
-        ).fetchall()
-        return [
-            PendingOrder(str(ref), Endpoint(str(host), int(port), int(cid)), int(oid), float(at))
-            for ref, host, port, cid, oid, at in rows
-        ]
+        """Oldest first."""
+        return sorted(self._pending.values(), key=lambda pending: pending.sent_at)
 
     # ------------------------------------------------------------------- lifetime
 

@@ -60,7 +60,9 @@ class DeliveryView(Protocol):
 class DeliveryStore(DeliveryView, Protocol):
     """A DeliveryView that also records (a Journal implements it)."""
 
-    def record_delivery(self, exec_id: str, stem: str, suffix: int, exec_time: float) -> None: ...
+    def record_delivery(
+        self, exec_id: str, stem: str, suffix: int, exec_time: float, *, commission: bool = False
+    ) -> None: ...
 
     def record_commission(self, exec_id: str) -> None: ...
 
@@ -145,13 +147,12 @@ class FillLedger(Generic[R]):
             self.counters.duplicates += 1
             return FillDecision(verdict)
         stem, suffix = split_exec_id(exec_id)
-        self._store.record_delivery(exec_id, stem, suffix, exec_time)
+        held = self._held.pop(exec_id, None)  # its report came first: recorded with it
+        self._store.record_delivery(exec_id, stem, suffix, exec_time, commission=held is not None)
         self.counters.delivered += 1
         self.counters.recovered += recovered
         self.counters.corrections += verdict.kind is FillKind.CORRECTION
-        held = self._held.pop(exec_id, None)
-        if held is not None:
-            self._mark_commission(exec_id)
+        self.counters.commissions_delivered += held is not None
         self.counters.commissions_held = len(self._held)
         return FillDecision(verdict, held)
 

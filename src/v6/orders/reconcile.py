@@ -241,14 +241,15 @@ def _fills(
 def _delivery_order(executions: Sequence[ReportedExecution]) -> list[ReportedExecution]:
     """One per exec id; stems in time order, and within a stem the lower suffix first, so a
     missed original precedes its correction."""
-    unique = list({e.exec_id: e for e in executions}.values())
+    unique = {e.exec_id: e for e in executions}
+    split = {exec_id: split_exec_id(exec_id) for exec_id in unique}
     first_time: dict[str, float] = {}
-    for e in unique:
-        stem = split_exec_id(e.exec_id)[0]
+    for e in unique.values():
+        stem = split[e.exec_id][0]
         first_time[stem] = min(e.time, first_time.get(stem, e.time))
 
     def key(e: ReportedExecution) -> tuple[float, str, int]:
-        stem, suffix = split_exec_id(e.exec_id)
+        stem, suffix = split[e.exec_id]
         return first_time[stem], stem, suffix
 
-    return sorted(unique, key=key)
+    return sorted(unique.values(), key=key)

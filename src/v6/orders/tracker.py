@@ -25,7 +25,7 @@ Delivery = the :class:`~v6.orders.ledger.FillLedger` records it (journal), the f
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ib_async import (
@@ -48,6 +48,7 @@ from v6.orders.ledger import CommissionKind, FillDecision, FillKind, FillLedger
 from v6.orders.reconcile import (
     GatewayReport,
     PlacedOrder,
+    RecoveredFill,
     ReportedExecution,
     ReportedOrder,
     reconcile,
@@ -130,15 +131,10 @@ class FillTracker:
             executions=[_reported(f.execution) for f in self._wrapper.fills.values()],
         )
         result = reconcile(placed, report, self.journal)
-        decided = []
         with self.journal.batch():  # recorded in one transaction, then handed out
-            for recovered in result.fills:
-                fill = self._wrapper.fills[recovered.execution.exec_id]
-                holder = holders.get(recovered.order_ref or "")
-                trade = holder if holder is not None else self._trade_for(fill)
-                decided.append((trade, fill, self._decide(fill, recovered=True)))
-        for trade, fill, decision in decided:
-            self._hand_out(trade, fill, decision, announced=False)
+            decided = self._decide_recovered(result.fills, holders)
+        for trade, fill, decision, listed in decided:
+            self._hand_out(trade, fill, decision, announced=False, listed=listed)
         self._orphans.clear()
         for ref in result.found:
             self._acknowledge(ref)
@@ -150,6 +146,26 @@ class FillTracker:
                 "Reconciled: {} fill(s) recovered, {} order(s) never received",
                 len(result.fills), len(result.absent),
             )  # fmt: skip
+
+    def _decide_recovered(
+        self, recovered: Sequence[RecoveredFill], holders: dict[str, Trade]
+    ) -> list[tuple[Trade, Fill, FillDecision[CommissionReport], bool]]:
+        """Each fill's Trade and decision, and whether it is on ``trade.fills`` already."""
+        decided = []
+        trades: dict[tuple[int, str, int, int], Trade] = {}  # one lookup per order, not per fill
+        listed: dict[int, set[int]] = {}  # id(trade) -> ids of the fills on it
+        for r in recovered:
+            fill = self._wrapper.fills[r.execution.exec_id]
+            e = fill.execution
+            order = (e.permId, e.orderRef, e.clientId, e.orderId)
+            trade = holders.get(r.order_ref or "")
+            if trade is None:
+                trade = trades.get(order) or trades.setdefault(order, self._trade_for(fill))
+            if id(trade) not in listed:
+                listed[id(trade)] = {id(f) for f in trade.fills}
+            decision = self._decide(fill, recovered=True)
+            decided.append((trade, fill, decision, id(fill) in listed[id(trade)]))
+        return decided
 
     def close(self) -> None:
         """The manager stops: end the held Trades' events (as ib_async would have)."""
@@ -251,6 +267,7 @@ class FillTracker:
         fill = self._wrapper.fills.get(report.execId)
         if fill is not None:
             dataclassUpdate(fill.commissionReport, report)
+            report = fill.commissionReport  # held as is: nothing to copy when passed on
         if self.ledger.commission(report.execId, report) is CommissionKind.DELIVER:
             self._pass_commission(report.execId, report)
 
@@ -324,12 +341,21 @@ class FillTracker:
         return self.ledger.execution(e.execId, e.time.timestamp(), recovered=recovered)
 
     def _hand_out(
-        self, trade: Trade, fill: Fill, decision: FillDecision[CommissionReport], *, announced: bool
+        self,
+        trade: Trade,
+        fill: Fill,
+        decision: FillDecision[CommissionReport],
+        *,
+        announced: bool,
+        listed: bool | None = None,
     ) -> None:
+        """``listed``: whether the fill is on ``trade.fills`` already (None: look)."""
         if not decision.deliver:
             return
         e = fill.execution
-        if not any(f is fill for f in trade.fills):
+        if listed is None:
+            listed = any(f is fill for f in trade.fills)
+        if not listed:
             trade.fills.append(fill)
             status = trade.orderStatus.status
             trade.log.append(TradeLogEntry(fill.time, status, f"Fill {e.shares}@{e.price}"))
@@ -341,7 +367,7 @@ class FillTracker:
         self.registry.add(trade, self.session)
         self._deliver_fill(trade, fill)
         if decision.held_commission is not None:
-            self._pass_commission(e.execId, decision.held_commission)
+            self._pass_commission(e.execId, decision.held_commission, trade)
 
     def _replace(self, trade: Trade, replaced: str, by: str) -> None:
         self.corrections[by] = replaced
@@ -350,13 +376,16 @@ class FillTracker:
                 self._replaced[replaced] = trade.fills.pop(i)
                 break
 
-    def _pass_commission(self, exec_id: str, report: CommissionReport) -> None:
+    def _pass_commission(
+        self, exec_id: str, report: CommissionReport, trade: Trade | None = None
+    ) -> None:
         fill: Fill | None = self._wrapper.fills.get(exec_id)
         if fill is None:
             return
         if report is not fill.commissionReport:
             dataclassUpdate(fill.commissionReport, report)
-        trade = self._trade_for(fill)
+        if trade is None:
+            trade = self._trade_for(fill)
         self.ib.commissionReportEvent.emit(trade, fill, fill.commissionReport)
         trade.commissionReportEvent.emit(trade, fill, fill.commissionReport)
         self._deliver_commission(trade, fill, fill.commissionReport)
