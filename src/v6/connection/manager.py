@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ib_async import IB
@@ -33,7 +33,7 @@ from v6.connection import retry
 from v6.connection.circuit_breaker import CircuitBreaker, CircuitState, Clock
 from v6.connection.connect_plan import ConnectPlans, LoopBinding
 from v6.connection.connector import Classify, Connector, SleepFunc
-from v6.connection.health import ConnectionStats, Health
+from v6.connection.health import ConnectionStats, Health, read_health
 from v6.connection.heartbeat import Heartbeat
 from v6.connection.link import IbAsyncLink, Link
 from v6.connection.listeners import Hooks
@@ -358,33 +358,15 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
 
     def health(self) -> Health:
         """A snapshot of the connection's health."""
-        age = self.last_heartbeat_age
-        fresh = age is not None and age <= self.heartbeat_interval + self.settings.heartbeat_timeout
         connected = self.is_connected
-        maintenance = self.restarts.evaluate(connected)
-        session = self._session
-        since = None if session is None else session.degraded_since
-        return Health(
-            connected=connected,
-            last_heartbeat_age=age,
-            circuit_breaker_state=self.circuit_breaker.state,
-            healthy=self._states.current is ConnectionState.CONNECTED
-            and connected
-            and fresh
-            and maintenance.healthy,
-            state=self._states.current,
-            last_rtt=self._heartbeat.last_rtt,
-            consecutive_failures=self.consecutive_failures,
-            reconnect_count=self.stats.reconnects,
-            last_error=self._last_error,
-            host=self.host,
-            port=self.port,
-            client_id=self.client_id,
-            supervised=self._supervisor.running,
-            degraded_for=None if since is None else self._clock() - since,
-            farms=MappingProxyType({} if session is None else dict(session.farms)),
-            maintenance=maintenance.maintenance,
-        )
+        return read_health(
+            self.settings, self._session, state=self._states.current, connected=connected,
+            heartbeat_age=self.last_heartbeat_age, last_rtt=self._heartbeat.last_rtt,
+            maintenance=self.restarts.evaluate(connected), clock=self._clock,
+            breaker=self.circuit_breaker.state, consecutive_failures=self.consecutive_failures,
+            reconnects=self.stats.reconnects, last_error=self._last_error,
+            client_id=self.client_id, supervised=self._supervisor.running,
+        )  # fmt: skip
 
     async def connection_health(self) -> dict[str, Any]:
         """A JSON-serialisable snapshot of the connection's health (``health().as_dict()``),
