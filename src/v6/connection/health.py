@@ -3,12 +3,18 @@ connection_health() returns)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from v6.connection.circuit_breaker import CircuitState
 from v6.connection.state import ConnectionState
+
+if TYPE_CHECKING:
+    from v6.connection.maintenance import MaintenanceVerdict
+    from v6.connection.session import Session
+    from v6.connection.settings import ConnectionSettings
 
 #: Seconds in as_dict() are rounded to a microsecond: enough, and stable in JSON.
 _DIGITS = 6
@@ -73,3 +79,44 @@ class Health:
 
 def _seconds(value: float | None) -> float | None:
     return None if value is None else round(value, _DIGITS)
+
+
+def read_health(
+    settings: ConnectionSettings,
+    session: Session | None,
+    *,
+    state: ConnectionState,
+    connected: bool,
+    heartbeat_age: float | None,
+    last_rtt: float | None,
+    maintenance: MaintenanceVerdict,
+    clock: Callable[[], float],
+    breaker: CircuitState,
+    consecutive_failures: int,
+    reconnects: int,
+    last_error: str | None,
+    client_id: int,
+    supervised: bool,
+) -> Health:
+    """Assemble one :class:`Health` from the manager's parts (``clock``: for ``degraded_for``)."""
+    window = settings.heartbeat_interval + settings.heartbeat_timeout
+    fresh = heartbeat_age is not None and heartbeat_age <= window
+    since = None if session is None else session.degraded_since
+    return Health(
+        connected=connected,
+        last_heartbeat_age=heartbeat_age,
+        circuit_breaker_state=breaker,
+        healthy=state is ConnectionState.CONNECTED and connected and fresh and maintenance.healthy,
+        state=state,
+        last_rtt=last_rtt,
+        consecutive_failures=consecutive_failures,
+        reconnect_count=reconnects,
+        last_error=last_error,
+        host=settings.host,
+        port=settings.port,
+        client_id=client_id,
+        supervised=supervised,
+        degraded_for=None if since is None else clock() - since,
+        farms=MappingProxyType({} if session is None else dict(session.farms)),
+        maintenance=maintenance.maintenance,
+    )

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ib_async import IB
@@ -31,11 +31,12 @@ from loguru import logger
 from v6.connection import defaults as d
 from v6.connection import retry
 from v6.connection.circuit_breaker import CircuitBreaker, CircuitState, Clock
+from v6.connection.connect_plan import ConnectPlans, LoopBinding
 from v6.connection.connector import Classify, Connector, SleepFunc
-from v6.connection.health import ConnectionStats, Health
+from v6.connection.health import ConnectionStats, Health, read_health
 from v6.connection.heartbeat import Heartbeat
 from v6.connection.link import IbAsyncLink, Link
-from v6.connection.listeners import Hooks, cancel_and_wait
+from v6.connection.listeners import Hooks
 from v6.connection.maintenance import MaintenanceSchedule, MaintenanceWindows, utc_now
 from v6.connection.planner import Backoff, ReconnectPlanner
 from v6.connection.restarts import Restarts
@@ -50,7 +51,7 @@ from v6.connection.state import LIVE_STATES, ConnectionState, StateHolder
 from v6.connection.supervisor import Supervisor
 from v6.connection.system_messages import CutOff, FarmStatus, Restored, interpret
 from v6.connection.validation import require_bool
-from v6.errors import CircuitOpenError, ConnectAborted, HeartbeatTimeout, WrongEventLoop
+from v6.errors import CircuitOpenError, HeartbeatTimeout
 from v6.orders.wiring import OrderTracking, TradingHooks
 
 if TYPE_CHECKING:
@@ -58,8 +59,6 @@ if TYPE_CHECKING:
 
 #: How long stop() lets async callbacks finish before cancelling them.
 CALLBACK_GRACE = 1.0
-#: The name of the task that runs one connect plan (stop() cancels it).
-CONNECT_TASK_NAME = "v6-ib-connect"
 #: States a connect plan passes through; a cancelled plan leaves them for DISCONNECTED.
 _CONNECTING_STATES = frozenset(
     {ConnectionState.CONNECTING, ConnectionState.BACKING_OFF, ConnectionState.CIRCUIT_OPEN}
@@ -197,11 +196,8 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
             self._state_listeners.fire,
             lambda new: self.restarts.evaluate(connected=new in LIVE_STATES).expected,
         )
-        self._connect_lock = asyncio.Lock()
-        self._plan: asyncio.Task[None] | None = None  # the connect plan under way
-        self._stops = 0  # stop() calls so far: a connect waiting since before one is aborted
-        self._stopping = 0  # stop() calls under way
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._plans = ConnectPlans()
+        self._loop = LoopBinding()
         self._ever_connected = False
         self._last_error: str | None = None
         self._link: Link = link if link is not None else IbAsyncLink(self.ib, clock=clock)
@@ -331,15 +327,7 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
         Safe at any moment: a connect under way (or waiting) raises :class:`ConnectAborted`,
         and a :meth:`start` that lands while this runs is stopped too."""
         self._check_loop()
-        self._stops += 1
-        self._stopping += 1
-        try:
-            while self._supervisor.running or self._plan_running():
-                await self._supervisor.stop()
-                if self._plan is not None and not self._plan.done():
-                    await cancel_and_wait(self._plan)
-        finally:
-            self._stopping -= 1
+        await self._plans.stop(self._supervisor)
         # No await from the loop's last check to here: nothing can start in between.
         self._teardown("stopped by the user", by_user=True)
         self._states.move(ConnectionState.STOPPED, "stopped by the user")
@@ -370,33 +358,15 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
 
     def health(self) -> Health:
         """A snapshot of the connection's health."""
-        age = self.last_heartbeat_age
-        fresh = age is not None and age <= self.heartbeat_interval + self.settings.heartbeat_timeout
         connected = self.is_connected
-        maintenance = self.restarts.evaluate(connected)
-        session = self._session
-        since = None if session is None else session.degraded_since
-        return Health(
-            connected=connected,
-            last_heartbeat_age=age,
-            circuit_breaker_state=self.circuit_breaker.state,
-            healthy=self._states.current is ConnectionState.CONNECTED
-            and connected
-            and fresh
-            and maintenance.healthy,
-            state=self._states.current,
-            last_rtt=self._heartbeat.last_rtt,
-            consecutive_failures=self.consecutive_failures,
-            reconnect_count=self.stats.reconnects,
-            last_error=self._last_error,
-            host=self.host,
-            port=self.port,
-            client_id=self.client_id,
-            supervised=self._supervisor.running,
-            degraded_for=None if since is None else self._clock() - since,
-            farms=MappingProxyType({} if session is None else dict(session.farms)),
-            maintenance=maintenance.maintenance,
-        )
+        return read_health(
+            self.settings, self._session, state=self._states.current, connected=connected,
+            heartbeat_age=self.last_heartbeat_age, last_rtt=self._heartbeat.last_rtt,
+            maintenance=self.restarts.evaluate(connected), clock=self._clock,
+            breaker=self.circuit_breaker.state, consecutive_failures=self.consecutive_failures,
+            reconnects=self.stats.reconnects, last_error=self._last_error,
+            client_id=self.client_id, supervised=self._supervisor.running,
+        )  # fmt: skip
 
     async def connection_health(self) -> dict[str, Any]:
         """A JSON-serialisable snapshot of the connection's health (``health().as_dict()``),
@@ -429,33 +399,15 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
 
         The plan runs as its own task so that stop() can end it without cancelling the caller,
         who gets :class:`ConnectAborted` instead."""
-        stops = self._stops
-        async with self._connect_lock:
-            if self._stops != stops:
-                raise ConnectAborted("stopped while waiting to connect")
-            if self.is_connected:
-                return
-            if self._states.current in LIVE_STATES:  # socket died, close event not yet handled
-                self._teardown("connection lost")
-            plan = asyncio.create_task(
-                self._run_plan(max_retries, after_loss), name=CONNECT_TASK_NAME
-            )
-            self._plan = plan
-            try:
-                await plan  # a cancelled caller cancels the plan too
-            except asyncio.CancelledError:
-                caller = asyncio.current_task()
-                if plan.cancelled() and caller is not None and not caller.cancelling():
-                    raise ConnectAborted("stopped while connecting") from None
-                raise
-            finally:
-                if self._plan is plan:
-                    self._plan = None
-            if self._stops != stops:  # connected, then stop() closed it before we woke
-                raise ConnectAborted("stopped just after connecting")
+        await self._plans.run(lambda: self._run_plan(max_retries, after_loss), needed=self._needed)
 
-    def _plan_running(self) -> bool:
-        return self._plan is not None and not self._plan.done()
+    def _needed(self) -> bool:
+        """Whether a plan must run (asked under the plans' lock)."""
+        if self.is_connected:
+            return False
+        if self._states.current in LIVE_STATES:  # socket died, close event not yet handled
+            self._teardown("connection lost")
+        return True
 
     async def _run_plan(self, max_retries: int | None, after_loss: bool) -> None:
         self._orders.open()
@@ -463,7 +415,7 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
             await self._connector.run(self.settings, max_retries=max_retries, after_loss=after_loss)
         except asyncio.CancelledError:
             # The caller gave up (a timeout): say no attempt is under way. stop() says STOPPED.
-            if not self._stopping and self._states.current in _CONNECTING_STATES:
+            if not self._plans.stopping and self._states.current in _CONNECTING_STATES:
                 self._states.move(ConnectionState.DISCONNECTED, "connect cancelled")
             raise
         self._orders.tracker.reconcile()  # every missed fill, before CONNECTED
@@ -574,17 +526,7 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
         return None
 
     def _check_loop(self) -> None:
-        """Bind to the first running loop; refuse any other at once (its sockets, tasks and
-        locks would be the first loop's, and a connect would only time out)."""
-        loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif loop is not self._loop:
-            ended = "closed" if self._loop.is_closed() else "still open"
-            raise WrongEventLoop(
-                f"this IBConnectionManager belongs to the event loop it was first used in "
-                f"({ended}); make a new manager for each event loop (each asyncio.run())"
-            )
+        self._loop.check()
 
     def _note_error(self, error: str) -> None:
         self._last_error = error

@@ -36,9 +36,7 @@ from ib_async import (
     Fill,
     Order,
     OrderState,
-    OrderStatus,
     Trade,
-    TradeLogEntry,
 )
 from ib_async.util import UNSET_DOUBLE, dataclassUpdate
 
@@ -49,19 +47,27 @@ from v6.orders.reconcile import (
     GatewayReport,
     PlacedOrder,
     RecoveredFill,
-    ReportedExecution,
     ReportedOrder,
     reconcile,
 )
 from v6.orders.registry import TradeRegistry
+from v6.orders.trade_updates import (
+    NOT_RECEIVED,
+    append_fill,
+    apply_final_status,
+    is_late,
+    mark_not_received,
+    reported_execution,
+    reported_order,
+    trade_from_execution,
+)
 
 if TYPE_CHECKING:
     from loguru import Logger
 
 FillCallback = Callable[[Trade, Fill], None]
 CommissionCallback = Callable[[Trade, Fill, CommissionReport], None]
-#: Log message on the Trade of an order the gateway proved it never received.
-NOT_RECEIVED = "v6: never reached the gateway (connection lost); not re-sent"
+__all__ = ["NOT_RECEIVED", "CommissionCallback", "FillCallback", "FillTracker"]
 
 
 class FillTracker:
@@ -128,7 +134,7 @@ class FillTracker:
             session=self.session,
             open_orders=self._open,
             completed_orders=self._completed,
-            executions=[_reported(f.execution) for f in self._wrapper.fills.values()],
+            executions=[reported_execution(f.execution) for f in self._wrapper.fills.values()],
         )
         result = reconcile(placed, report, self.journal)
         with self.journal.batch():  # recorded in one transaction, then handed out
@@ -218,7 +224,7 @@ class FillTracker:
             return
         self._bind(order.permId, order.orderRef, order.clientId, order.orderId)
         self._original["openOrder"](order_id, contract, order, state)
-        self._open.append(_reported_order(order, state.status))
+        self._open.append(reported_order(order, state.status))
         key = self._wrapper.orderKey(order.clientId, order.orderId, order.permId)
         trade = self._wrapper.trades.get(key)
         if trade is not None:
@@ -227,7 +233,7 @@ class FillTracker:
     def _orderStatus(self, order_id: int, status: str, filled: float, *rest: Any) -> None:
         perm_id, client_id = int(rest[2]), int(rest[5])
         trade = self._bind(perm_id, "", client_id, order_id)
-        if trade is not None and _is_late(trade.orderStatus, status, filled):
+        if trade is not None and is_late(trade.orderStatus, status, filled):
             self._log.debug("Late orderStatus {} for order {} dropped", status, order_id)
             return
         self._original["orderStatus"](order_id, status, filled, *rest)
@@ -237,10 +243,11 @@ class FillTracker:
     def _completedOrder(self, contract: Contract, order: Order, state: OrderState) -> None:
         trade = self._bind(order.permId, order.orderRef, order.clientId, order.orderId)
         self._original["completedOrder"](contract, order, state)
-        self._completed.append(_reported_order(order, state.status))
+        self._completed.append(reported_order(order, state.status))
         if trade is not None:
             filled = float(order.filledQuantity)
-            self._apply_status(trade, state.status, None if filled == UNSET_DOUBLE else filled)
+            filled_or_none = None if filled == UNSET_DOUBLE else filled
+            apply_final_status(self.ib, trade, state.status, filled_or_none, self._wrapper.lastTime)
 
     def _execDetails(self, req_id: int, contract: Contract, execution: Execution) -> None:
         wrapper = self._wrapper
@@ -310,10 +317,7 @@ class FillTracker:
         e = fill.execution
         trade = self._bind(e.permId, e.orderRef, e.clientId, e.orderId)
         if trade is None:
-            action = "BUY" if e.side == "BOT" else "SELL"
-            order = Order(orderId=e.orderId, clientId=e.clientId, permId=e.permId,
-                          orderRef=e.orderRef, action=action)  # fmt: skip
-            trade = Trade(fill.contract, order, OrderStatus(orderId=e.orderId, permId=e.permId))
+            trade = trade_from_execution(fill)
             if e.permId:
                 self._wrapper.permId2Trade[e.permId] = trade
             self._wrapper.trades[self._wrapper.orderKey(e.clientId, e.orderId, e.permId)] = trade
@@ -356,9 +360,7 @@ class FillTracker:
         if listed is None:
             listed = any(f is fill for f in trade.fills)
         if not listed:
-            trade.fills.append(fill)
-            status = trade.orderStatus.status
-            trade.log.append(TradeLogEntry(fill.time, status, f"Fill {e.shares}@{e.price}"))
+            append_fill(trade, fill)
         if decision.verdict.kind is FillKind.CORRECTION and decision.verdict.replaces:
             self._replace(trade, decision.verdict.replaces, e.execId)
         if not announced:
@@ -390,24 +392,6 @@ class FillTracker:
         trade.commissionReportEvent.emit(trade, fill, fill.commissionReport)
         self._deliver_commission(trade, fill, fill.commissionReport)
 
-    def _apply_status(self, trade: Trade, status: str, filled: float | None) -> None:
-        """A completed order's final status, which ib_async never applies to a bound Trade."""
-        current = trade.orderStatus
-        if current.status == status or not status:
-            return
-        old = current.status
-        current.status = status
-        if filled is not None:
-            current.filled = float(filled)
-            current.remaining = max(0.0, float(trade.order.totalQuantity) - float(filled))
-        trade.log.append(TradeLogEntry(self._wrapper.lastTime, status, "v6: completed order"))
-        self.ib.orderStatusEvent.emit(trade)
-        trade.statusEvent.emit(trade)
-        if old != status and status == OrderStatus.Filled:
-            trade.filledEvent.emit(trade)
-        elif old != status and status == OrderStatus.Cancelled:
-            trade.cancelledEvent.emit(trade)
-
     def _not_received(self, order_ref: str, trade: Trade | None) -> None:
         self.journal.resolve_pending(order_ref)
         self._log.warning("Order {} never reached the gateway; not re-sent", order_ref)
@@ -416,9 +400,7 @@ class FillTracker:
         held = self.registry.get(trade)
         if held is not None:
             held.acknowledged = True
-        trade.orderStatus.status = OrderStatus.Inactive
-        trade.log.append(TradeLogEntry(self._wrapper.lastTime, OrderStatus.Inactive, NOT_RECEIVED))
-        trade.statusEvent.emit(trade)
+        mark_not_received(trade, self._wrapper.lastTime)
 
     def _placed(self) -> tuple[list[PlacedOrder], dict[str, Trade]]:
         """What reconcile() needs of the held Trades (and of pending orders of an earlier
@@ -439,20 +421,3 @@ class FillTracker:
                 placed.append(PlacedOrder(pending.order_ref, pending.endpoint.client_id,
                                           pending.order_id, -1, unacknowledged=True))  # fmt: skip
         return placed, holders
-
-
-def _is_late(current: OrderStatus, status: str, filled: float) -> bool:
-    """An orderStatus older than what the Trade shows: fewer shares filled, or not done after
-    done (TWS never reopens a filled or cancelled order)."""
-    if float(filled) < float(current.filled):
-        return True
-    return current.status in OrderStatus.DoneStates and status not in OrderStatus.DoneStates
-
-
-def _reported(e: Execution) -> ReportedExecution:
-    return ReportedExecution(e.execId, e.permId, e.clientId, e.orderId, e.orderRef,
-                             e.time.timestamp())  # fmt: skip
-
-
-def _reported_order(order: Order, status: str) -> ReportedOrder:
-    return ReportedOrder(order.permId, order.clientId, order.orderId, order.orderRef, status)
