@@ -19,11 +19,10 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ib_async import IB
 from loguru import logger
@@ -33,21 +32,20 @@ from v6.connection import retry
 from v6.connection.circuit_breaker import CircuitBreaker, CircuitState, Clock
 from v6.connection.connect_plan import ConnectPlans, LoopBinding
 from v6.connection.connector import Classify, Connector, SleepFunc
-from v6.connection.health import ConnectionStats, Health, read_health
+from v6.connection.health import ConnectionStats
 from v6.connection.heartbeat import Heartbeat
 from v6.connection.link import IbAsyncLink, Link
 from v6.connection.listeners import Hooks
 from v6.connection.maintenance import MaintenanceSchedule, MaintenanceWindows, utc_now
 from v6.connection.planner import Backoff, ReconnectPlanner
 from v6.connection.restarts import Restarts
-from v6.connection.session import Session
 from v6.connection.settings import (
     ConnectionSettings,
     SettingsView,
     client_id_tuple,
-    manager_kwargs_from_env,
 )
 from v6.connection.state import LIVE_STATES, ConnectionState, StateHolder
+from v6.connection.status import ManagerStatus
 from v6.connection.supervisor import Supervisor
 from v6.connection.system_messages import CutOff, FarmStatus, Restored, interpret
 from v6.connection.validation import require_bool
@@ -65,7 +63,7 @@ _CONNECTING_STATES = frozenset(
 )
 
 
-class IBConnectionManager(Hooks, SettingsView, TradingHooks):
+class IBConnectionManager(Hooks, SettingsView, ManagerStatus, TradingHooks):
     """Connects to TWS / IB Gateway through ``ib_async`` and keeps the connection honest.
 
     Plain use (the plan's)::
@@ -226,64 +224,6 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
             connect=self._reconnect, watch=self._watch, teardown=self._teardown, log=self._log
         )
 
-    @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **kwargs: Any
-    ) -> IBConnectionManager:
-        """Build from ``IB_HOST``, ``IB_PORT``, ``IB_CLIENT_ID`` (comma list allowed) and the
-        other options as ``IB_<OPTION>`` (``IB_HEARTBEAT_TIMEOUT``, ``IB_READONLY``, ...).
-        Keyword arguments override the environment; ``IB_JOURNAL`` is the ``journal`` path."""
-        environ = os.environ if environ is None else environ
-        kwargs.setdefault("journal", environ.get("IB_JOURNAL") or None)
-        return cls(**manager_kwargs_from_env(environ, kwargs))
-
-    # ----------------------------------------------------------------- public properties
-
-    @property
-    def client_id(self) -> int:
-        """The client id used by the current (or next) attempt."""
-        return self._planner.client_id
-
-    @property
-    def heartbeat_interval(self) -> float:
-        return self.settings.heartbeat_interval
-
-    @heartbeat_interval.setter
-    def heartbeat_interval(self, seconds: float) -> None:
-        """Takes effect at once: the watcher wakes and recomputes when to probe."""
-        self.settings = replace(self.settings, heartbeat_interval=seconds)
-        self._heartbeat.wake()
-
-    @property
-    def state(self) -> ConnectionState:
-        return self._states.current
-
-    @property
-    def is_connected(self) -> bool:
-        """True only while the API connection is ready (CONNECTED, or DEGRADED: TWS is up but
-        cut off from IB)."""
-        return self._states.current in LIVE_STATES and self._link.is_connected
-
-    @property
-    def last_heartbeat(self) -> datetime | None:
-        """Wall-clock time of the last proof of life (any message or probe answer), or None."""
-        age = self.last_heartbeat_age
-        return None if age is None else datetime.now(UTC) - timedelta(seconds=age)
-
-    @property
-    def last_heartbeat_age(self) -> float | None:
-        """Seconds (monotonic) since the last proof of life, or None before the first."""
-        return self._heartbeat.age()
-
-    @property
-    def consecutive_failures(self) -> int:
-        """Failed connection attempts since the last success."""
-        return self._planner.consecutive_failures
-
-    @property
-    def last_error(self) -> str | None:
-        return self._last_error
-
     # ---------------------------------------------------------------------- lifecycle
 
     async def connect(self) -> None:
@@ -355,24 +295,6 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
         self._check_loop()
         async with asyncio.timeout(timeout):
             await self._supervisor.wait_live(self._states.live, lambda: self.is_connected)
-
-    def health(self) -> Health:
-        """A snapshot of the connection's health."""
-        connected = self.is_connected
-        return read_health(
-            self.settings, self._session, state=self._states.current, connected=connected,
-            heartbeat_age=self.last_heartbeat_age, last_rtt=self._heartbeat.last_rtt,
-            maintenance=self.restarts.evaluate(connected), clock=self._clock,
-            breaker=self.circuit_breaker.state, consecutive_failures=self.consecutive_failures,
-            reconnects=self.stats.reconnects, last_error=self._last_error,
-            client_id=self.client_id, supervised=self._supervisor.running,
-        )  # fmt: skip
-
-    async def connection_health(self) -> dict[str, Any]:
-        """A JSON-serialisable snapshot of the connection's health (``health().as_dict()``),
-        with the trading state: ``open_orders``, ``fills_delivered``, ``fills_recovered``
-        (delivered by reconciliation, not live) and ``last_reconcile_seconds``."""
-        return {**self.health().as_dict(), **self.trading_stats()}
 
     async def __aenter__(self) -> IBConnectionManager:
         try:
@@ -513,18 +435,6 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
 
     # ------------------------------------------------------------------- helpers
 
-    @property
-    def _session(self) -> Session | None:
-        """The connection (or the attempt under way), dropped at teardown."""
-        return self._connector.session
-
-    def _order_refusal(self) -> str | None:
-        if not self._link.is_connected:
-            return "not connected"
-        if self._states.current is ConnectionState.CONNECTING:
-            return "connecting: reconciliation not finished; retry after wait_connected()"
-        return None
-
     def _check_loop(self) -> None:
         self._loop.check()
 
@@ -533,9 +443,3 @@ class IBConnectionManager(Hooks, SettingsView, TradingHooks):
 
     def _bind_client_id(self, record: Record) -> None:
         record["extra"]["client_id"] = self.client_id
-
-    def __repr__(self) -> str:
-        return (
-            f"IBConnectionManager({self.host}:{self.port}, client_id={self.client_id}, "
-            f"state={self._states.current.name}, breaker={self.circuit_breaker.state.name})"
-        )

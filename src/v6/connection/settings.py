@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Self
 
 from v6.connection import defaults as d
 from v6.connection.backoff import ExponentialBackoff
@@ -147,6 +148,15 @@ class SettingsView:
     def retry_delay(self) -> float:
         """The first backoff delay; the k-th is ``retry_delay * 2**k``."""
         return self.settings.retry_delay
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Self:
+        """Build from ``IB_HOST``, ``IB_PORT``, ``IB_CLIENT_ID`` (comma list allowed) and the
+        other options as ``IB_<OPTION>`` (``IB_HEARTBEAT_TIMEOUT``, ``IB_READONLY``, ...).
+        Keyword arguments override the environment; ``IB_JOURNAL`` is the ``journal`` path."""
+        environ = os.environ if environ is None else environ
+        kwargs.setdefault("journal", environ.get("IB_JOURNAL") or None)
+        return cls(**manager_kwargs_from_env(environ, kwargs))
 
 
 def manager_kwargs_from_env(
