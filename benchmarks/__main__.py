@@ -38,6 +38,7 @@ SCENARIOS = (
     "order_throughput",
     "journal_cost",
     "reconcile",
+    "readiness",
 )
 THROUGHPUT_TITLE = "8. Gateway throughput"
 

@@ -244,7 +244,7 @@ def run(quick: bool) -> Result:
     figures = common.run_async(lambda: _measure(orders, bursts, trials))
     return {
         "name": NAME,
-        "title": "Order throughput",
+        "title": "10. Order throughput",
         "command": f"python -m benchmarks.{NAME}",
         "params": {
             "orders_per_burst": orders,

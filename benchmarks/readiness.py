@@ -167,7 +167,7 @@ async def measure(outage_trials: int, stall_trials: int, seed: int = 3) -> Resul
     stall_ratio = common.ratio(common.median(stall_new), HEARTBEAT_TIMEOUT)
     return {
         "name": NAME,
-        "title": "Daily restarts: readiness probing and request-aware stalls",
+        "title": "13. Daily restarts: readiness probing and request-aware stalls",
         "command": f"python -m benchmarks.{NAME}",
         "params": {
             "outage trials": outage_trials,

@@ -132,7 +132,7 @@ def run(quick: bool) -> Result:
     recon = _reconcile_samples(3 if quick else 10)
     return {
         "name": NAME,
-        "title": "Reconciliation",
+        "title": "12. Reconciliation",
         "command": "python -m benchmarks.reconcile",
         "params": {"trials": trials, "fills during the outage": FILLS, "executions": EXECUTIONS},
         "rows": [
