@@ -16,8 +16,8 @@ import psutil
 import pytest
 from ib_async import IB
 
-from benchmarks.hostile_clients import HOSTILE, KINDS, attack_process
 from tests.faults.conftest import RUNS, Harness, T
+from v6.testing.hostile import HOSTILE, KINDS, attack_process
 from v6.testing.scenario import Kind
 
 SECTION = "Hostile clients"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from v6.testing.gateway.session import Tally
+from v6.testing.gateway.intake import Tally
 
 
 def test_tally_reports_at_most_once_per_interval_with_the_count() -> None:

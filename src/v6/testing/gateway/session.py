@@ -1,9 +1,16 @@
-"""One client socket of the fake gateway (an ``asyncio.Protocol``): I/O, pacing, phase, limits.
+"""One client socket of the fake gateway (an ``asyncio.BufferedProtocol``): I/O, pacing, limits.
 
 The session feeds bytes to the pure codec, asks the active faults at each hook point, hands
 requests to the :class:`~v6.testing.gateway.app.TwsApp` and writes its replies: ordered, delayed
 by any latency fault, batched per event-loop iteration, held while a fault holds output. Every
 callback is guarded: a client's bad bytes or a handler bug closes that client only.
+
+One client cannot monopolise the gateway (:mod:`~v6.testing.gateway.intake`): it is read
+:data:`READ_CHUNK` bytes at a time; at most :data:`HANDLED_PER_TURN` of its frames are handled per
+event-loop turn (its reading paused meanwhile); each frame is paced before it is decoded, frames
+over the limit are dropped unread, and after :data:`DROPPED_PER_WINDOW` of them its reading pauses
+until the window has room; while its unread output is over ``max_output_buffer`` nothing more of
+its input is handled, so no reply is built for it.
 
 A session sees its gateway only through a :class:`GatewayContext`.
 """
@@ -15,8 +22,6 @@ import contextlib
 import math
 import socket
 import struct
-from collections import deque
-from collections.abc import Callable
 from typing import Final
 
 from loguru import logger
@@ -29,10 +34,16 @@ from v6.testing.gateway.app import ClientState
 from v6.testing.gateway.config import PACING_WINDOW
 from v6.testing.gateway.context import ClientInfo, GatewayContext, Phase
 from v6.testing.gateway.faults import Verdict
+from v6.testing.gateway.intake import (
+    DROPPED_PER_TURN,
+    HANDLED_PER_TURN,
+    READ_CHUNK,
+    Pacer,
+    Tally,
+)
+from v6.testing.gateway.market import render_due
 from v6.testing.gateway.outbox import Outbox, Outgoing
-from v6.testing.market_quotes import Quote
 
-_MAX_UPDATES_PER_WAKEUP: Final = 256
 _MIN_TICK_INTERVAL: Final = 0.001
 _MAX_OUTBOX: Final = 1000
 _WRITE_HIGH_WATER: Final = 256 * 1024
@@ -40,32 +51,8 @@ _LINGER_RST: Final = struct.pack("ii", 1, 0)
 
 
 
-class Tally:
-    """Counts events and says when to report them: at most once per ``interval``, with the count
-    since the last report (pure; ``now`` is passed in)."""
 
-    __slots__ = ("interval", "last_report", "pending")
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.pending = 0
-        self.last_report = -math.inf
-
-    def add(self, now: float) -> int:
-        """Count one event; the number to report now, or 0 to stay quiet."""
-        self.pending += 1
-        if now - self.last_report < self.interval:
-            return 0
-        self.last_report = now
-        return self.take()
-
-    def take(self) -> int:
-        """The unreported count, reset to zero."""
-        count, self.pending = self.pending, 0
-        return count
-
-
-class Session(asyncio.Protocol):
+class Session(asyncio.BufferedProtocol):
     """The server side of one socket."""
 
     def __init__(self, ctx: GatewayContext) -> None:
@@ -81,12 +68,15 @@ class Session(asyncio.Protocol):
         self.accepted_at = self.loop.time()
         self._handshake_timer: asyncio.TimerHandle | None = None
         self._slow_timer: asyncio.TimerHandle | None = None
+        self._pacing_timer: asyncio.TimerHandle | None = None
+        self._pump_handle: asyncio.Handle | None = None
         self._throttled = False
-        self._inbox: deque[codec.ServerEvent] = deque()
+        self._reading = True
+        self._read_view = memoryview(bytearray(READ_CHUNK))
         self.outbox = Outbox(self.loop, ctx.faults, on_flushed=self._catch_up)
-        self._pacing: deque[float] = deque()
-        self._last_pacing_error = -math.inf
+        self._pacer = Pacer()
         self._garbage = Tally(PACING_WINDOW)
+        self._dropped = Tally(PACING_WINDOW)
         self._ticker: asyncio.Task[None] | None = None
         self._writable = asyncio.Event()
         self._writable.set()
@@ -120,38 +110,115 @@ class Session(asyncio.Protocol):
         if timeout is not None:
             self._handshake_timer = self.loop.call_later(timeout, self._handshake_expired)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_view  # a bounded read: see READ_CHUNK
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self.phase in (Phase.CLOSING, Phase.CLOSED):
             return
         try:
-            events = self.codec.receive_data(data)
+            self.codec.feed(self._read_view[:nbytes])
         except ProtocolError as exc:
             logger.warning("fake gateway: {} protocol error, closing: {}", self.peer, exc)
             self.abort()
             return
-        self._inbox.extend(events)
-        self._process_inbox()
+        self._pump()
 
-    def _process_inbox(self) -> None:
-        """Handle received events in order; stop while the client is throttled (the rest wait
-        here, and reading is paused, until it catches up)."""
+    def _pump(self) -> None:
+        """Take this turn's share of the buffered frames; come back next turn for the rest."""
+        self._pump_handle = None
         try:
-            while self._inbox and not self._throttled:
-                if self.phase in (Phase.CLOSING, Phase.CLOSED):
-                    self._inbox.clear()
-                    return
-                self._on_event(self._inbox.popleft())
-                self._check_output()
+            more = self._take_frames()
+        except ProtocolError as exc:
+            logger.warning("fake gateway: {} protocol error, closing: {}", self.peer, exc)
+            self.abort()
+            return
         except Exception:
             logger.exception("fake gateway: handler failed for {}; closing it", self.peer)
             self.abort()
+            return
+        if more:
+            self._pump_handle = self.loop.call_soon(self._pump)
+        self._update_reading()
+
+    def _accepting(self) -> bool:
+        return not self._throttled and self.phase not in (Phase.CLOSING, Phase.CLOSED)
+
+    def _take_frames(self) -> bool:
+        """Handle (or, over the pacing limit, drop unread) buffered frames within one turn's
+        budget; True if complete frames are left for the next turn."""
+        handled = dropped = 0
+        now = self.loop.time()
+        codec_ = self.codec
+        while self._accepting() and codec_.frame_ready():
+            if handled >= HANDLED_PER_TURN or dropped >= DROPPED_PER_TURN:
+                return True
+            if codec_.in_handshake or self._admit(now):
+                event = codec_.next_event()
+                assert event is not None
+                self._on_event(event)
+                self._check_output()
+                handled += 1
+            elif self._pacer.drop():
+                codec_.skip_frame()
+                self._count_dropped(now)
+                dropped += 1
+            else:
+                return False  # the rest wait, unread, until the window has room
+        return False
+
+    def _admit(self, now: float) -> bool:
+        """Pace one frame before it is decoded; report going over once per window (100)."""
+        limit = self.ctx.settings.pacing_limit
+        if self._pacer.admit(now, limit):
+            return True
+        assert limit is not None
+        if self._pacer.report_due(now):
+            logger.info("fake gateway: {} exceeded {} msg/s (error 100)", self.peer, limit)
+            self.send_error(codec.NO_REQUEST_ID, ErrorCode.MAX_RATE_EXCEEDED,
+                            max_rate_text(limit, self._pacer.in_window + 1))  # fmt: skip
+        return False
+
+    def _count_dropped(self, now: float) -> None:
+        self.ctx.frames_dropped += 1
+        self._log_dropped(self._dropped.add(now))
+
+    def _log_dropped(self, count: int) -> None:
+        if count:
+            logger.info("fake gateway: {} over the pacing limit: {} frame(s) dropped unread",
+                        self.peer, count)  # fmt: skip
+
+    def _update_reading(self) -> None:
+        """Read this client only while it is under its output limit, has no frames waiting for
+        a later turn and has not spent its drop allowance in a full pacing window (then wake up
+        when the window has room)."""
+        transport = self.transport
+        if transport is None or self.phase in (Phase.CLOSING, Phase.CLOSED):
+            return
+        reopens = self._pacer.reopens_at(self.loop.time(), self.ctx.settings.pacing_limit)
+        if reopens is not None and self._pacing_timer is None:
+            self._pacing_timer = self.loop.call_at(reopens, self._pacing_reopened)
+        want = not self._throttled and self._pump_handle is None and reopens is None
+        if want != self._reading:
+            self._reading = want
+            if want:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
+
+    def _pacing_reopened(self) -> None:
+        self._pacing_timer = None
+        if self._pump_handle is None and self.phase not in (Phase.CLOSING, Phase.CLOSED):
+            self._pump_handle = self.loop.call_soon(self._pump)  # the frames that waited
+        self._update_reading()
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.phase = Phase.CLOSED
-        for timer in (self._handshake_timer, self._slow_timer):
+        for timer in (self._handshake_timer, self._slow_timer, self._pacing_timer,
+                      self._pump_handle):  # fmt: skip
             if timer is not None:
                 timer.cancel()
         self.outbox.close()
@@ -159,6 +226,7 @@ class Session(asyncio.Protocol):
         if self._ticker is not None:
             self._ticker.cancel()
         self._log_garbage(self._garbage.take(), "before closing")
+        self._log_dropped(self._dropped.take())
         self.ctx.release(self)
         if not self.closed.done():
             self.closed.set_result(None)
@@ -201,7 +269,7 @@ class Session(asyncio.Protocol):
         if self._throttled or self.transport is None or self._unread() <= limit:
             return
         self._throttled = True
-        self.transport.pause_reading()
+        self._update_reading()
         logger.info("fake gateway: {} has over {} bytes unread; not reading its requests",
                     self.peer, limit)  # fmt: skip
         self._arm_slow_timer()
@@ -231,9 +299,9 @@ class Session(asyncio.Protocol):
         if self._slow_timer is not None:
             self._slow_timer.cancel()
             self._slow_timer = None
-        if self.transport is not None and self.phase not in (Phase.CLOSING, Phase.CLOSED):
-            self.transport.resume_reading()
-            self.loop.call_soon(self._process_inbox)
+        if self._pump_handle is None and self.phase not in (Phase.CLOSING, Phase.CLOSED):
+            self._pump_handle = self.loop.call_soon(self._pump)  # the frames that waited
+        self._update_reading()
 
     # ---- output (see Outbox)
 
@@ -274,9 +342,8 @@ class Session(asyncio.Protocol):
     def _on_event(self, event: codec.ServerEvent) -> None:
         if isinstance(event, Hello):
             self._on_hello(event)
-        elif isinstance(event, BadFrame):
+        elif isinstance(event, BadFrame):  # paced like a message before it was decoded
             self._log_garbage(self._garbage.add(self.loop.time()), event.reason)
-            self._within_pacing()  # a garbage frame costs the client its share, as a message does
         else:
             self._on_message(event)
 
@@ -306,10 +373,8 @@ class Session(asyncio.Protocol):
         self.ctx.counts[message.msg_id] += 1
         self.messages_received += 1
         verdict = self.ctx.faults.on_request(message.msg_id)
-        if self.phase is Phase.SILENT or verdict is Verdict.SILENCE:
-            return  # a frozen TWS: requests received now are dropped, not replayed
-        if not self._within_pacing() or verdict is Verdict.DROP:
-            return
+        if self.phase is Phase.SILENT or verdict is not Verdict.PASS:
+            return  # a frozen TWS drops requests received now (never replayed), or ignored ones
         try:
             request = codec.parse_request(message, self.state.server_version)
         except MalformedRequest as exc:
@@ -346,24 +411,6 @@ class Session(asyncio.Protocol):
         logger.info("fake gateway: {} malformed order {} rejected: {}", self.peer, order_id, exc)
         self.send_error(order_id, ErrorCode.ORDER_REJECTED, rejected_text(str(exc)))
 
-    def _within_pacing(self) -> bool:
-        limit = self.ctx.settings.pacing_limit
-        if limit is None:
-            return True
-        now = self.loop.time()
-        window = self._pacing
-        while window and now - window[0] >= PACING_WINDOW:
-            window.popleft()
-        if len(window) < limit:
-            window.append(now)
-            return True
-        if now - self._last_pacing_error >= PACING_WINDOW:
-            self._last_pacing_error = now
-            logger.info("fake gateway: {} exceeded {} msg/s (error 100)", self.peer, limit)
-            self.send_error(codec.NO_REQUEST_ID, ErrorCode.MAX_RATE_EXCEEDED,
-                            max_rate_text(limit, len(window) + 1))  # fmt: skip
-        return False
-
     def _on_start_api(self, request: codec.StartApi) -> None:
         if not self.ctx.claim_client_id(self, request.client_id):
             logger.info(
@@ -395,7 +442,8 @@ class Session(asyncio.Protocol):
                     continue
                 now = loop.time()
                 rate = self.ctx.settings.tick_rate
-                chunk = _render_due(self.state, now - last, rate, self.ctx.broker.quote)
+                streams = self.state.streams.values()
+                chunk = render_due(streams, now - last, rate, self.ctx.broker.quote)
                 last = now
                 if chunk:
                     self.send(chunk)
@@ -431,16 +479,3 @@ class Session(asyncio.Protocol):
             messages_received=self.messages_received,
         )
 
-
-def _render_due(
-    state: ClientState, elapsed: float, rate: float, quote: Callable[[int], Quote]
-) -> bytes:
-    """Every stream's updates due after ``elapsed`` seconds at ``rate`` updates/s."""
-    chunks = []
-    for stream in list(state.streams.values()):
-        due = math.inf if math.isinf(rate) else stream.carry + elapsed * rate
-        n = int(min(due, _MAX_UPDATES_PER_WAKEUP))
-        stream.carry = 0.0 if math.isinf(due) else min(due - n, 1.0)
-        if n:
-            chunks.append(stream.render(n, quote(stream.instrument)))
-    return b"".join(chunks)
