@@ -210,7 +210,7 @@ class ServerCodec:
 
     Or incrementally, so a server can bound its work per read and pace frames before decoding
     them: :meth:`feed` bytes, then take events one at a time (:meth:`next_event`), or drop the next
-    frame unread (:meth:`skip_frame`).
+    frames unread (:meth:`skip_frames`).
 
     Raises :class:`ProtocolError` (and enters ``FAILED``, after which every call raises) on bad
     magic, a bad hello or an oversized frame; the connection must then be closed.
@@ -273,13 +273,13 @@ class ServerCodec:
             self._fail(exc)
         return to_message(payload)
 
-    def skip_frame(self) -> bool:
-        """Drop the next complete message frame unread; False if none is complete."""
+    def skip_frames(self, limit: int) -> int:
+        """Drop up to ``limit`` complete message frames unread; how many were dropped."""
         self._check()
         if self.state is not CodecState.MESSAGES:
-            return False
+            return 0
         try:
-            return self._frames.skip()
+            return self._frames.skip(limit)
         except ProtocolError as exc:
             self._fail(exc)
 

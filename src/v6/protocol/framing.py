@@ -149,13 +149,21 @@ class FrameBuffer:
         self._pos = end
         return payload
 
-    def skip(self) -> bool:
-        """Drop the next complete frame unread (no copy); False if none is complete."""
-        end = self._end_of_next()
-        if end < 0:
-            return False
-        self._pos = end
-        return True
+    def skip(self, limit: int = 1) -> int:
+        """Drop up to ``limit`` complete frames unread (no copy); how many were dropped."""
+        buf, pos, size_of_data = self._buf, self._pos, len(self._buf)
+        dropped = 0
+        while dropped < limit and size_of_data - pos >= 4:  # one tight loop: a flood is cheap
+            end = pos + 4 + int.from_bytes(buf[pos : pos + 4], "big")
+            if end - pos - 4 > self.max_frame_size:
+                self._pos = pos
+                raise FrameTooLarge(f"frame of {end - pos - 4} bytes exceeds {self.max_frame_size}")
+            if end > size_of_data:
+                break
+            pos = end
+            dropped += 1
+        self._pos = pos
+        return dropped
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add ``data``; return every payload completed by it (possibly none)."""

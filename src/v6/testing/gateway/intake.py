@@ -16,11 +16,10 @@ from v6.testing.gateway.config import PACING_WINDOW
 HANDLED_PER_TURN: Final = 16
 """Frames one client may have decoded and handled per event-loop turn: one socket cannot hold
 the loop while others wait (the rest stay buffered and its reading is paused meanwhile)."""
-DROPPED_PER_TURN: Final = 256
-"""Frames over the pacing limit one client may have dropped (framed, not decoded) per turn."""
-DROPPED_PER_WINDOW: Final = 1024
-"""Frames over the pacing limit one client may have dropped before the gateway stops reading it
-until its window has room again (what it sends meanwhile waits in the socket)."""
+DROPPED_PER_WINDOW: Final = 256
+"""Frames over the pacing limit one client may have dropped (framed, not decoded: cheap) before
+the gateway stops reading it until its window has room again; what it sends meanwhile waits in
+the socket."""
 READ_CHUNK: Final = 16 * 1024
 """Bytes read from one client at a time."""
 
@@ -53,13 +52,9 @@ class Pacer:
         self.dropped = 0
         return True
 
-    def drop(self) -> bool:
-        """Count one frame dropped over the limit; False once the allowance is spent (the frame
-        is then not dropped: it waits until the window has room)."""
-        if self.dropped >= DROPPED_PER_WINDOW:
-            return False
-        self.dropped += 1
-        return True
+    def drop_allowance(self) -> int:
+        """Frames that may still be dropped before reading stops for this window."""
+        return max(0, DROPPED_PER_WINDOW - self.dropped)
 
     def reopens_at(self, now: float, limit: int | None) -> float | None:
         """When the window has room again if the client has spent its drop allowance (stop
@@ -94,9 +89,9 @@ class Tally:
         self.pending = 0
         self.last_report = -math.inf
 
-    def add(self, now: float) -> int:
-        """Count one event; the number to report now, or 0 to stay quiet."""
-        self.pending += 1
+    def add(self, now: float, events: int = 1) -> int:
+        """Count ``events``; the number to report now, or 0 to stay quiet."""
+        self.pending += events
         if now - self.last_report < self.interval:
             return 0
         self.last_report = now

@@ -35,7 +35,6 @@ from v6.testing.gateway.config import PACING_WINDOW
 from v6.testing.gateway.context import ClientInfo, GatewayContext, Phase
 from v6.testing.gateway.faults import Verdict
 from v6.testing.gateway.intake import (
-    DROPPED_PER_TURN,
     HANDLED_PER_TURN,
     READ_CHUNK,
     Pacer,
@@ -147,11 +146,11 @@ class Session(asyncio.BufferedProtocol):
     def _take_frames(self) -> bool:
         """Handle (or, over the pacing limit, drop unread) buffered frames within one turn's
         budget; True if complete frames are left for the next turn."""
-        handled = dropped = 0
+        handled = 0
         now = self.loop.time()
         codec_ = self.codec
         while self._accepting() and codec_.frame_ready():
-            if handled >= HANDLED_PER_TURN or dropped >= DROPPED_PER_TURN:
+            if handled >= HANDLED_PER_TURN:
                 return True
             if codec_.in_handshake or self._admit(now):
                 event = codec_.next_event()
@@ -159,11 +158,11 @@ class Session(asyncio.BufferedProtocol):
                 self._on_event(event)
                 self._check_output()
                 handled += 1
-            elif self._pacer.drop():
-                codec_.skip_frame()
-                self._count_dropped(now)
-                dropped += 1
-            else:
+                continue
+            allowance = self._pacer.drop_allowance()
+            dropped = codec_.skip_frames(allowance)
+            self._count_dropped(now, dropped)
+            if dropped == allowance:
                 return False  # the rest wait, unread, until the window has room
         return False
 
@@ -179,9 +178,10 @@ class Session(asyncio.BufferedProtocol):
                             max_rate_text(limit, self._pacer.in_window + 1))  # fmt: skip
         return False
 
-    def _count_dropped(self, now: float) -> None:
-        self.ctx.frames_dropped += 1
-        self._log_dropped(self._dropped.add(now))
+    def _count_dropped(self, now: float, frames: int) -> None:
+        self._pacer.dropped += frames
+        self.ctx.frames_dropped += frames
+        self._log_dropped(self._dropped.add(now, frames))
 
     def _log_dropped(self, count: int) -> None:
         if count:
