@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import socket
 import struct
 from typing import Final
@@ -40,11 +39,9 @@ from v6.testing.gateway.intake import (
     Pacer,
     Tally,
 )
-from v6.testing.gateway.market import render_due
 from v6.testing.gateway.outbox import Outbox, Outgoing
+from v6.testing.gateway.ticks import stream_ticks
 
-_MIN_TICK_INTERVAL: Final = 0.001
-_MAX_OUTBOX: Final = 1000
 _WRITE_HIGH_WATER: Final = 256 * 1024
 _LINGER_RST: Final = struct.pack("ii", 1, 0)
 
@@ -77,8 +74,9 @@ class Session(asyncio.BufferedProtocol):
         self._garbage = Tally(PACING_WINDOW)
         self._dropped = Tally(PACING_WINDOW)
         self._ticker: asyncio.Task[None] | None = None
-        self._writable = asyncio.Event()
-        self._writable.set()
+        self.writable = asyncio.Event()
+        """Set while the transport takes writes without pausing (ticks wait for it)."""
+        self.writable.set()
         self.messages_received = 0
         self.closed = self.loop.create_future()
 
@@ -222,7 +220,7 @@ class Session(asyncio.BufferedProtocol):
             if timer is not None:
                 timer.cancel()
         self.outbox.close()
-        self._writable.set()
+        self.writable.set()
         if self._ticker is not None:
             self._ticker.cancel()
         self._log_garbage(self._garbage.take(), "before closing")
@@ -232,10 +230,10 @@ class Session(asyncio.BufferedProtocol):
             self.closed.set_result(None)
 
     def pause_writing(self) -> None:
-        self._writable.clear()
+        self.writable.clear()
 
     def resume_writing(self) -> None:
-        self._writable.set()
+        self.writable.set()
         self._catch_up()
 
     @property
@@ -400,7 +398,7 @@ class Session(asyncio.BufferedProtocol):
             self.abort()
         self.ctx.deliver()  # what the request did at the broker, to every client concerned
         if self.state.streams and (self._ticker is None or self._ticker.done()):
-            self._ticker = self.loop.create_task(self._tick_loop())
+            self._ticker = self.loop.create_task(stream_ticks(self))
 
     def _on_malformed(self, exc: MalformedRequest) -> None:
         """TWS rejects a malformed order by its id (201); anything else is logged and ignored."""
@@ -428,45 +426,6 @@ class Session(asyncio.BufferedProtocol):
                     self.peer, request.client_id, self.state.server_version)  # fmt: skip
         for reply in self.ctx.app.welcome(self.state):
             self.send(reply)
-
-    # ---- tick streams
-
-    async def _tick_loop(self) -> None:
-        """Emit every stream's due updates; one write per wake-up; respects flow control."""
-        try:
-            loop = self.loop
-            last = loop.time()
-            while self.state.streams and self.phase is Phase.READY:
-                if not await self._ready_for_ticks():
-                    last = loop.time()  # no backlog for the time output was held
-                    continue
-                now = loop.time()
-                rate = self.ctx.settings.tick_rate
-                streams = self.state.streams.values()
-                chunk = render_due(streams, now - last, rate, self.ctx.broker.quote)
-                last = now
-                if chunk:
-                    self.send(chunk)
-                await asyncio.sleep(0 if math.isinf(rate) else max(1.0 / rate, _MIN_TICK_INTERVAL))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("fake gateway: tick stream for {} failed; closing it", self.peer)
-            self.abort()
-
-    async def _ready_for_ticks(self) -> bool:
-        """True if ticks may be rendered now; otherwise wait a little and return False."""
-        faults = self.ctx.faults
-        if faults.output_held():
-            await faults.output_released()
-            return False
-        if not self._writable.is_set():
-            await self._writable.wait()
-            return False
-        if len(self.outbox) > _MAX_OUTBOX:  # replies delayed by latency pile up here
-            await asyncio.sleep(_MIN_TICK_INTERVAL)
-            return False
-        return True
 
     def info(self) -> ClientInfo:
         return ClientInfo(
