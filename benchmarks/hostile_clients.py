@@ -164,8 +164,11 @@ async def measure(quiet: float, attack: float) -> Result:
         "Three processes on one machine: the gateway, the attackers (nice 5: their own CPU is "
         "not the gateway's cost) and the honest client. The honest p95 is judged against the "
         "quiet p95 of the same gateway process, measured just before the attack.",
-        "Garbage and zero-length frames count toward the 50 msg/s pacing limit, so a flooding "
-        "client gets no more service than an honest one; what it still costs is the parsing.",
+        "Every frame is paced before it is decoded (garbage and zero-length frames too): over "
+        "the 50 msg/s limit, frames are dropped unread, and after 256 of them the client is not "
+        "read until its window has room. At most 16 frames of one client are handled per "
+        "event-loop turn, and nothing of a client over its output limit, so no reply is built "
+        "for a client that does not read. Historical replies are cached and slid forward.",
     ]
     return {
         "name": NAME,

@@ -96,7 +96,9 @@ class FakeGateway(TradingControls):
         max_clients: simultaneous sockets accepted (1..1024, :data:`DEFAULT_MAX_CLIENTS`); one
             more is accepted and closed at once.
         pacing_limit: messages per second per client before error 100 (1..100000, or ``None``
-            to disable; :data:`DEFAULT_PACING_LIMIT`).
+            to disable; :data:`DEFAULT_PACING_LIMIT`). Frames are paced before they are decoded:
+            those over the limit are dropped unread (:attr:`frames_dropped`), and a client that
+            keeps sending is not read until its window has room.
         tick_rate: price updates per second per market-data subscription (> 0; ``math.inf``:
             as fast as the socket drains); each update is one tickPrice plus one tickSize.
         latency: seconds added before every reply (>= 0), see :meth:`set_latency`.
