@@ -54,6 +54,11 @@ def frame(payload: bytes) -> bytes:
     return _HEADER.pack(len(payload)) + payload
 
 
+def frame_parts(*parts: bytes) -> bytes:
+    """:func:`frame` of the concatenated ``parts``, copying each once (for large payloads)."""
+    return b"".join([_HEADER.pack(sum(map(len, parts))), *parts])
+
+
 def format_field(value: object) -> str:
     """Text of one field: ``None`` -> empty, ``bool`` -> ``1``/``0``, ``float`` -> shortest repr.
 

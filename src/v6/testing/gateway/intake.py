@@ -16,6 +16,9 @@ from v6.testing.gateway.config import PACING_WINDOW
 HANDLED_PER_TURN: Final = 16
 """Frames one client may have decoded and handled per event-loop turn: one socket cannot hold
 the loop while others wait (the rest stay buffered and its reading is paused meanwhile)."""
+OUTPUT_PER_TURN: Final = 64 * 1024
+"""Bytes of replies one client's frames may produce per event-loop turn before the rest of its
+frames wait for the next turn (one historical reply is about 100 KB)."""
 DROPPED_PER_WINDOW: Final = 256
 """Frames over the pacing limit one client may have dropped (framed, not decoded: cheap) before
 the gateway stops reading it until its window has room again; what it sends meanwhile waits in

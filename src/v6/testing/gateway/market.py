@@ -153,7 +153,7 @@ class HistoryCache:
         head = codec.encode_fields(codec.ServerMessage.HISTORICAL_DATA, request.req_id,
                                    time.strftime(_SPAN_TIME, time.gmtime(start)),
                                    time.strftime(_SPAN_TIME, time.gmtime(end)), count)  # fmt: skip
-        return codec.frame(head + series.body)
+        return codec.frame_parts(head, series.body)
 
     @staticmethod
     def _advance(series: _Series | None, key: tuple[int, int, float, int], end: int) -> _Series:

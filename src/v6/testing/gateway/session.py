@@ -6,11 +6,12 @@ by any latency fault, batched per event-loop iteration, held while a fault holds
 callback is guarded: a client's bad bytes or a handler bug closes that client only.
 
 One client cannot monopolise the gateway (:mod:`~v6.testing.gateway.intake`): it is read
-:data:`READ_CHUNK` bytes at a time; at most :data:`HANDLED_PER_TURN` of its frames are handled per
-event-loop turn (its reading paused meanwhile); each frame is paced before it is decoded, frames
-over the limit are dropped unread, and after :data:`DROPPED_PER_WINDOW` of them its reading pauses
-until the window has room; while its unread output is over ``max_output_buffer`` nothing more of
-its input is handled, so no reply is built for it.
+:data:`READ_CHUNK` bytes at a time; per event-loop turn at most :data:`HANDLED_PER_TURN` of its
+frames are handled, fewer once they made :data:`OUTPUT_PER_TURN` bytes of replies (its reading is
+paused while frames wait); each frame is paced before it is decoded, frames over the limit are
+dropped unread, and after :data:`DROPPED_PER_WINDOW` of them it is not read until its window has
+room; while its unread output is over ``max_output_buffer`` nothing more of its input is handled,
+so no reply is built for it.
 
 A session sees its gateway only through a :class:`GatewayContext`.
 """
@@ -35,6 +36,7 @@ from v6.testing.gateway.context import ClientInfo, GatewayContext, Phase
 from v6.testing.gateway.faults import Verdict
 from v6.testing.gateway.intake import (
     HANDLED_PER_TURN,
+    OUTPUT_PER_TURN,
     READ_CHUNK,
     Pacer,
     Tally,
@@ -44,8 +46,9 @@ from v6.testing.gateway.ticks import stream_ticks
 
 _WRITE_HIGH_WATER: Final = 256 * 1024
 _LINGER_RST: Final = struct.pack("ii", 1, 0)
-
-
+# SO_SNDBUF (Linux doubles it): else the kernel takes megabytes from a client that does not read
+# before max_output_buffer is ever reached, and each of those bytes is built and copied first
+_KERNEL_SEND_BUFFER: Final = 128 * 1024
 
 
 class Session(asyncio.BufferedProtocol):
@@ -92,6 +95,10 @@ class Session(asyncio.BufferedProtocol):
         # throttled client has caught up
         high = min(_WRITE_HIGH_WATER, self.ctx.settings.max_output_buffer)
         transport.set_write_buffer_limits(high=high)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _KERNEL_SEND_BUFFER)
         if not self.ctx.admit(self):
             self.phase = Phase.CLOSING
             transport.close()
@@ -147,8 +154,9 @@ class Session(asyncio.BufferedProtocol):
         handled = 0
         now = self.loop.time()
         codec_ = self.codec
+        output_before = self.outbox.bytes
         while self._accepting() and codec_.frame_ready():
-            if handled >= HANDLED_PER_TURN:
+            if handled >= HANDLED_PER_TURN or self.outbox.bytes - output_before > OUTPUT_PER_TURN:
                 return True
             if codec_.in_handshake or self._admit(now):
                 event = codec_.next_event()
