@@ -111,3 +111,23 @@ def test_server_codec_non_ascii_or_odd_message_ids_are_bad_frames(head: str) -> 
 def test_client_codec_rejects_a_unicode_digit_version() -> None:
     with pytest.raises(ProtocolError):
         ClientCodec().receive_data(codec.frame("\u00b2\0now\0".encode()))
+
+
+def test_server_codec_taken_one_event_at_a_time_or_dropped_unread() -> None:
+    server = ServerCodec()
+    server.feed(MAGIC[:2])
+    assert server.in_handshake
+    assert not server.frame_ready()
+    server.feed(codec.encode_hello()[2:] + codec.encode_message(49, 1) * 3 + b"\1")
+    assert server.skip_frames(5) == 0  # never the hello
+    assert isinstance(server.next_event(), Hello)
+    assert not server.in_handshake
+    assert server.skip_frames(2) == 2
+    assert server.next_event() == Message(49, ("49", "1"))
+    assert server.next_event() is None
+    server.feed(b"\0\0\0")  # a header of 16 MiB: too large
+    with pytest.raises(FrameTooLarge):
+        server.skip_frames(1)
+    assert server.state is CodecState.FAILED
+    with pytest.raises(ProtocolError):
+        server.frame_ready()

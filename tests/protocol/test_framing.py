@@ -152,3 +152,20 @@ def test_negotiate_version_is_min_of_maxima(hello: Hello, version: int) -> None:
 def test_negotiate_version_without_overlap(hello: Hello) -> None:
     with pytest.raises(NoCommonVersion):
         codec.negotiate_version(hello)
+
+
+def test_frames_taken_one_at_a_time_or_dropped_unread() -> None:
+    buf = FrameBuffer(max_frame_size=10)
+    buf.append(codec.frame(b"a") + codec.frame(b"") * 3 + codec.frame(b"bc") + b"\0\0")
+    assert buf.ready()
+    assert buf.next_frame() == b"a"
+    assert buf.skip(2) == 2
+    assert buf.skip(5) == 2  # one empty frame and "bc"; the partial header stays
+    assert not buf.ready()
+    assert buf.next_frame() is None
+    assert buf.buffered == 2
+    buf.append(b"\0\1x")
+    assert buf.next_frame() == b"x"
+    buf.append(b"\0\0\0\x0b")
+    with pytest.raises(FrameTooLarge):
+        buf.skip(1)

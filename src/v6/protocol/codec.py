@@ -16,6 +16,7 @@ and re-exports the whole protocol, so ``from v6.protocol import codec; codec.X``
 from __future__ import annotations
 
 from enum import Enum
+from typing import NoReturn
 
 from v6.errors import (
     BadHello,
@@ -45,6 +46,7 @@ from v6.protocol.framing import (
     encode_server_hello,
     format_field,
     frame,
+    frame_parts,
     negotiate_version,
     parse_hello,
     parse_server_hello,
@@ -175,6 +177,7 @@ __all__ = [
     "exec_details_end",
     "format_field",
     "frame",
+    "frame_parts",
     "historical_data",
     "managed_accounts",
     "negotiate_version",
@@ -207,6 +210,10 @@ ClientEvent = ServerHello | Message | BadFrame
 class ServerCodec:
     """Server side of one connection: ``receive_data(bytes)`` -> :class:`Hello`, then messages.
 
+    Or incrementally, so a server can bound its work per read and pace frames before decoding
+    them: :meth:`feed` bytes, then take events one at a time (:meth:`next_event`), or drop the next
+    frames unread (:meth:`skip_frames`).
+
     Raises :class:`ProtocolError` (and enters ``FAILED``, after which every call raises) on bad
     magic, a bad hello or an oversized frame; the connection must then be closed.
     """
@@ -219,33 +226,72 @@ class ServerCodec:
         self._frames = FrameBuffer(max_frame_size)
 
     def receive_data(self, data: bytes) -> list[ServerEvent]:
-        if self.state is CodecState.FAILED:
-            raise ProtocolError("connection already failed")
-        try:
-            return self._receive(data)
-        except ProtocolError:
-            self.state = CodecState.FAILED
-            raise
+        """Feed ``data``; every event it completes."""
+        self.feed(data)
+        events: list[ServerEvent] = []
+        while (event := self.next_event()) is not None:
+            events.append(event)
+        return events
 
-    def _receive(self, data: bytes) -> list[ServerEvent]:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Buffer ``data`` (the magic is checked at once); decode nothing yet."""
+        self._check()
         if self.state is CodecState.AWAIT_MAGIC:
-            data = self._pending + data
+            data = self._pending + bytes(data)
             if MAGIC[: len(data)] != data[: len(MAGIC)]:
-                raise BadMagic(f"expected {MAGIC!r}, got {data[: len(MAGIC)]!r}")
+                self._fail(BadMagic(f"expected {MAGIC!r}, got {data[: len(MAGIC)]!r}"))
             if len(data) < len(MAGIC):
                 self._pending = data
-                return []
+                return
             self._pending = b""
             data = data[len(MAGIC) :]
             self.state = CodecState.AWAIT_HELLO
-        events: list[ServerEvent] = []
-        for payload in self._frames.feed(data):
+        self._frames.append(data)
+
+    @property
+    def in_handshake(self) -> bool:
+        """The hello has not been decoded yet."""
+        return self.state in (CodecState.AWAIT_MAGIC, CodecState.AWAIT_HELLO)
+
+    def frame_ready(self) -> bool:
+        """True if a complete frame is buffered."""
+        self._check()
+        try:
+            return self._frames.ready()
+        except ProtocolError as exc:
+            self._fail(exc)
+
+    def next_event(self) -> ServerEvent | None:
+        """The next complete frame, decoded; ``None`` if none is complete."""
+        self._check()
+        try:
+            payload = self._frames.next_frame()
+            if payload is None:
+                return None
             if self.state is CodecState.AWAIT_HELLO:
-                events.append(parse_hello(payload))
                 self.state = CodecState.MESSAGES
-            else:
-                events.append(to_message(payload))
-        return events
+                return parse_hello(payload)
+        except ProtocolError as exc:
+            self._fail(exc)
+        return to_message(payload)
+
+    def skip_frames(self, limit: int) -> int:
+        """Drop up to ``limit`` complete message frames unread; how many were dropped."""
+        self._check()
+        if self.state is not CodecState.MESSAGES:
+            return 0
+        try:
+            return self._frames.skip(limit)
+        except ProtocolError as exc:
+            self._fail(exc)
+
+    def _check(self) -> None:
+        if self.state is CodecState.FAILED:
+            raise ProtocolError("connection already failed")
+
+    def _fail(self, exc: ProtocolError) -> NoReturn:
+        self.state = CodecState.FAILED
+        raise exc
 
 
 class ClientCodec:

@@ -55,6 +55,11 @@ def frame(payload: bytes) -> bytes:
     return _HEADER.pack(len(payload)) + payload
 
 
+def frame_parts(*parts: bytes) -> bytes:
+    """:func:`frame` of the concatenated ``parts``, copying each once (for large payloads)."""
+    return b"".join([_HEADER.pack(sum(map(len, parts))), *parts])
+
+
 def format_field(value: object) -> str:
     """Text of one field: ``None`` -> empty, ``bool`` -> ``1``/``0``, ``float`` -> shortest repr.
 
@@ -125,38 +130,76 @@ class FrameBuffer:
     """Exact-length framing: feed arbitrary TCP chunks, get back complete payloads in order.
 
     A frame split across reads is held until complete; several frames in one read come out
-    together. A length above ``max_frame_size`` raises :class:`FrameTooLarge`.
+    together (:meth:`feed`) or one at a time (:meth:`append`, then :meth:`next_frame` or
+    :meth:`skip`, so a server can bound the work it does per read). A length above
+    ``max_frame_size`` raises :class:`FrameTooLarge`.
     """
 
-    __slots__ = ("_buf", "max_frame_size")
+    __slots__ = ("_buf", "_pos", "max_frame_size")
 
     def __init__(self, max_frame_size: int = MAX_FRAME_SIZE) -> None:
         self._buf = bytearray()
+        self._pos = 0
         self.max_frame_size = max_frame_size
 
     @property
     def buffered(self) -> int:
-        """Bytes held that do not yet form a complete frame."""
-        return len(self._buf)
+        """Bytes held that have not been taken as frames yet."""
+        return len(self._buf) - self._pos
+
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        """Add ``data`` without framing it yet."""
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+        self._buf += data
+
+    def _end_of_next(self) -> int:
+        """Where the next frame ends, or -1 if it is not complete yet."""
+        buf, pos = self._buf, self._pos
+        if len(buf) - pos < 4:
+            return -1
+        size = int.from_bytes(buf[pos : pos + 4], "big")
+        if size > self.max_frame_size:
+            raise FrameTooLarge(f"frame of {size} bytes exceeds {self.max_frame_size}")
+        end = pos + 4 + size
+        return end if end <= len(buf) else -1
+
+    def ready(self) -> bool:
+        """True if a complete frame is buffered."""
+        return self._end_of_next() >= 0
+
+    def next_frame(self) -> bytes | None:
+        """The next complete payload, or ``None``."""
+        end = self._end_of_next()
+        if end < 0:
+            return None
+        payload = bytes(self._buf[self._pos + 4 : end])
+        self._pos = end
+        return payload
+
+    def skip(self, limit: int = 1) -> int:
+        """Drop up to ``limit`` complete frames unread (no copy); how many were dropped."""
+        buf, pos, size_of_data = self._buf, self._pos, len(self._buf)
+        dropped = 0
+        while dropped < limit and size_of_data - pos >= 4:  # one tight loop: a flood is cheap
+            end = pos + 4 + int.from_bytes(buf[pos : pos + 4], "big")
+            if end - pos - 4 > self.max_frame_size:
+                self._pos = pos
+                raise FrameTooLarge(f"frame of {end - pos - 4} bytes exceeds {self.max_frame_size}")
+            if end > size_of_data:
+                break
+            pos = end
+            dropped += 1
+        self._pos = pos
+        return dropped
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add ``data``; return every payload completed by it (possibly none)."""
-        buf = self._buf
-        buf += data
+        self.append(data)
         frames: list[bytes] = []
-        offset = 0
-        end_of_data = len(buf)
-        while end_of_data - offset >= 4:
-            size = int.from_bytes(buf[offset : offset + 4], "big")
-            if size > self.max_frame_size:
-                raise FrameTooLarge(f"frame of {size} bytes exceeds {self.max_frame_size}")
-            end = offset + 4 + size
-            if end > end_of_data:
-                break
-            frames.append(bytes(buf[offset + 4 : end]))
-            offset = end
-        if offset:
-            del buf[:offset]
+        while (payload := self.next_frame()) is not None:
+            frames.append(payload)
         return frames
 
 

@@ -142,7 +142,7 @@ async def test_handler_exception_closes_only_that_client(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("handler bug")
 
-    monkeypatch.setattr(app, "make_bars", explode)
+    monkeypatch.setattr(app.HistoryCache, "reply", explode)
     bystander = await raw_client(fake_gateway.port)
     await bystander.ready(client_id=2)
     victim = await raw_client(fake_gateway.port)
@@ -172,7 +172,8 @@ async def test_pacing_drops_excess_and_reports_100_once_per_second(
     errors = [m.fields for m in replies if m.msg_id == 4]
     assert len(errors) == 1
     assert errors[0][2:4] == ("-1", "100")
-    assert gw.request_counts[49] == 20
+    assert gw.request_counts[49] == 9  # the excess was dropped unread (framed, not decoded)
+    assert gw.frames_dropped == 11
 
 
 @pytest.mark.parametrize("head", ["\u00b2", "\u0661", "1\u00b2", "\u0663"])
@@ -225,11 +226,12 @@ async def test_garbage_frames_count_toward_pacing_and_are_logged_once_per_second
     garbage = [line for line in warnings_logged if "garbage" in line]
     assert len(garbage) == 1
     assert "1 garbage frame" in garbage[0]
+    assert gw.frames_dropped == 192  # over the limit: dropped unread, not even decoded
     await raw.close()
     await wait_until(lambda: not gw.clients, what="client gone")
     garbage = [line for line in warnings_logged if "garbage" in line]
     assert len(garbage) == 2  # the rest are summed up when the client leaves
-    assert "199 garbage frame" in garbage[1]
+    assert "8 garbage frame" in garbage[1]
 
 
 async def test_a_socket_that_never_completes_the_handshake_is_closed(

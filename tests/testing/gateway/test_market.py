@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -10,7 +11,13 @@ from hypothesis import strategies as st
 
 from v6.protocol import codec
 from v6.protocol.codec import TickType
-from v6.testing.gateway.market import TickStream, bar_seconds, duration_seconds, make_bars
+from v6.testing.gateway.market import (
+    HistoryCache,
+    TickStream,
+    bar_seconds,
+    duration_seconds,
+    make_bars,
+)
 from v6.testing.market_quotes import Quote, QuoteBook
 
 
@@ -83,3 +90,30 @@ def test_a_client_never_sees_bid_at_or_above_ask(seed: int, steps: list[int]) ->
             elif m.msg_id == 1 and int(m.fields[3]) == TickType.ASK:
                 ask = float(m.fields[4])
             assert bid < ask
+
+
+@pytest.mark.parametrize(
+    ("duration", "bar", "format_date"),
+    [("30 S", "5 secs", 1), ("1 Y", "1 secs", 1), ("2 D", "1 day", 1), ("1 D", "1 min", 2)],
+)
+def test_history_cache_gives_the_bytes_of_the_plain_encoder(
+    duration: str, bar: str, format_date: int
+) -> None:
+    """Cached, slid forward by a few bars, jumped far ahead, even moved back: always the bytes
+    codec.historical_data gives for make_bars' bars at that moment."""
+    cache = HistoryCache(max_entries=2)
+    request = _hist(duration, bar, format_date)
+    for now in (1_795_518_499.0, 1_795_518_499.5, 1_795_518_501.0, 1_795_518_560.0,
+                1_795_618_560.0, 1_795_518_400.0):  # fmt: skip
+        request = dataclasses.replace(request, req_id=request.req_id + 1)
+        expected = codec.historical_data(request.req_id, *make_bars(request, now))
+        assert cache.reply(request, now) == expected
+
+
+def test_history_cache_keeps_the_most_recently_used_shapes() -> None:
+    cache = HistoryCache(max_entries=2)
+    now = 1_795_518_499.0
+    shapes = [_hist("30 S", "5 secs"), _hist("60 S", "5 secs"), _hist("90 S", "5 secs")]
+    for request in shapes:
+        cache.reply(request, now)
+    assert len(cache) == 2

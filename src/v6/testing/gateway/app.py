@@ -49,7 +49,7 @@ from v6.protocol.codes import (
 from v6.testing.broker import Broker
 from v6.testing.broker_types import instrument_id
 from v6.testing.gateway.config import GatewaySettings
-from v6.testing.gateway.market import TickStream, make_bars
+from v6.testing.gateway.market import HistoryCache, TickStream
 from v6.testing.gateway.trading import Trading, positions_for, values_for
 
 _Replies = list[bytes]
@@ -89,6 +89,7 @@ class TwsApp:
         self.settings = settings
         self.broker = broker
         self.trading = Trading(settings, broker)
+        self.history = HistoryCache()
 
     def welcome(self, client: ClientState) -> _Replies:
         """What TWS sends after ``startApi``: accounts, the next order id, farm notices."""
@@ -174,8 +175,7 @@ class TwsApp:
                 client.streams.pop(req_id, None)
                 return _NO_REPLY
             case ReqHistoricalData():
-                start, end, bars = make_bars(request, self.settings.wall_clock())
-                return [codec.historical_data(request.req_id, start, end, bars)]
+                return [self.history.reply(request, self.settings.wall_clock())]
             case CancelHistoricalData():
                 return _NO_REPLY
             case _:

@@ -63,6 +63,7 @@ class GatewayContext:
         self.sessions: set[Session] = set()
         self.live_ids: dict[int, Session] = {}
         self.counts: Counter[int] = Counter()
+        self.frames_dropped = 0
         self.accept_times: list[float] = []
 
     def require_loop(self) -> asyncio.AbstractEventLoop:

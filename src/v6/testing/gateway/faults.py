@@ -5,8 +5,8 @@ A session asks the active faults, in this order of a connection's life:
 * ``on_accept()`` when a socket is accepted: ``CLOSE`` it at once, or ``SILENCE`` it (its hello
   is never answered);
 * ``on_hello()`` when a hello arrives: ``SILENCE`` leaves it unanswered for good;
-* ``on_request(msg_id)`` for every message after the hello: ``SILENCE`` drops it before pacing (a
-  frozen TWS), ``DROP`` after pacing (read and counted, never answered);
+* ``on_request(msg_id)`` for every message after the hello (paced before it is decoded):
+  ``SILENCE`` drops it (a frozen TWS), ``DROP`` ignores it (read and counted, never answered);
 * ``on_send()`` for every reply: seconds to delay it by;
 * ``on_flush()`` before bytes are written: False holds the output (delivered once released);
 * ``on_handled(msg_id)`` after a request was handled: ``CLOSE`` closes that socket at once, before
@@ -41,9 +41,9 @@ class Verdict(Enum):
 
     PASS = "pass"
     DROP = "drop"
-    """Ignore this request (after pacing)."""
+    """Ignore this request."""
     SILENCE = "silence"
-    """Never answer this (hello: the socket; request: dropped before pacing)."""
+    """Never answer this (hello: the socket; request: dropped, as by a frozen TWS)."""
     CLOSE = "close"
     """Close the socket now."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from v6.protocol import codec
@@ -16,6 +17,8 @@ from v6.protocol.codec import TickType
 from v6.testing.market_quotes import Quote
 
 MAX_HISTORICAL_BARS: Final = 2000
+MAX_UPDATES_PER_WAKEUP: Final = 256
+"""Most price updates one stream renders at once (after a stall or a slow client)."""
 
 
 _SPAN_RE: Final = re.compile(r"\s*([0-9]{1,9})\s*([A-Za-z]+)\s*")  # ASCII digits only
@@ -59,35 +62,110 @@ def base_price(con_id: int, symbol: str) -> float:
     return 100.0 + seed % 100
 
 
+def _bar(t: int, step: int, level: float, format_date: int) -> codec.Bar:
+    """The bar starting at epoch ``t`` (a pure function of its arguments)."""
+    k = t // step
+    open_ = round(level + (k % 20 - 10) * 0.05, 2)
+    close = round(open_ + 0.03, 2)
+    return codec.Bar(
+        date=_format_bar_time(t, step, format_date),
+        open=open_,
+        high=round(close + 0.05, 2),
+        low=round(open_ - 0.05, 2),
+        close=close,
+        volume=100 + k % 7 * 10,
+        wap=round((open_ + close) / 2, 3),
+        bar_count=1 + k % 5,
+    )
+
+
+def _span(request: codec.ReqHistoricalData, now: float, max_bars: int) -> tuple[int, int, int]:
+    """(step, count, end) of the bars answering ``request`` at ``now``."""
+    step = bar_seconds(request.bar_size)
+    count = max(1, min(max_bars, duration_seconds(request.duration) // step))
+    return step, count, int(now) // step * step
+
+
+def _level(request: codec.ReqHistoricalData) -> float:
+    return base_price(request.contract.con_id, request.contract.symbol)
+
+
+_SPAN_TIME: Final = "%Y%m%d  %H:%M:%S"
+
+
 def make_bars(
     request: codec.ReqHistoricalData, now: float, max_bars: int = MAX_HISTORICAL_BARS
 ) -> tuple[str, str, list[codec.Bar]]:
     """Deterministic bars covering ``request.duration`` up to ``now``: (start, end, bars)."""
-    step = bar_seconds(request.bar_size)
-    count = max(1, min(max_bars, duration_seconds(request.duration) // step))
-    end = int(now) // step * step
+    step, count, end = _span(request, now, max_bars)
     start = end - count * step
-    level = base_price(request.contract.con_id, request.contract.symbol)
-    bars = []
-    for i in range(count):
-        t = start + i * step
-        wobble = ((t // step) % 20 - 10) * 0.05
-        open_ = round(level + wobble, 2)
-        close = round(open_ + 0.03, 2)
-        bars.append(
-            codec.Bar(
-                date=_format_bar_time(t, step, request.format_date),
-                open=open_,
-                high=round(close + 0.05, 2),
-                low=round(open_ - 0.05, 2),
-                close=close,
-                volume=100 + (t // step) % 7 * 10,
-                wap=round((open_ + close) / 2, 3),
-                bar_count=1 + (t // step) % 5,
-            )
-        )
-    fmt = "%Y%m%d  %H:%M:%S"
-    return time.strftime(fmt, time.gmtime(start)), time.strftime(fmt, time.gmtime(end)), bars
+    level = _level(request)
+    bars = [_bar(start + i * step, step, level, request.format_date) for i in range(count)]
+    return (
+        time.strftime(_SPAN_TIME, time.gmtime(start)),
+        time.strftime(_SPAN_TIME, time.gmtime(end)),
+        bars,
+    )
+
+
+def _encode_bar(bar: codec.Bar) -> bytes:
+    # the field order of codec.historical_data (tests compare the two byte for byte)
+    return codec.encode_fields(bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume,
+                               bar.wap, bar.bar_count)  # fmt: skip
+
+
+class _Series:
+    """The encoded bars of one request shape, ending at ``end``."""
+
+    __slots__ = ("body", "encoded", "end")
+
+    def __init__(self, end: int, encoded: list[bytes]) -> None:
+        self.end = end
+        self.encoded = encoded
+        self.body = b"".join(encoded)
+
+
+class HistoryCache:
+    """historicalData replies made cheap to repeat (a client can ask for 100 KB of bars 45 times
+    a second): the encoded bars of each request shape are kept, and when time has moved on only
+    the new bars are encoded. Keeps the ``max_entries`` most recently used shapes. Pure."""
+
+    def __init__(self, max_entries: int = 16, max_bars: int = MAX_HISTORICAL_BARS) -> None:
+        self.max_entries = max_entries
+        self.max_bars = max_bars
+        self._series: dict[tuple[int, int, float, int], _Series] = {}
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    def reply(self, request: codec.ReqHistoricalData, now: float) -> bytes:
+        """The framed historicalData message answering ``request`` at ``now`` (the same bytes
+        as ``codec.historical_data(req_id, *make_bars(request, now))``)."""
+        step, count, end = _span(request, now, self.max_bars)
+        key = (step, count, _level(request), request.format_date)
+        series = self._series.pop(key, None)  # re-inserted below: most recently used last
+        if series is None or series.end != end:
+            series = self._advance(series, key, end)
+        self._series[key] = series
+        while len(self._series) > self.max_entries:
+            del self._series[next(iter(self._series))]
+        start = end - count * step
+        head = codec.encode_fields(codec.ServerMessage.HISTORICAL_DATA, request.req_id,
+                                   time.strftime(_SPAN_TIME, time.gmtime(start)),
+                                   time.strftime(_SPAN_TIME, time.gmtime(end)), count)  # fmt: skip
+        return codec.frame_parts(head, series.body)
+
+    @staticmethod
+    def _advance(series: _Series | None, key: tuple[int, int, float, int], end: int) -> _Series:
+        step, count, level, format_date = key
+        kept: list[bytes] = []
+        first_new = end - count * step
+        if series is not None and series.end < end and (end - series.end) // step < count:
+            shift = (end - series.end) // step
+            kept = series.encoded[shift:]
+            first_new = series.end
+        new = [_encode_bar(_bar(t, step, level, format_date)) for t in range(first_new, end, step)]
+        return _Series(end, kept + new)
 
 
 class TickStream:
@@ -138,3 +216,17 @@ class TickStream:
 
 _PRICE_TYPES: Final = (TickType.BID.value, TickType.ASK.value, TickType.LAST.value)
 _VOLUME: Final = TickType.VOLUME.value
+
+
+def render_due(
+    streams: Iterable[TickStream], elapsed: float, rate: float, quote: Callable[[int], Quote]
+) -> bytes:
+    """Every stream's updates due after ``elapsed`` seconds at ``rate`` updates/s."""
+    chunks = []
+    for stream in list(streams):
+        due = math.inf if math.isinf(rate) else stream.carry + elapsed * rate
+        n = int(min(due, MAX_UPDATES_PER_WAKEUP))
+        stream.carry = 0.0 if math.isinf(due) else min(due - n, 1.0)
+        if n:
+            chunks.append(stream.render(n, quote(stream.instrument)))
+    return b"".join(chunks)

@@ -96,7 +96,9 @@ class FakeGateway(TradingControls):
         max_clients: simultaneous sockets accepted (1..1024, :data:`DEFAULT_MAX_CLIENTS`); one
             more is accepted and closed at once.
         pacing_limit: messages per second per client before error 100 (1..100000, or ``None``
-            to disable; :data:`DEFAULT_PACING_LIMIT`).
+            to disable; :data:`DEFAULT_PACING_LIMIT`). Frames are paced before they are decoded:
+            those over the limit are dropped unread (:attr:`frames_dropped`), and a client that
+            keeps sending is not read until its window has room.
         tick_rate: price updates per second per market-data subscription (> 0; ``math.inf``:
             as fast as the socket drains); each update is one tickPrice plus one tickSize.
         latency: seconds added before every reply (>= 0), see :meth:`set_latency`.
@@ -226,7 +228,8 @@ class FakeGateway(TradingControls):
         """Black hole: sockets stay open and are read, nothing is answered or streamed.
 
         Requests received while stalled are dropped (a frozen TWS does not replay them), though
-        counted in :attr:`request_counts`; a hello received while stalled is never answered.
+        counted in :attr:`request_counts` (and toward pacing); a hello received while stalled is
+        never answered.
         Replies queued before the stall are held and delivered after :meth:`unstall`.
         """
         self._ctx.faults.install(Stall())
@@ -323,8 +326,15 @@ class FakeGateway(TradingControls):
     @property
     def request_counts(self) -> Counter[int]:
         """Copy of: message id -> messages received, over all clients since start or
-        :meth:`reset_counts` (including dropped, ignored and unsupported ones)."""
+        :meth:`reset_counts` (including ignored and unsupported ones; not those over the pacing
+        limit, dropped unread: :attr:`frames_dropped`)."""
         return Counter(self._ctx.counts)
+
+    @property
+    def frames_dropped(self) -> int:
+        """Frames dropped unread because their client was over the pacing limit (since start or
+        :meth:`reset_counts`); they are not in :attr:`request_counts`."""
+        return self._ctx.frames_dropped
 
     @property
     def connection_count(self) -> int:
@@ -337,8 +347,10 @@ class FakeGateway(TradingControls):
         return tuple(self._ctx.accept_times)
 
     def reset_counts(self) -> None:
-        """Zero :attr:`request_counts`, :attr:`connection_count` and :attr:`accept_times`."""
+        """Zero :attr:`request_counts`, :attr:`frames_dropped`, :attr:`connection_count` and
+        :attr:`accept_times`."""
         self._ctx.counts.clear()
+        self._ctx.frames_dropped = 0
         self._ctx.accept_times.clear()
 
     @property

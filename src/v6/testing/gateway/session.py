@@ -1,9 +1,17 @@
-"""One client socket of the fake gateway (an ``asyncio.Protocol``): I/O, pacing, phase, limits.
+"""One client socket of the fake gateway (an ``asyncio.BufferedProtocol``): I/O, pacing, limits.
 
 The session feeds bytes to the pure codec, asks the active faults at each hook point, hands
 requests to the :class:`~v6.testing.gateway.app.TwsApp` and writes its replies: ordered, delayed
 by any latency fault, batched per event-loop iteration, held while a fault holds output. Every
 callback is guarded: a client's bad bytes or a handler bug closes that client only.
+
+One client cannot monopolise the gateway (:mod:`~v6.testing.gateway.intake`): it is read
+:data:`READ_CHUNK` bytes at a time; per event-loop turn at most :data:`HANDLED_PER_TURN` of its
+frames are handled, fewer once they made :data:`OUTPUT_PER_TURN` bytes of replies (its reading is
+paused while frames wait); each frame is paced before it is decoded, frames over the limit are
+dropped unread, and after :data:`DROPPED_PER_WINDOW` of them it is not read until its window has
+room; while its unread output is over ``max_output_buffer`` nothing more of its input is handled,
+so no reply is built for it.
 
 A session sees its gateway only through a :class:`GatewayContext`.
 """
@@ -12,11 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import socket
 import struct
-from collections import deque
-from collections.abc import Callable
 from typing import Final
 
 from loguru import logger
@@ -29,43 +34,24 @@ from v6.testing.gateway.app import ClientState
 from v6.testing.gateway.config import PACING_WINDOW
 from v6.testing.gateway.context import ClientInfo, GatewayContext, Phase
 from v6.testing.gateway.faults import Verdict
+from v6.testing.gateway.intake import (
+    HANDLED_PER_TURN,
+    OUTPUT_PER_TURN,
+    READ_CHUNK,
+    Pacer,
+    Tally,
+)
 from v6.testing.gateway.outbox import Outbox, Outgoing
-from v6.testing.market_quotes import Quote
+from v6.testing.gateway.ticks import stream_ticks
 
-_MAX_UPDATES_PER_WAKEUP: Final = 256
-_MIN_TICK_INTERVAL: Final = 0.001
-_MAX_OUTBOX: Final = 1000
 _WRITE_HIGH_WATER: Final = 256 * 1024
 _LINGER_RST: Final = struct.pack("ii", 1, 0)
+# SO_SNDBUF (Linux doubles it): else the kernel takes megabytes from a client that does not read
+# before max_output_buffer is ever reached, and each of those bytes is built and copied first
+_KERNEL_SEND_BUFFER: Final = 128 * 1024
 
 
-
-class Tally:
-    """Counts events and says when to report them: at most once per ``interval``, with the count
-    since the last report (pure; ``now`` is passed in)."""
-
-    __slots__ = ("interval", "last_report", "pending")
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self.pending = 0
-        self.last_report = -math.inf
-
-    def add(self, now: float) -> int:
-        """Count one event; the number to report now, or 0 to stay quiet."""
-        self.pending += 1
-        if now - self.last_report < self.interval:
-            return 0
-        self.last_report = now
-        return self.take()
-
-    def take(self) -> int:
-        """The unreported count, reset to zero."""
-        count, self.pending = self.pending, 0
-        return count
-
-
-class Session(asyncio.Protocol):
+class Session(asyncio.BufferedProtocol):
     """The server side of one socket."""
 
     def __init__(self, ctx: GatewayContext) -> None:
@@ -81,15 +67,19 @@ class Session(asyncio.Protocol):
         self.accepted_at = self.loop.time()
         self._handshake_timer: asyncio.TimerHandle | None = None
         self._slow_timer: asyncio.TimerHandle | None = None
+        self._pacing_timer: asyncio.TimerHandle | None = None
+        self._pump_handle: asyncio.Handle | None = None
         self._throttled = False
-        self._inbox: deque[codec.ServerEvent] = deque()
+        self._reading = True
+        self._read_view = memoryview(bytearray(READ_CHUNK))
         self.outbox = Outbox(self.loop, ctx.faults, on_flushed=self._catch_up)
-        self._pacing: deque[float] = deque()
-        self._last_pacing_error = -math.inf
+        self._pacer = Pacer()
         self._garbage = Tally(PACING_WINDOW)
+        self._dropped = Tally(PACING_WINDOW)
         self._ticker: asyncio.Task[None] | None = None
-        self._writable = asyncio.Event()
-        self._writable.set()
+        self.writable = asyncio.Event()
+        """Set while the transport takes writes without pausing (ticks wait for it)."""
+        self.writable.set()
         self.messages_received = 0
         self.closed = self.loop.create_future()
 
@@ -105,6 +95,10 @@ class Session(asyncio.Protocol):
         # throttled client has caught up
         high = min(_WRITE_HIGH_WATER, self.ctx.settings.max_output_buffer)
         transport.set_write_buffer_limits(high=high)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _KERNEL_SEND_BUFFER)
         if not self.ctx.admit(self):
             self.phase = Phase.CLOSING
             transport.close()
@@ -120,54 +114,134 @@ class Session(asyncio.Protocol):
         if timeout is not None:
             self._handshake_timer = self.loop.call_later(timeout, self._handshake_expired)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_view  # a bounded read: see READ_CHUNK
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self.phase in (Phase.CLOSING, Phase.CLOSED):
             return
         try:
-            events = self.codec.receive_data(data)
+            self.codec.feed(self._read_view[:nbytes])
         except ProtocolError as exc:
             logger.warning("fake gateway: {} protocol error, closing: {}", self.peer, exc)
             self.abort()
             return
-        self._inbox.extend(events)
-        self._process_inbox()
+        self._pump()
 
-    def _process_inbox(self) -> None:
-        """Handle received events in order; stop while the client is throttled (the rest wait
-        here, and reading is paused, until it catches up)."""
+    def _pump(self) -> None:
+        """Take this turn's share of the buffered frames; come back next turn for the rest."""
+        self._pump_handle = None
         try:
-            while self._inbox and not self._throttled:
-                if self.phase in (Phase.CLOSING, Phase.CLOSED):
-                    self._inbox.clear()
-                    return
-                self._on_event(self._inbox.popleft())
-                self._check_output()
+            more = self._take_frames()
+        except ProtocolError as exc:
+            logger.warning("fake gateway: {} protocol error, closing: {}", self.peer, exc)
+            self.abort()
+            return
         except Exception:
             logger.exception("fake gateway: handler failed for {}; closing it", self.peer)
             self.abort()
+            return
+        if more:
+            self._pump_handle = self.loop.call_soon(self._pump)
+        self._update_reading()
+
+    def _accepting(self) -> bool:
+        return not self._throttled and self.phase not in (Phase.CLOSING, Phase.CLOSED)
+
+    def _take_frames(self) -> bool:
+        """Handle (or, over the pacing limit, drop unread) buffered frames within one turn's
+        budget; True if complete frames are left for the next turn."""
+        handled = 0
+        now = self.loop.time()
+        codec_ = self.codec
+        output_before = self.outbox.bytes
+        while self._accepting() and codec_.frame_ready():
+            if handled >= HANDLED_PER_TURN or self.outbox.bytes - output_before > OUTPUT_PER_TURN:
+                return True
+            if codec_.in_handshake or self._admit(now):
+                event = codec_.next_event()
+                assert event is not None
+                self._on_event(event)
+                self._check_output()
+                handled += 1
+                continue
+            allowance = self._pacer.drop_allowance()
+            dropped = codec_.skip_frames(allowance)
+            self._count_dropped(now, dropped)
+            if dropped == allowance:
+                return False  # the rest wait, unread, until the window has room
+        return False
+
+    def _admit(self, now: float) -> bool:
+        """Pace one frame before it is decoded; report going over once per window (100)."""
+        limit = self.ctx.settings.pacing_limit
+        if self._pacer.admit(now, limit):
+            return True
+        assert limit is not None
+        if self._pacer.report_due(now):
+            logger.info("fake gateway: {} exceeded {} msg/s (error 100)", self.peer, limit)
+            self.send_error(codec.NO_REQUEST_ID, ErrorCode.MAX_RATE_EXCEEDED,
+                            max_rate_text(limit, self._pacer.in_window + 1))  # fmt: skip
+        return False
+
+    def _count_dropped(self, now: float, frames: int) -> None:
+        self._pacer.dropped += frames
+        self.ctx.frames_dropped += frames
+        self._log_dropped(self._dropped.add(now, frames))
+
+    def _log_dropped(self, count: int) -> None:
+        if count:
+            logger.info("fake gateway: {} over the pacing limit: {} frame(s) dropped unread",
+                        self.peer, count)  # fmt: skip
+
+    def _update_reading(self) -> None:
+        """Read this client only while it is under its output limit, has no frames waiting for
+        a later turn and has not spent its drop allowance in a full pacing window (then wake up
+        when the window has room)."""
+        transport = self.transport
+        if transport is None or self.phase in (Phase.CLOSING, Phase.CLOSED):
+            return
+        reopens = self._pacer.reopens_at(self.loop.time(), self.ctx.settings.pacing_limit)
+        if reopens is not None and self._pacing_timer is None:
+            self._pacing_timer = self.loop.call_at(reopens, self._pacing_reopened)
+        want = not self._throttled and self._pump_handle is None and reopens is None
+        if want != self._reading:
+            self._reading = want
+            if want:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
+
+    def _pacing_reopened(self) -> None:
+        self._pacing_timer = None
+        if self._pump_handle is None and self.phase not in (Phase.CLOSING, Phase.CLOSED):
+            self._pump_handle = self.loop.call_soon(self._pump)  # the frames that waited
+        self._update_reading()
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.phase = Phase.CLOSED
-        for timer in (self._handshake_timer, self._slow_timer):
+        for timer in (self._handshake_timer, self._slow_timer, self._pacing_timer,
+                      self._pump_handle):  # fmt: skip
             if timer is not None:
                 timer.cancel()
         self.outbox.close()
-        self._writable.set()
+        self.writable.set()
         if self._ticker is not None:
             self._ticker.cancel()
         self._log_garbage(self._garbage.take(), "before closing")
+        self._log_dropped(self._dropped.take())
         self.ctx.release(self)
         if not self.closed.done():
             self.closed.set_result(None)
 
     def pause_writing(self) -> None:
-        self._writable.clear()
+        self.writable.clear()
 
     def resume_writing(self) -> None:
-        self._writable.set()
+        self.writable.set()
         self._catch_up()
 
     @property
@@ -201,7 +275,7 @@ class Session(asyncio.Protocol):
         if self._throttled or self.transport is None or self._unread() <= limit:
             return
         self._throttled = True
-        self.transport.pause_reading()
+        self._update_reading()
         logger.info("fake gateway: {} has over {} bytes unread; not reading its requests",
                     self.peer, limit)  # fmt: skip
         self._arm_slow_timer()
@@ -231,9 +305,9 @@ class Session(asyncio.Protocol):
         if self._slow_timer is not None:
             self._slow_timer.cancel()
             self._slow_timer = None
-        if self.transport is not None and self.phase not in (Phase.CLOSING, Phase.CLOSED):
-            self.transport.resume_reading()
-            self.loop.call_soon(self._process_inbox)
+        if self._pump_handle is None and self.phase not in (Phase.CLOSING, Phase.CLOSED):
+            self._pump_handle = self.loop.call_soon(self._pump)  # the frames that waited
+        self._update_reading()
 
     # ---- output (see Outbox)
 
@@ -274,9 +348,8 @@ class Session(asyncio.Protocol):
     def _on_event(self, event: codec.ServerEvent) -> None:
         if isinstance(event, Hello):
             self._on_hello(event)
-        elif isinstance(event, BadFrame):
+        elif isinstance(event, BadFrame):  # paced like a message before it was decoded
             self._log_garbage(self._garbage.add(self.loop.time()), event.reason)
-            self._within_pacing()  # a garbage frame costs the client its share, as a message does
         else:
             self._on_message(event)
 
@@ -306,10 +379,8 @@ class Session(asyncio.Protocol):
         self.ctx.counts[message.msg_id] += 1
         self.messages_received += 1
         verdict = self.ctx.faults.on_request(message.msg_id)
-        if self.phase is Phase.SILENT or verdict is Verdict.SILENCE:
-            return  # a frozen TWS: requests received now are dropped, not replayed
-        if not self._within_pacing() or verdict is Verdict.DROP:
-            return
+        if self.phase is Phase.SILENT or verdict is not Verdict.PASS:
+            return  # a frozen TWS drops requests received now (never replayed), or ignored ones
         try:
             request = codec.parse_request(message, self.state.server_version)
         except MalformedRequest as exc:
@@ -335,7 +406,7 @@ class Session(asyncio.Protocol):
             self.abort()
         self.ctx.deliver()  # what the request did at the broker, to every client concerned
         if self.state.streams and (self._ticker is None or self._ticker.done()):
-            self._ticker = self.loop.create_task(self._tick_loop())
+            self._ticker = self.loop.create_task(stream_ticks(self))
 
     def _on_malformed(self, exc: MalformedRequest) -> None:
         """TWS rejects a malformed order by its id (201); anything else is logged and ignored."""
@@ -345,24 +416,6 @@ class Session(asyncio.Protocol):
             return
         logger.info("fake gateway: {} malformed order {} rejected: {}", self.peer, order_id, exc)
         self.send_error(order_id, ErrorCode.ORDER_REJECTED, rejected_text(str(exc)))
-
-    def _within_pacing(self) -> bool:
-        limit = self.ctx.settings.pacing_limit
-        if limit is None:
-            return True
-        now = self.loop.time()
-        window = self._pacing
-        while window and now - window[0] >= PACING_WINDOW:
-            window.popleft()
-        if len(window) < limit:
-            window.append(now)
-            return True
-        if now - self._last_pacing_error >= PACING_WINDOW:
-            self._last_pacing_error = now
-            logger.info("fake gateway: {} exceeded {} msg/s (error 100)", self.peer, limit)
-            self.send_error(codec.NO_REQUEST_ID, ErrorCode.MAX_RATE_EXCEEDED,
-                            max_rate_text(limit, len(window) + 1))  # fmt: skip
-        return False
 
     def _on_start_api(self, request: codec.StartApi) -> None:
         if not self.ctx.claim_client_id(self, request.client_id):
@@ -382,44 +435,6 @@ class Session(asyncio.Protocol):
         for reply in self.ctx.app.welcome(self.state):
             self.send(reply)
 
-    # ---- tick streams
-
-    async def _tick_loop(self) -> None:
-        """Emit every stream's due updates; one write per wake-up; respects flow control."""
-        try:
-            loop = self.loop
-            last = loop.time()
-            while self.state.streams and self.phase is Phase.READY:
-                if not await self._ready_for_ticks():
-                    last = loop.time()  # no backlog for the time output was held
-                    continue
-                now = loop.time()
-                rate = self.ctx.settings.tick_rate
-                chunk = _render_due(self.state, now - last, rate, self.ctx.broker.quote)
-                last = now
-                if chunk:
-                    self.send(chunk)
-                await asyncio.sleep(0 if math.isinf(rate) else max(1.0 / rate, _MIN_TICK_INTERVAL))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("fake gateway: tick stream for {} failed; closing it", self.peer)
-            self.abort()
-
-    async def _ready_for_ticks(self) -> bool:
-        """True if ticks may be rendered now; otherwise wait a little and return False."""
-        faults = self.ctx.faults
-        if faults.output_held():
-            await faults.output_released()
-            return False
-        if not self._writable.is_set():
-            await self._writable.wait()
-            return False
-        if len(self.outbox) > _MAX_OUTBOX:  # replies delayed by latency pile up here
-            await asyncio.sleep(_MIN_TICK_INTERVAL)
-            return False
-        return True
-
     def info(self) -> ClientInfo:
         return ClientInfo(
             peer=self.peer,
@@ -431,16 +446,3 @@ class Session(asyncio.Protocol):
             messages_received=self.messages_received,
         )
 
-
-def _render_due(
-    state: ClientState, elapsed: float, rate: float, quote: Callable[[int], Quote]
-) -> bytes:
-    """Every stream's updates due after ``elapsed`` seconds at ``rate`` updates/s."""
-    chunks = []
-    for stream in list(state.streams.values()):
-        due = math.inf if math.isinf(rate) else stream.carry + elapsed * rate
-        n = int(min(due, _MAX_UPDATES_PER_WAKEUP))
-        stream.carry = 0.0 if math.isinf(due) else min(due - n, 1.0)
-        if n:
-            chunks.append(stream.render(n, quote(stream.instrument)))
-    return b"".join(chunks)
