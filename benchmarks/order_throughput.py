@@ -188,7 +188,7 @@ async def _round_trips(ib: IB, trials: int) -> list[float]:
     for i in range(trials):
         started = common.clock()
         trade = ib.placeOrder(contract, MarketOrder("BUY" if i % 2 else "SELL", 1))
-        await common.wait_for(lambda t=trade: t.orderStatus.status == "Filled", timeout=10,
+        await common.wait_true(lambda t=trade: t.orderStatus.status == "Filled", timeout=10,
                               step=0.0001, what="a fill")  # fmt: skip
         samples.append(common.clock() - started)
     return samples

@@ -109,7 +109,7 @@ async def _raw_connect(gateway: FakeGateway) -> float:
     await ib.connectAsync(HOST, gateway.port, clientId=9, timeout=5)
     elapsed = clock() - before
     ib.disconnect()
-    await common.wait_for(lambda: not gateway.client_ids, 5.0, what="raw client gone")
+    await common.wait_true(lambda: not gateway.client_ids, 5.0, what="raw client gone")
     return elapsed
 
 
@@ -139,7 +139,7 @@ async def _stalls(*, visible: bool, trials: int, rng: random.Random) -> list[flo
                 mark = len(states.log)
                 stalled = clock()
                 gateway.stall()
-                await common.wait_for(
+                await common.wait_true(
                     lambda m=mark: states.first(ConnectionState.DISCONNECTED, m) is not None,
                     TIMEOUT,
                     what="stall detected",

@@ -44,9 +44,9 @@ async def _prepare(gw: FakeGateway) -> None:
     await ib.connectAsync("127.0.0.1", gw.port, clientId=CLIENT_ID, timeout=10)
     order = LimitOrder("BUY", FILLS * 10, 1.00)
     trade = ib.placeOrder(Stock("AAPL", "SMART", "USD", conId=AAPL_ID), order)
-    await common.wait_for(lambda: trade.orderStatus.status == "Submitted", 10)
+    await common.wait_true(lambda: trade.orderStatus.status == "Submitted", 10)
     ib.disconnect()
-    await common.wait_for(lambda: not gw.client_ids, 10)
+    await common.wait_true(lambda: not gw.client_ids, 10)
     for _ in range(FILLS):
         gw.fill_order(order.orderId, 10, client_id=CLIENT_ID)
 
@@ -59,7 +59,7 @@ async def _raw(gw: FakeGateway, journal: Path | None) -> float:
     elapsed = common.clock() - started
     assert len(ib.fills()) == FILLS
     ib.disconnect()
-    await common.wait_for(lambda: not gw.client_ids, 10)
+    await common.wait_true(lambda: not gw.client_ids, 10)
     return elapsed
 
 
@@ -77,7 +77,7 @@ async def _v6(gw: FakeGateway, journal: Path | None) -> float:
     elapsed = common.clock() - started
     assert len(delivered) == FILLS
     await manager.stop()
-    await common.wait_for(lambda: not gw.client_ids, 10)
+    await common.wait_true(lambda: not gw.client_ids, 10)
     return elapsed
 
 

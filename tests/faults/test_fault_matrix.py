@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from ib_async import IB
 
-from tests.faults.conftest import BREAKER_TIMEOUT, RUNS, Harness, T, UpperRandom
+from tests.faults.harness import BREAKER_TIMEOUT, RUNS, Harness, T, UpperRandom
 from tests.helpers import wait_until
 from v6.connection import ConnectionState, IBConnectionManager
 from v6.protocol import codec

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from ib_async import IB, MarketOrder, Stock
 
-from tests.faults.conftest import RUNS, Harness, T
+from tests.faults.harness import RUNS, Harness, T
 from tests.helpers import fast_settings, wait_until
 from tests.orders.trading import AAPL_ID, App, held_state, reconnected
 from v6.connection import ConnectionState, IBConnectionManager

@@ -16,7 +16,7 @@ import psutil
 import pytest
 from ib_async import IB
 
-from tests.faults.conftest import RUNS, Harness, T
+from tests.faults.harness import RUNS, Harness, T
 from v6.testing.hostile import HOSTILE, KINDS, attack_process
 from v6.testing.scenario import Kind
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from loguru import logger
 
-from tests.faults.conftest import BREAKER_THRESHOLD, RUNS, Harness, T
+from tests.faults.harness import BREAKER_THRESHOLD, RUNS, Harness, T
 from tests.helpers import wait_until
 from v6.connection import ConnectionState
 from v6.connection.readiness import ProbeOutcome

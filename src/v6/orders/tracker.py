@@ -1,7 +1,7 @@
 """The ib_async glue for trading state: every fill delivered once, every held Trade kept alive.
 
 This module and :mod:`v6.orders.placing` are the only places (with :mod:`v6.connection.link`)
-that touch ib_async's internals; ``/work/notes/ib_async_orders.md`` records why each patch is
+that touch ib_async's internals; ``docs/ib_async-trading-state.md`` records why each patch is
 needed. Per ``IB`` instance, the wrapper's methods are replaced by ones that call the original:
 
 * ``setEventsDone`` leaves the events of held Trades alone (ib_async ends them on a lost socket);

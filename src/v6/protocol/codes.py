@@ -1,7 +1,7 @@
 """TWS error and system-message codes and TWS's own texts for them: defined once, shared by the
 manager (which interprets them), the fake gateway (which sends them) and the demo.
 
-Pure data; no I/O. Sources: ``/work/shared/reference/tws-protocol.md`` and ``tws-orders.md``.
+Pure data; no I/O. Sources: IB's TWS API documentation and the ib_async / ibapi sources.
 """
 
 from __future__ import annotations

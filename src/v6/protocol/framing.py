@@ -1,6 +1,6 @@
 """TWS API wire format: fields, length-prefixed frames and the version handshake.
 
-Pure functions, no I/O (see ``/work/shared/reference/tws-protocol.md``):
+Pure functions, no I/O (see the README's fake-gateway section and the ib_async / ibapi sources):
 
 * every message is a 4-byte big-endian length N followed by N bytes of ``\\0``-terminated text
   fields; field 0 is the message id in ASCII decimal;

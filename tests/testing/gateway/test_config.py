@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.testing.conftest import RawClient
+from tests.testing.helpers import RawClient
 from v6.errors import ConfigError
 from v6.protocol import codec
 from v6.testing import AccountState, AccountValue, FakeGateway, Position

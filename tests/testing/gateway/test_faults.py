@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from ib_async import IB
 
-from tests.testing.conftest import RawClient, wait_until
+from tests.testing.helpers import RawClient, wait_until
 from v6.errors import ConfigError
 from v6.protocol.codec import ClientMessage, Message
 from v6.testing import STARTUP_SYNC_REQUESTS, SYSTEM_MESSAGES, FakeGateway

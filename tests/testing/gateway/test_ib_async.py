@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from ib_async import IB, Contract, Forex, Stock
 
-from tests.testing.conftest import RawClient, wait_until
+from tests.testing.helpers import RawClient, wait_until
 from v6.protocol.codec import ClientMessage, ServerMessage
 from v6.testing import (
     STARTUP_SYNC_REQUESTS,

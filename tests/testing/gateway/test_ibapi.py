@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from ibapi.contract import Contract
 
-from tests.testing.conftest import IBApiClient, wait_until
+from tests.testing.helpers import IBApiClient, wait_until
 from v6.testing import SYSTEM_MESSAGES, AccountState, FakeGateway, Position
 
 MakeGateway = Callable[..., Awaitable[FakeGateway]]

@@ -11,7 +11,7 @@ import pytest
 from ib_async import IB
 from loguru import logger
 
-from tests.testing.conftest import RawClient, wait_until
+from tests.testing.helpers import RawClient, wait_until
 from v6.errors import ConfigError
 from v6.protocol import codec
 from v6.protocol.codec import MAGIC, ClientMessage, Message

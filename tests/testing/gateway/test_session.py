@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from tests.testing.conftest import RawClient, wait_until
+from tests.testing.helpers import RawClient, wait_until
 from v6.protocol.codec import ClientMessage, Message, encode_message
 from v6.testing import FakeGateway
 from v6.testing.gateway.intake import DROPPED_PER_WINDOW

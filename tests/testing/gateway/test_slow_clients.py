@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from tests.testing.conftest import HOST, RawClient, wait_until
+from tests.testing.helpers import HOST, RawClient, wait_until
 from v6.errors import ConfigError
 from v6.protocol.codec import ClientMessage
 from v6.testing import FakeGateway

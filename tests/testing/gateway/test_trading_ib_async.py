@@ -14,7 +14,7 @@ import pytest
 from ib_async import IB, ExecutionFilter, LimitOrder, MarketOrder, Stock, StopOrder, Trade
 
 from tests.helpers import T
-from tests.testing.conftest import RawClient, wait_until
+from tests.testing.helpers import RawClient, wait_until
 from v6.protocol.codec import ClientMessage
 from v6.testing import FakeGateway
 

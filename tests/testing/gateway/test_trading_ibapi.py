@@ -12,7 +12,7 @@ from ibapi.execution import ExecutionFilter
 from ibapi.order import Order
 from ibapi.order_cancel import OrderCancel
 
-from tests.testing.conftest import IBApiClient, wait_until
+from tests.testing.helpers import IBApiClient, wait_until
 from v6.protocol.codec import ClientMessage
 from v6.testing import FakeGateway
 

@@ -15,7 +15,7 @@ rooms:
 * :mod:`.faults`: faults as objects hooked at accept, hello, request, send and flush;
 * :mod:`.config`: defaults and configuration checks.
 
-Behaviour, as a real TWS (``/work/shared/reference/tws-protocol.md``):
+Behaviour, as a real TWS (as the ib_async and ibapi sources and IB's documentation describe it):
 
 * handshake: answers ``min(server_version, client_max)``; closes at once on bad magic, a bad hello
   or no common version; sends nothing but the version answer until ``startApi``;
