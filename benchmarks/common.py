@@ -142,16 +142,6 @@ def live_tasks() -> int:
     return len([t for t in asyncio.all_tasks() if t is not asyncio.current_task()])
 
 
-async def wait_true(
-    condition: Callable[[], bool], timeout: float, step: float = POLL_STEP, what: str = "condition"
-) -> None:
-    """Wait until ``condition()`` is true (the scenario harness's poller); ``TimeoutError``
-    naming ``what`` after ``timeout`` seconds."""
-    from v6.testing.scenario import wait_until
-
-    await wait_until(lambda: True if condition() else None, timeout, step=step, what=what)
-
-
 def quiet_logs(level: str = "ERROR") -> None:
     """Keep loguru (v6, FakeGateway) and ib_async's stdlib logging off the benchmark's path:
     a log line per reconnect would be measured too."""

@@ -29,6 +29,7 @@ from ib_async import IB, Client, MarketOrder, Stock, Trade
 from benchmarks import common
 from benchmarks.common import HOST, Result, row
 from v6.protocol import codec
+from v6.testing.scenario import wait_true
 
 NAME: Final = "order_throughput"
 TARGET_RATE: Final = 1_000.0
@@ -188,8 +189,8 @@ async def _round_trips(ib: IB, trials: int) -> list[float]:
     for i in range(trials):
         started = common.clock()
         trade = ib.placeOrder(contract, MarketOrder("BUY" if i % 2 else "SELL", 1))
-        await common.wait_true(lambda t=trade: t.orderStatus.status == "Filled", timeout=10,
-                              step=0.0001, what="a fill")  # fmt: skip
+        await wait_true(lambda t=trade: t.orderStatus.status == "Filled", timeout=10,
+                        step=0.0001, what="a fill")  # fmt: skip
         samples.append(common.clock() - started)
     return samples
 

@@ -29,6 +29,7 @@ from benchmarks import common
 from benchmarks.common import HOST, Result, clock, row
 from v6.connection import CircuitBreaker, ConnectionState, IBConnectionManager
 from v6.testing import FakeGateway
+from v6.testing.scenario import wait_true
 
 NAME = "readiness"
 READINESS = 0.2  # readiness_interval
@@ -109,7 +110,9 @@ async def _raw_connect(gateway: FakeGateway) -> float:
     await ib.connectAsync(HOST, gateway.port, clientId=9, timeout=5)
     elapsed = clock() - before
     ib.disconnect()
-    await common.wait_true(lambda: not gateway.client_ids, 5.0, what="raw client gone")
+    await wait_true(
+        lambda: not gateway.client_ids, 5.0, step=common.POLL_STEP, what="raw client gone"
+    )
     return elapsed
 
 
@@ -139,9 +142,10 @@ async def _stalls(*, visible: bool, trials: int, rng: random.Random) -> list[flo
                 mark = len(states.log)
                 stalled = clock()
                 gateway.stall()
-                await common.wait_true(
+                await wait_true(
                     lambda m=mark: states.first(ConnectionState.DISCONNECTED, m) is not None,
                     TIMEOUT,
+                    step=common.POLL_STEP,
                     what="stall detected",
                 )
                 left = states.first(ConnectionState.DISCONNECTED, mark)

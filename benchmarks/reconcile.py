@@ -28,6 +28,7 @@ from v6.connection import IBConnectionManager
 from v6.orders.journal import Journal
 from v6.orders.reconcile import GatewayReport, PlacedOrder, ReportedExecution, reconcile
 from v6.testing import FakeGateway
+from v6.testing.scenario import wait_true
 
 NAME = "reconcile"
 TARGET_RATIO = 1.2
@@ -44,9 +45,9 @@ async def _prepare(gw: FakeGateway) -> None:
     await ib.connectAsync("127.0.0.1", gw.port, clientId=CLIENT_ID, timeout=10)
     order = LimitOrder("BUY", FILLS * 10, 1.00)
     trade = ib.placeOrder(Stock("AAPL", "SMART", "USD", conId=AAPL_ID), order)
-    await common.wait_true(lambda: trade.orderStatus.status == "Submitted", 10)
+    await wait_true(lambda: trade.orderStatus.status == "Submitted", 10, step=common.POLL_STEP)
     ib.disconnect()
-    await common.wait_true(lambda: not gw.client_ids, 10)
+    await wait_true(lambda: not gw.client_ids, 10, step=common.POLL_STEP)
     for _ in range(FILLS):
         gw.fill_order(order.orderId, 10, client_id=CLIENT_ID)
 
@@ -59,7 +60,7 @@ async def _raw(gw: FakeGateway, journal: Path | None) -> float:
     elapsed = common.clock() - started
     assert len(ib.fills()) == FILLS
     ib.disconnect()
-    await common.wait_true(lambda: not gw.client_ids, 10)
+    await wait_true(lambda: not gw.client_ids, 10, step=common.POLL_STEP)
     return elapsed
 
 
@@ -77,7 +78,7 @@ async def _v6(gw: FakeGateway, journal: Path | None) -> float:
     elapsed = common.clock() - started
     assert len(delivered) == FILLS
     await manager.stop()
-    await common.wait_true(lambda: not gw.client_ids, 10)
+    await wait_true(lambda: not gw.client_ids, 10, step=common.POLL_STEP)
     return elapsed
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from v6.connection import IBConnectionManager
 from v6.testing import FakeGateway
-from v6.testing.scenario import poll
+from v6.testing.scenario import wait_true
 
 #: One scaled time unit in seconds for socket tests; raise it on a slow machine.
 TIME_UNIT = float(os.environ.get("V6_TEST_TIME_UNIT", "0.05"))
@@ -34,12 +34,12 @@ class FakeClock:
 async def wait_until(
     condition: Callable[[], bool], timeout: float = 100 * TIME_UNIT, step: float = 0.005
 ) -> None:
-    """Poll ``condition`` (:func:`v6.testing.scenario.poll`) until true; fail the test after
-    ``timeout`` seconds."""
-    # Truthiness, as the condition reads: poll() alone would take an empty Counter or a 0 as
-    # "reached" (it waits only while the value is None or False).
-    if await poll(lambda: True if condition() else None, timeout, step=step) is None:
-        raise AssertionError(f"condition not met within {timeout:.2f}s")
+    """Poll ``condition`` (:func:`v6.testing.scenario.wait_true`) until true; fail the test
+    after ``timeout`` seconds."""
+    try:
+        await wait_true(condition, timeout, step=step)
+    except TimeoutError:
+        raise AssertionError(f"condition not met within {timeout:.2f}s") from None
 
 
 def fast_settings(**overrides: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from ibapi.wrapper import EWrapper
 
 from v6.protocol import codec
 from v6.protocol.codec import ClientCodec, Message, ServerHello
+from v6.testing.scenario import wait_true
 
 HOST = "127.0.0.1"
 STEP = 0.01
@@ -28,11 +29,10 @@ async def wait_until(
     predicate: Callable[[], bool], timeout: float = 2.0, what: str = "condition"
 ) -> None:
     """Poll ``predicate`` every :data:`STEP` until true; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(STEP)
+    try:
+        await wait_true(predicate, timeout, step=STEP, what=what)
+    except TimeoutError:
+        pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 class RawClient:

@@ -225,6 +225,19 @@ async def wait_until(
     return found
 
 
+async def wait_true(
+    condition: Callable[[], object],
+    timeout: float,
+    *,
+    step: float = DEFAULT_POLL_INTERVAL,
+    what: str = "condition",
+) -> None:
+    """Wait until ``condition()`` is truthy (an empty Counter or a 0 is not reached, unlike
+    :func:`poll`, which waits only while the value is None or False); ``TimeoutError`` naming
+    ``what`` when the time runs out."""
+    await wait_until(lambda: True if condition() else None, timeout, step=step, what=what)
+
+
 # -------------------------------------------------------------------------------- one step
 
 Action = Callable[[], Awaitable[Any] | Any]
