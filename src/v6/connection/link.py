@@ -16,12 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from ib_async import IB
 
-from v6.connection.listeners import cancel_and_wait
 from v6.connection.retry import is_unreachable
 from v6.connection.settings import ConnectionSettings
 from v6.errors import (
@@ -140,37 +139,34 @@ class IbAsyncLink:
 
     @property
     def messages_decoded(self) -> int:
-        client = self.ib.client
-        if not client.isReady():
-            return 0
-        return int(client.connectionStats().numMsgRecv)
+        client: Any = self.ib.client
+        # the counter connectionStats() reports, read without building the stats tuple (this
+        # runs on every read from the socket)
+        return int(client._numMsgRecv) if client.isReady() else 0
 
     async def connect(self, client_id: int, settings: ConnectionSettings) -> None:
         await self._finish_closing(settings.connect_timeout)
         self._awaiting_since, self._received = None, 0
         attempt = _Attempt(self.ib, client_id)
-        connecting = asyncio.ensure_future(
-            self.ib.connectAsync(
-                settings.host,
-                settings.port,
-                clientId=client_id,
-                timeout=settings.connect_timeout,
-                readonly=settings.readonly,
-                account=settings.account,
-                raiseSyncErrors=True,
-            )
-        )
         try:
             async with asyncio.timeout(settings.connect_timeout):
-                await attempt.first_of(connecting)
+                await attempt.run(
+                    self.ib.connectAsync(
+                        settings.host,
+                        settings.port,
+                        clientId=client_id,
+                        timeout=settings.connect_timeout,
+                        readonly=settings.readonly,
+                        account=settings.account,
+                        raiseSyncErrors=True,
+                    )
+                )
         except BaseException as exc:
             self.close()
             mapped = map_connect_error(exc, settings)
             if mapped is exc:
                 raise
             raise mapped from exc
-        finally:
-            await attempt.end(connecting)
 
     def close(self) -> None:
         self._closing = True
@@ -217,35 +213,41 @@ class IbAsyncLink:
 
 class _Attempt:
     """One connectAsync, with the failures ib_async would only notice at its timeout: TWS error
-    326 (client id in use) and the gateway closing the socket during the handshake."""
+    326 (client id in use) and the gateway closing the socket during the handshake.
+
+    It runs in the caller's task (a task of its own costs loop turns on every connect): such a
+    failure cancels that task, and :meth:`run` turns the cancellation into the failure, as
+    ``asyncio.timeout`` turns its own into ``TimeoutError``."""
 
     def __init__(self, ib: IB, client_id: int) -> None:
         self._ib = ib
         self._client_id = client_id
         self._conn: Any = ib.client.conn  # ib_async's Connection is untyped
-        self._early: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        ib.errorEvent += self._on_error
+        self._task: asyncio.Task[Any] | None = None  # set while run() awaits
+        self._cancelling = 0
+        self._error: Exception | None = None
+
+    async def run(self, connecting: Coroutine[Any, Any, Any]) -> None:
+        self._task = task = asyncio.current_task()
+        assert task is not None  # awaited, so inside a task
+        self._cancelling = task.cancelling()
+        self._ib.errorEvent += self._on_error
         self._conn.disconnected += self._on_socket_closed
-
-    async def first_of(self, connecting: asyncio.Future[Any]) -> None:
-        await asyncio.wait({connecting, self._early}, return_when=asyncio.FIRST_COMPLETED)
-        (connecting if connecting.done() else self._early).result()
-
-    async def end(self, connecting: asyncio.Future[Any]) -> None:
-        self._ib.errorEvent -= self._on_error
-        self._conn.disconnected -= self._on_socket_closed
-        if self._early.done():
-            self._early.exception()  # retrieved, so asyncio does not log it
-        else:
-            self._early.cancel()
-        if not connecting.done():
-            await cancel_and_wait(connecting)  # ib_async closes its socket as it unwinds
-        elif not connecting.cancelled():
-            connecting.exception()
+        try:
+            await connecting
+        except asyncio.CancelledError:
+            if self._error is not None and task.uncancel() <= self._cancelling:
+                raise self._error from None
+            raise
+        finally:
+            self._task = None
+            self._ib.errorEvent -= self._on_error
+            self._conn.disconnected -= self._on_socket_closed
 
     def _fail(self, error: Exception) -> None:
-        if not self._early.done():
-            self._early.set_exception(error)
+        if self._task is not None and self._error is None:
+            self._error = error
+            self._task.cancel()  # connectAsync closes its socket as it unwinds
 
     def _on_error(self, req_id: int, code: int, text: str, contract: object) -> None:
         if code == ErrorCode.CLIENT_ID_IN_USE:

@@ -74,13 +74,13 @@ class Listeners(Generic[P]):
             self._callbacks.remove(callback)
 
     def fire(self, *args: P.args, **kwargs: P.kwargs) -> None:
-        for callback in list(self._callbacks):
+        for callback in tuple(self._callbacks):  # a callback may add or remove callbacks
             try:
                 result = callback(*args, **kwargs)
             except Exception:
                 self._log.exception("{} callback {!r} raised; ignored", self._name, callback)
                 continue
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 self._tasks.spawn(result, f"{self._name} callback {callback!r}")
 
 

@@ -9,13 +9,12 @@ Tables (schema version ``SCHEMA_VERSION`` in ``PRAGMA user_version``):
 - ``pending_orders``: orderRefs of orders written to the socket but not yet acknowledged (UNKNOWN
   until reconciliation finds them or proves them absent).
 
-Reads of fills and pending orders come from an in-memory copy loaded at open (one day's
-executions after :meth:`prune`).
-WAL mode with ``synchronous=NORMAL``: one transaction per recorded fill (or per :meth:`batch`,
-whose fills are written with one ``executemany`` just before its COMMIT), durable against a
-process crash (a power loss may lose the last transactions, never corrupt the
-file). A journal
-written by a newer v6, or a file sqlite cannot read, raises at construction: never a silent reset.
+Reads come from an in-memory copy loaded at open (one day's executions after :meth:`prune`), so a
+connect that records nothing runs no SQL. WAL mode with ``synchronous=NORMAL``: one transaction
+per recorded fill (or per :meth:`batch`, whose fills are written with one ``executemany`` in one
+transaction when it ends), durable against a process crash (a power loss may lose the last
+transactions, never corrupt the file). A journal written by a newer v6, or a file sqlite cannot
+read, raises at construction: never a silent reset.
 ``Journal(None)`` keeps the same tables in memory: exactly once for the life of the process.
 """
 
@@ -95,6 +94,7 @@ class Journal:
         if not self.closed:
             return
         self._unwritten: dict[str, tuple[str, str, int, float, int]] = {}  # inside batch()
+        self._batching = False
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
         except sqlite3.Error as exc:
@@ -128,6 +128,11 @@ class Journal:
         self._load_cache()
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
+        if self.path != ":memory:":
+            # A connection's first write creates the -wal and -shm files (~0.5 ms): done here,
+            # not when the first recovered fills are waiting to be handed out.
+            with self._transaction():
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _create(self) -> None:
         with self._transaction():
@@ -154,6 +159,12 @@ class Journal:
                 "SELECT order_ref, host, port, client_id, order_id, sent_at FROM pending_orders"
             )
         }  # fmt: skip
+        self._highest = {
+            Endpoint(str(host), int(port), int(cid)): int(highest)
+            for host, port, cid, highest in self._db.execute(
+                "SELECT host, port, client_id, highest FROM order_ids"
+            )
+        }
         self._delivered: set[str] = set()
         self._latest: dict[str, tuple[int, str]] = {}
         self._commissions: set[str] = set()
@@ -172,20 +183,32 @@ class Journal:
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """One transaction for every record made inside (recorded together when the block
-        ends, or not at all). Reads inside the block already see its records."""
-        with self._transaction():
+        """The fills recorded inside are written together when the block ends, in one
+        transaction (none if there are none), or not at all if it raises. Reads inside the
+        block already see them; other writes inside it are their own transactions."""
+        if self._batching:
             yield
+            return
+        self._batching = True
+        try:
+            yield
+        except BaseException:
+            self._unwritten.clear()
+            self._load_cache()  # forget what the failed block recorded
+            raise
+        finally:
+            self._batching = False
+        if self._unwritten:
+            with self._transaction():
+                pass  # the commit writes them
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        if self._db.in_transaction:  # inside batch(): the outer transaction commits
-            yield
-            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
-            self._write_unwritten()
+            if not self._batching:  # a batch's fills wait for its end
+                self._write_unwritten()
             self._db.execute("COMMIT")
         except BaseException:
             if self._db.in_transaction:
@@ -218,12 +241,10 @@ class Journal:
         transaction, or part of the :meth:`batch` around it; a repeat is a no-op)."""
         if exec_id in self._delivered:
             return
-        row = (exec_id, stem, suffix, exec_time, int(commission))
-        if self._db.in_transaction:  # inside batch(): written when it ends
-            self._unwritten[exec_id] = row
-        else:
+        self._unwritten[exec_id] = (exec_id, stem, suffix, exec_time, int(commission))
+        if not self._batching:  # inside batch(): written when it ends
             with self._transaction():
-                self._unwritten[exec_id] = row
+                pass  # the commit writes it
         self._remember(exec_id, stem, suffix)
         if commission:
             self._commissions.add(exec_id)
@@ -247,13 +268,14 @@ class Journal:
 
     def last_execution_time(self) -> float | None:
         """The latest execution time among delivered fills (UTC epoch seconds), or None."""
-        self._write_unwritten()  # inside batch(): its fills count too
         row = self._db.execute("SELECT MAX(exec_time) FROM fills").fetchone()
-        return None if row[0] is None else float(row[0])
+        times = [float(t) for t in (row[0], *(u[3] for u in self._unwritten.values()))
+                 if t is not None]  # fmt: skip
+        return max(times, default=None)
 
     def delivered_count(self) -> int:
-        self._write_unwritten()
-        return int(self._db.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
+        stored = int(self._db.execute("SELECT COUNT(*) FROM fills").fetchone()[0])
+        return stored + len(self._unwritten)  # inside batch(): its fills count too
 
     def prune(self, before: float) -> int:
         """Forget fills executed before ``before`` (epoch s); TWS reports only the day's
@@ -266,11 +288,7 @@ class Journal:
     # ------------------------------------------------------------------- orders
 
     def highest_order_id(self, endpoint: Endpoint) -> int | None:
-        row = self._db.execute(
-            "SELECT highest FROM order_ids WHERE host = ? AND port = ? AND client_id = ?",
-            (endpoint.host, endpoint.port, endpoint.client_id),
-        ).fetchone()
-        return None if row is None else int(row[0])
+        return self._highest.get(endpoint)
 
     def record_order_sent(
         self, endpoint: Endpoint, order_id: int, order_ref: str, sent_at: float
@@ -288,6 +306,7 @@ class Journal:
                 (order_ref, endpoint.host, endpoint.port, endpoint.client_id, order_id, sent_at),
             )
             self._pending[order_ref] = PendingOrder(order_ref, endpoint, order_id, sent_at)
+            self._highest[endpoint] = max(order_id, self._highest.get(endpoint, order_id))
 
     def resolve_pending(self, order_ref: str) -> None:
         """The order was acknowledged, or proven absent: it is no longer UNKNOWN."""

@@ -139,10 +139,17 @@ class FillLedger(Generic[R]):
         return classify(exec_id, self._store).kind.delivered
 
     def execution(
-        self, exec_id: str, exec_time: float, *, recovered: bool = False
+        self,
+        exec_id: str,
+        exec_time: float,
+        *,
+        recovered: bool = False,
+        verdict: FillVerdict | None = None,
     ) -> FillDecision[R]:
-        """Decide one execution; a delivered one is recorded before this returns."""
-        verdict = classify(exec_id, self._store)
+        """Decide one execution; a delivered one is recorded before this returns. ``verdict``:
+        one already classified against this store's current state (reconciliation's)."""
+        if verdict is None or verdict.exec_id != exec_id:
+            verdict = classify(exec_id, self._store)
         if not verdict.kind.delivered:
             self.counters.duplicates += 1
             return FillDecision(verdict)

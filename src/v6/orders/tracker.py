@@ -161,15 +161,19 @@ class FillTracker:
         trades: dict[tuple[int, str, int, int], Trade] = {}  # one lookup per order, not per fill
         listed: dict[int, set[int]] = {}  # id(trade) -> ids of the fills on it
         for r in recovered:
-            fill = self._wrapper.fills[r.execution.exec_id]
-            e = fill.execution
-            order = (e.permId, e.orderRef, e.clientId, e.orderId)
+            reported = r.execution
+            fill = self._wrapper.fills[reported.exec_id]
             trade = holders.get(r.order_ref or "")
             if trade is None:
+                order = (reported.perm_id, reported.order_ref, reported.client_id,
+                         reported.order_id)  # fmt: skip
                 trade = trades.get(order) or trades.setdefault(order, self._trade_for(fill))
             if id(trade) not in listed:
                 listed[id(trade)] = {id(f) for f in trade.fills}
-            decision = self._decide(fill, recovered=True)
+            # reconcile() classified it against the journal as it is now, batch included
+            decision = self.ledger.execution(
+                reported.exec_id, reported.time, recovered=True, verdict=r.verdict
+            )
             decided.append((trade, fill, decision, id(fill) in listed[id(trade)]))
         return decided
 
