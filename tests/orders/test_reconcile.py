@@ -102,7 +102,7 @@ def test_ambiguous_order_ref_is_not_used() -> None:
 
 
 def test_unknown_order_found_by_execution_order_ref() -> None:
-    fill = replace(execution("e.01", B), perm_id=31337, order_id=0, client_id=4)
+    fill = execution("e.01", B)._replace(perm_id=31337, order_id=0, client_id=4)
     result = reconcile([B], GatewayReport(SESSION, executions=[fill]), Journal(None))
     assert result.found == {"v6-s-2": "order_ref"}
     assert result.absent == ()

@@ -10,7 +10,9 @@ Tables (schema version ``SCHEMA_VERSION`` in ``PRAGMA user_version``):
   until reconciliation finds them or proves them absent).
 
 Reads come from an in-memory copy loaded at open (one day's executions after :meth:`prune`), so a
-connect that records nothing runs no SQL. WAL mode with ``synchronous=NORMAL``: one transaction
+connect that records nothing runs no SQL, and ``fills`` has no secondary index to keep up on every
+write (only :meth:`prune` scans it; files made with the ``fills_stem`` / ``fills_time`` indexes of
+earlier v6 versions keep them, harmlessly). WAL mode with ``synchronous=NORMAL``: one transaction
 per recorded fill (or per :meth:`batch`, whose fills are written with one ``executemany`` in one
 transaction when it ends), durable against a process crash (a power loss may lose the last
 transactions, never corrupt the file). A journal written by a newer v6, or a file sqlite cannot
@@ -39,8 +41,6 @@ CREATE TABLE fills (
     exec_time REAL NOT NULL,
     commission_delivered INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
-CREATE INDEX fills_stem ON fills (stem, suffix);
-CREATE INDEX fills_time ON fills (exec_time);
 CREATE TABLE order_ids (
     host TEXT NOT NULL,
     port INTEGER NOT NULL,

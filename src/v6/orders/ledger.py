@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import Enum
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from v6.connection.validation import require_int
 
@@ -38,7 +38,10 @@ class FillKind(Enum):
 
     @property
     def delivered(self) -> bool:
-        return self in (FillKind.NEW, FillKind.CORRECTION)
+        return self in _DELIVERED
+
+
+_DELIVERED = frozenset({FillKind.NEW, FillKind.CORRECTION})
 
 
 class CommissionKind(Enum):
@@ -79,11 +82,16 @@ def split_exec_id(exec_id: str) -> tuple[str, int]:
         return exec_id, 0
 
 
-@dataclass(frozen=True)
-class FillVerdict:
+# FillVerdict and FillDecision are NamedTuples: a sync builds them per execution, and a frozen
+# dataclass costs three times as much to build.
+
+
+class FillVerdict(NamedTuple):
     kind: FillKind
     exec_id: str
     replaces: str | None = None  # the corrected exec id (CORRECTION only)
+    stem: str = ""  # split_exec_id(exec_id), but for a DUPLICATE
+    suffix: int = 0
 
 
 def classify(exec_id: str, view: DeliveryView) -> FillVerdict:
@@ -93,21 +101,20 @@ def classify(exec_id: str, view: DeliveryView) -> FillVerdict:
     stem, suffix = split_exec_id(exec_id)
     latest = view.latest_version(stem)
     if latest is None:
-        return FillVerdict(FillKind.NEW, exec_id)
+        return FillVerdict(FillKind.NEW, exec_id, None, stem, suffix)
     latest_suffix, latest_id = latest
     if suffix > latest_suffix:
-        return FillVerdict(FillKind.CORRECTION, exec_id, replaces=latest_id)
-    return FillVerdict(FillKind.STALE, exec_id)
+        return FillVerdict(FillKind.CORRECTION, exec_id, latest_id, stem, suffix)
+    return FillVerdict(FillKind.STALE, exec_id, None, stem, suffix)
 
 
-@dataclass(frozen=True)
-class FillDecision(Generic[R]):
+class FillDecision(NamedTuple, Generic[R]):
     verdict: FillVerdict
     held_commission: R | None = None  # a report that arrived first, now deliverable
 
     @property
     def deliver(self) -> bool:
-        return self.verdict.kind.delivered
+        return self.verdict.kind in _DELIVERED
 
 
 @dataclass
@@ -150,12 +157,13 @@ class FillLedger(Generic[R]):
         one already classified against this store's current state (reconciliation's)."""
         if verdict is None or verdict.exec_id != exec_id:
             verdict = classify(exec_id, self._store)
-        if not verdict.kind.delivered:
+        if verdict.kind not in _DELIVERED:
             self.counters.duplicates += 1
             return FillDecision(verdict)
-        stem, suffix = split_exec_id(exec_id)
         held = self._held.pop(exec_id, None)  # its report came first: recorded with it
-        self._store.record_delivery(exec_id, stem, suffix, exec_time, commission=held is not None)
+        self._store.record_delivery(
+            exec_id, verdict.stem, verdict.suffix, exec_time, commission=held is not None
+        )
         self.counters.delivered += 1
         self.counters.recovered += recovered
         self.counters.corrections += verdict.kind is FillKind.CORRECTION

@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from v6.orders.ledger import DeliveryView, FillKind, FillVerdict, classify, split_exec_id
+from v6.orders.ledger import DeliveryView, FillVerdict, classify, split_exec_id
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,7 @@ class ReportedOrder:
     remaining: float = 0.0
 
 
-@dataclass(frozen=True)
-class ReportedExecution:
+class ReportedExecution(NamedTuple):  # one per execution: cheaper to build than a dataclass
     exec_id: str
     perm_id: int
     client_id: int
@@ -83,8 +83,7 @@ class GatewayReport:
         return tuple(name for name, done in flags.items() if not done)
 
 
-@dataclass(frozen=True)
-class RecoveredFill:
+class RecoveredFill(NamedTuple):
     execution: ReportedExecution
     verdict: FillVerdict
     order_ref: str | None  # the placed order it belongs to, None if not the application's
@@ -158,10 +157,9 @@ class _BatchView:
     def is_commission_delivered(self, exec_id: str) -> bool:
         return self._view.is_commission_delivered(exec_id)
 
-    def add(self, exec_id: str) -> None:
-        stem, suffix = split_exec_id(exec_id)
-        self._ids.add(exec_id)
-        self._batch[stem] = (suffix, exec_id)
+    def add(self, verdict: FillVerdict) -> None:
+        self._ids.add(verdict.exec_id)
+        self._batch[verdict.stem] = (verdict.suffix, verdict.exec_id)
 
 
 def reconcile(
@@ -171,6 +169,8 @@ def reconcile(
     missing = report.missing()
     if missing:
         return Reconciliation(complete=False, missing=missing)
+    if not (placed or report.executions or report.open_orders or report.completed_orders):
+        return Reconciliation(complete=True)  # the usual connect of an app without orders
     matcher = _Matcher(placed, report)
     found: dict[str, str] = {}
     statuses = _statuses(report, matcher, found)
@@ -232,8 +232,8 @@ def _fills(
             order_ref = hit[0].order_ref
             found.setdefault(order_ref, hit[1])
         verdict = classify(execution.exec_id, batch)
-        if verdict.kind in (FillKind.NEW, FillKind.CORRECTION):
-            batch.add(execution.exec_id)
+        if verdict.kind.delivered:
+            batch.add(verdict)
             out.append(RecoveredFill(execution, verdict, order_ref))
     return tuple(out), batch
 
