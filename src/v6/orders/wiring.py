@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ib_async import IB, CommissionReport, Fill, Trade
 
-from v6.connection.listeners import CallbackTasks, Listeners
+from v6.connection.listeners import ListenerRegistry, Listeners
 from v6.orders.journal import Journal
 from v6.orders.placing import OrderGate, Refusal
 from v6.orders.tracker import FillTracker
@@ -43,16 +43,16 @@ class OrderTracking:
         ib: IB,
         journal: str | os.PathLike[str] | None,
         *,
-        tasks: CallbackTasks,
+        listeners: ListenerRegistry,
         log: Logger,
         refusal: Refusal,
         rng: random.Random,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.journal = Journal(journal)  # a newer-schema or corrupt file raises here
-        self.fill_listeners = Listeners[[Trade, Fill]]("on_fill", tasks, log)
+        self.fill_listeners = Listeners[[Trade, Fill]]("on_fill", listeners)
         self.commission_listeners = Listeners[[Trade, Fill, CommissionReport]](
-            "on_commission", tasks, log
+            "on_commission", listeners
         )
         self.tracker = FillTracker(
             ib,
