@@ -10,7 +10,7 @@ from loguru import logger
 from tests.connection.fakes import FakeLink
 from tests.helpers import FakeClock
 from v6.connection import IBConnectionManager
-from v6.connection.listeners import CallbackTasks, Listeners, cancel_and_wait
+from v6.connection.listeners import CallbackTasks, ListenerRegistry, Listeners, cancel_and_wait
 from v6.errors import ConnectFailed
 
 Factory = Callable[..., IBConnectionManager]
@@ -28,8 +28,9 @@ def records() -> Iterator[list[dict[str, Any]]]:
 async def test_sync_and_async_callbacks_run_and_their_errors_are_logged(
     records: list[dict[str, Any]],
 ) -> None:
-    tasks = CallbackTasks(logger)
-    listeners = Listeners[[int]]("on_thing", tasks, logger)
+    registry = ListenerRegistry(logger)
+    tasks = registry.tasks
+    listeners = Listeners[[int]]("on_thing", registry)
     seen: list[int] = []
 
     def boom(n: int) -> None:
@@ -57,6 +58,27 @@ async def test_sync_and_async_callbacks_run_and_their_errors_are_logged(
     listeners.fire(8)
     await tasks.drain(1.0)
     assert seen == [7, 7, 8]  # only `later` is left that records
+
+
+def test_the_registry_removes_a_callback_from_every_list_it_made() -> None:
+    registry = ListenerRegistry(logger)
+    first = Listeners[[int]]("first", registry)
+    second = Listeners[[int]]("second", registry)
+    seen: list[str] = []
+
+    def callback(n: int) -> None:
+        seen.append(f"{n}")
+
+    def other(n: int) -> None:
+        seen.append(f"other {n}")
+
+    first.add(callback)
+    second.add(callback)
+    second.add(other)
+    registry.remove(callback)
+    first.fire(1)
+    second.fire(2)
+    assert seen == ["other 2"]
 
 
 async def test_drain_cancels_what_outlives_the_grace() -> None:

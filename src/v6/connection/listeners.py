@@ -56,14 +56,33 @@ class CallbackTasks:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+class ListenerRegistry:
+    """Every listener list of one owner (a manager), the tasks of their async callbacks and the
+    log they report to: a list made with it joins it, so :meth:`remove` reaches them all."""
+
+    def __init__(self, log: Logger) -> None:
+        self.log = log
+        self.tasks = CallbackTasks(log)
+        self._lists: list[Listeners[...]] = []
+
+    def join(self, listeners: Listeners[...]) -> None:
+        self._lists.append(listeners)
+
+    def remove(self, callback: Callable[..., Any]) -> None:
+        """Remove ``callback`` from every list that holds it."""
+        for listeners in self._lists:
+            listeners.remove(callback)
+
+
 class Listeners(Generic[P]):
     """Callbacks, sync or async. One that raises is logged and never reaches the caller."""
 
-    def __init__(self, name: str, tasks: CallbackTasks, log: Logger) -> None:
+    def __init__(self, name: str, registry: ListenerRegistry) -> None:
         self._name = name
-        self._tasks = tasks
-        self._log = log
+        self._tasks = registry.tasks
+        self._log = registry.log
         self._callbacks: list[Callable[P, Any]] = []
+        registry.join(self)
 
     def add(self, callback: Callable[P, Any]) -> Callable[P, Any]:
         self._callbacks.append(callback)
@@ -87,18 +106,19 @@ class Listeners(Generic[P]):
 class Hooks:
     """The manager's public hook API (a mixin): five listener lists and their ``add`` methods.
 
-    A new hook is one more list here, one ``on_*`` method, and one ``fire`` where it happens."""
+    A new hook is one more list here (or one made with ``_listener_registry`` elsewhere, as
+    v6.orders does), one ``on_*`` method, and one ``fire`` where it happens."""
 
     def __init__(self, log: Logger) -> None:
-        self._callback_tasks = CallbackTasks(log)
-        tasks = self._callback_tasks
-        self._connected_listeners = Listeners[[bool]]("on_connected", tasks, log)
-        self._disconnected_listeners = Listeners[[str]]("on_disconnected", tasks, log)
+        self._listener_registry = registry = ListenerRegistry(log)
+        self._callback_tasks = registry.tasks
+        self._connected_listeners = Listeners[[bool]]("on_connected", registry)
+        self._disconnected_listeners = Listeners[[str]]("on_disconnected", registry)
         self._state_listeners = Listeners[[ConnectionState, ConnectionState, str]](
-            "on_state_change", tasks, log
+            "on_state_change", registry
         )
-        self._resubscribe_listeners = Listeners[[]]("resubscribe", tasks, log)
-        self._heartbeat_listeners = Listeners[[float]]("on_heartbeat", tasks, log)
+        self._resubscribe_listeners = Listeners[[]]("resubscribe", registry)
+        self._heartbeat_listeners = Listeners[[float]]("on_heartbeat", registry)
 
     def on_connected(self, callback: Callable[[bool], Any]) -> Callable[[bool], Any]:
         """Call ``callback(is_reconnect)`` after every successful (re)connect."""
@@ -123,14 +143,8 @@ class Hooks:
         return self._heartbeat_listeners.add(callback)
 
     def remove_listener(self, callback: Callable[..., Any]) -> None:
-        for listeners in (
-            self._connected_listeners,
-            self._disconnected_listeners,
-            self._state_listeners,
-            self._resubscribe_listeners,
-            self._heartbeat_listeners,
-        ):
-            listeners.remove(callback)
+        """Remove ``callback`` from every hook that holds it (trading hooks included)."""
+        self._listener_registry.remove(callback)
 
 
 async def cancel_and_wait(task: asyncio.Future[Any]) -> None:

@@ -164,7 +164,7 @@ class IBConnectionManager(Hooks, SettingsView, ManagerStatus, TradingHooks):
         Hooks.__init__(self, self._log)
         # Fills, Trades and order ids across reconnects and restarts (v6.orders, issue 8).
         self._orders = OrderTracking(
-            self.ib, journal, tasks=self._callback_tasks, log=self._log,
+            self.ib, journal, listeners=self._listener_registry, log=self._log,
             refusal=self._order_refusal, rng=random.Random(), clock=clock,
         )  # fmt: skip
         rng = rng or random.Random()

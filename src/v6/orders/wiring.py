@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ib_async import IB, CommissionReport, Fill, Trade
 
-from v6.connection.listeners import CallbackTasks, Listeners
+from v6.connection.listeners import ListenerRegistry, Listeners
 from v6.orders.journal import Journal
 from v6.orders.placing import OrderGate, Refusal
 from v6.orders.tracker import FillTracker
@@ -43,16 +43,16 @@ class OrderTracking:
         ib: IB,
         journal: str | os.PathLike[str] | None,
         *,
-        tasks: CallbackTasks,
+        listeners: ListenerRegistry,
         log: Logger,
         refusal: Refusal,
         rng: random.Random,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.journal = Journal(journal)  # a newer-schema or corrupt file raises here
-        self.fill_listeners = Listeners[[Trade, Fill]]("on_fill", tasks, log)
+        self.fill_listeners = Listeners[[Trade, Fill]]("on_fill", listeners)
         self.commission_listeners = Listeners[[Trade, Fill, CommissionReport]](
-            "on_commission", tasks, log
+            "on_commission", listeners
         )
         self.tracker = FillTracker(
             ib,
@@ -64,6 +64,7 @@ class OrderTracking:
         )
         self.gate = OrderGate(self.tracker, refusal, rng)
         self._log = log
+        self._resyncs = 0  # resyncs started: only the latest one runs on
 
     def working_orders(self) -> int:
         return self.tracker.registry.working()
@@ -78,9 +79,16 @@ class OrderTracking:
     ) -> None:
         """After a 1101 (TWS reconnected to IB, data lost): ask again for open orders,
         completed orders and executions, then reconcile. A request that times out leaves the
-        state unknown: retried, never taken as "nothing happened"."""
+        state unknown: retried, never taken as "nothing happened". A reconnect (its own sync
+        reconciles) or a later 1101 (its own resync) ends this one."""
         ib = self.tracker.ib
-        while is_live():
+        self._resyncs += 1
+        mine, session = self._resyncs, self.tracker.session
+
+        def current() -> bool:
+            return is_live() and self.tracker.session == session and self._resyncs == mine
+
+        while current():
             self.tracker.begin_sync()
             try:
                 async with asyncio.timeout(timeout):
@@ -93,7 +101,8 @@ class OrderTracking:
                 continue
             except ConnectionError:
                 return  # the socket went: the reconnect reconciles
-            self.tracker.reconcile()
+            if current():
+                self.tracker.reconcile()
             return
 
     def open(self) -> None:

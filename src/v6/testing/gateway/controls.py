@@ -20,6 +20,7 @@ from v6.testing.gateway.context import GatewayContext
 from v6.testing.gateway.faults import (
     CloseAfterPlaceOrder,
     DropCommissionReports,
+    DropExecutions,
     ExecBeforeOpenOrder,
     Fault,
     HoldOrderStatus,
@@ -115,6 +116,11 @@ class TradingControls:
     def drop_commission_reports(self, on: bool = True) -> None:
         """Live executions come without their commissionReport (reqExecutions still has it)."""
         self._toggle(DropCommissionReports, on)
+
+    def drop_executions(self, on: bool = True) -> None:
+        """Live executions (and their reports) are lost, as while TWS is cut off from IB
+        (1100); reqExecutions still reports them."""
+        self._toggle(DropExecutions, on)
 
     def exec_before_open_order(self, on: bool = True) -> None:
         """execDetails (and its report) arrives before the order's openOrder / orderStatus."""

@@ -170,6 +170,15 @@ class DropCommissionReports(Fault):
         return [e for e in events if not isinstance(e, CommissionReportEvent)]
 
 
+class DropExecutions(Fault):
+    """Live execDetails and their commissionReports are lost (reqExecutions still sends them):
+    what a client misses while TWS is cut off from IB (1100)."""
+
+    def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
+        fills = (ExecDetailsEvent, CommissionReportEvent)
+        return [e for e in events if not isinstance(e, fills)]
+
+
 class ExecBeforeOpenOrder(Fault):
     """In each batch of broker events, executions (and their reports) go first: execDetails
     arrives before the order's openOrder / orderStatus."""
