@@ -166,6 +166,7 @@ class IBConnectionManager(Hooks, SettingsView, ManagerStatus, TradingHooks):
         self._orders = OrderTracking(
             self.ib, journal, listeners=self._listener_registry, log=self._log,
             refusal=self._order_refusal, rng=random.Random(), clock=clock,
+            wall_clock=lambda: wall_clock().timestamp(),
         )  # fmt: skip
         rng = rng or random.Random()
         #: Readiness probing, maintenance windows and IBC (probe and overrun counts).

@@ -278,12 +278,30 @@ class Journal:
         return stored + len(self._unwritten)  # inside batch(): its fills count too
 
     def prune(self, before: float) -> int:
-        """Forget fills executed before ``before`` (epoch s); TWS reports only the day's
-        executions, so rows older than that can never come back. Returns the rows removed."""
+        """Forget fills executed before ``before`` (epoch s); TWS reports executions of at most
+        the last seven days, so rows older than that can never come back. Returns the rows
+        removed. The in-memory copy is updated in place (not reloaded: this runs hourly)."""
+        gone = self._db.execute(
+            "SELECT exec_id, stem FROM fills WHERE exec_time < ?", (before,)
+        ).fetchall()
+        if not gone:
+            return 0
         with self._transaction():
-            cursor = self._db.execute("DELETE FROM fills WHERE exec_time < ?", (before,))
-        self._load_cache()
-        return int(cursor.rowcount)
+            self._db.execute("DELETE FROM fills WHERE exec_time < ?", (before,))
+        stems: set[str] = set()
+        for exec_id, stem in gone:
+            self._delivered.discard(exec_id)
+            self._commissions.discard(exec_id)
+            if self._latest.get(stem, (0, ""))[1] == exec_id:
+                del self._latest[stem]
+                stems.add(stem)
+        if stems:  # a stem's latest version is gone: an older one may remain
+            marks = ",".join("?" * len(stems))
+            for stem, suffix, exec_id in self._db.execute(
+                f"SELECT stem, suffix, exec_id FROM fills WHERE stem IN ({marks})", tuple(stems)
+            ):
+                self._remember(str(exec_id), str(stem), int(suffix))
+        return len(gone)
 
     # ------------------------------------------------------------------- orders
 

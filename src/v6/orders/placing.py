@@ -70,4 +70,5 @@ class OrderGate:
         order.orderId = order_id
         trade = self._original(contract, order)
         tracker.registry.add(trade, tracker.session, acknowledged=False)
+        tracker.prune_if_due()
         return trade

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from ib_async import OrderStatus, Trade
 
@@ -74,3 +75,20 @@ class TradeRegistry:
             for h in self._held.values()
             if not h.acknowledged or h.trade.orderStatus.status not in OrderStatus.DoneStates
         )
+
+    def prune_done(self, before: datetime) -> int:
+        """Forget the Trades of done orders last updated before ``before`` (see
+        :mod:`v6.orders.retention`); returns how many. Working and UNKNOWN ones stay."""
+        gone = [
+            h for h in self._held.values()
+            if h.acknowledged and h.trade.orderStatus.status in OrderStatus.DoneStates
+            and (not h.trade.log or h.trade.log[-1].time < before)
+        ]  # fmt: skip
+        for held in gone:
+            del self._held[id(held.trade)]
+            order = held.trade.order
+            if self._by_ref.get(order.orderRef) is held:
+                del self._by_ref[order.orderRef]
+            if self._by_perm.get(order.permId) is held:
+                del self._by_perm[order.permId]
+        return len(gone)

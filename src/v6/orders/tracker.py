@@ -51,6 +51,7 @@ from v6.orders.reconcile import (
     reconcile,
 )
 from v6.orders.registry import TradeRegistry
+from v6.orders.retention import PruneSchedule, forget_expired
 from v6.orders.trade_updates import (
     NOT_RECEIVED,
     append_fill,
@@ -82,6 +83,7 @@ class FillTracker:
         deliver_commission: CommissionCallback,
         log: Logger,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.ib = ib
         self.journal = journal
@@ -95,6 +97,7 @@ class FillTracker:
         self._deliver_commission = deliver_commission
         self._log = log
         self._clock = clock
+        self._prune = PruneSchedule(wall_clock)
         self._wrapper: Any = ib.wrapper
         self._client: Any = ib.client
         self._replaced: dict[str, Fill] = {}  # corrected fills, kept out of trade.fills
@@ -109,6 +112,7 @@ class FillTracker:
             self._original[name] = getattr(self._wrapper, name)
             setattr(self._wrapper, name, getattr(self, "_" + name))
         self._client.apiStart += self._on_api_start
+        forget_expired(wall_clock(), self.registry, journal, self.corrections, self._replaced)
 
     # ------------------------------------------------------------------ public
 
@@ -147,6 +151,7 @@ class FillTracker:
         for ref in result.absent:
             self._not_received(ref, holders.get(ref))
         self.last_reconcile_seconds = self._clock() - started
+        self.prune_if_due()
         if result.fills or result.absent:
             self._log.info(
                 "Reconciled: {} fill(s) recovered, {} order(s) never received",
@@ -176,6 +181,18 @@ class FillTracker:
             )
             decided.append((trade, fill, decision, id(fill) in listed[id(trade)]))
         return decided
+
+    def prune_if_due(self) -> None:
+        """Forget what has passed its retention (:mod:`v6.orders.retention`), at most hourly;
+        called wherever state is added."""
+        now = self._prune.due()
+        if now is None:
+            return
+        trades, fills = forget_expired(
+            now, self.registry, self.journal, self.corrections, self._replaced
+        )
+        if trades or fills:
+            self._log.info("Forgot {} done Trade(s) and {} old fill(s)", trades, fills)
 
     def close(self) -> None:
         """The manager stops: end the held Trades' events (as ib_async would have)."""
@@ -371,6 +388,7 @@ class FillTracker:
             self.ib.execDetailsEvent.emit(trade, fill)
             trade.fillEvent.emit(trade, fill)
         self.registry.add(trade, self.session)
+        self.prune_if_due()
         self._deliver_fill(trade, fill)
         if decision.held_commission is not None:
             self._pass_commission(e.execId, decision.held_commission, trade)

@@ -48,6 +48,7 @@ class OrderTracking:
         refusal: Refusal,
         rng: random.Random,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.journal = Journal(journal)  # a newer-schema or corrupt file raises here
         self.fill_listeners = Listeners[[Trade, Fill]]("on_fill", listeners)
@@ -61,8 +62,9 @@ class OrderTracking:
             deliver_commission=self.commission_listeners.fire,
             log=log,
             clock=clock,
+            wall_clock=wall_clock,
         )
-        self.gate = OrderGate(self.tracker, refusal, rng)
+        self.gate = OrderGate(self.tracker, refusal, rng, wall_clock=wall_clock)
         self._log = log
         self._resyncs = 0  # resyncs started: only the latest one runs on
 
