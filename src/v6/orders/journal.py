@@ -9,7 +9,7 @@ Tables (schema version ``SCHEMA_VERSION`` in ``PRAGMA user_version``):
 - ``pending_orders``: orderRefs of orders written to the socket but not yet acknowledged (UNKNOWN
   until reconciliation finds them or proves them absent).
 
-Reads come from an in-memory copy loaded at open (one day's executions after :meth:`prune`), so a
+Reads come from an in-memory copy loaded at open (what :mod:`v6.orders.retention` keeps), so a
 connect that records nothing runs no SQL, and ``fills`` has no secondary index to keep up on every
 write (only :meth:`prune` scans it; files made with the ``fills_stem`` / ``fills_time`` indexes of
 earlier v6 versions keep them, harmlessly). WAL mode with ``synchronous=NORMAL``: one transaction
