@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import socket
 
 import pytest
+from ib_async import IB
 
 from tests.helpers import T, fast_settings, wait_until
 from v6.connection import IBConnectionManager
-from v6.connection.link import map_connect_error
+from v6.connection.link import IbAsyncLink, map_connect_error
 from v6.connection.settings import ConnectionSettings
 from v6.errors import (
     ClientIdInUse,
@@ -107,3 +109,25 @@ async def test_a_stalled_gateway_is_found_from_the_applications_requests() -> No
             assert "after a request" in (manager.last_error or "")
         finally:
             await manager.stop()
+
+
+def test_ib_async_lines_drop_to_info_only_while_failures_are_expected(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ib = IB()
+    link = IbAsyncLink(ib)
+    expected = False
+    link.failures_expected = lambda: expected
+    with caplog.at_level(logging.INFO, logger="ib_async"):
+        ib.client._logger.error("refused")  # type: ignore[attr-defined]
+        expected = True
+        ib.client._logger.error("refused in a window")  # type: ignore[attr-defined]
+        ib.wrapper._logger.warning("1100 in a window")  # type: ignore[attr-defined]
+        ib._logger.critical("still critical")  # type: ignore[attr-defined]
+    seen = [(r.name, r.levelname, r.getMessage(), r.filename) for r in caplog.records]
+    assert seen == [
+        ("ib_async.client", "ERROR", "refused", "test_link.py"),
+        ("ib_async.client", "INFO", "refused in a window", "test_link.py"),
+        ("ib_async.wrapper", "INFO", "1100 in a window", "test_link.py"),
+        ("ib_async.ib", "CRITICAL", "still critical", "test_link.py"),
+    ]

@@ -6,6 +6,7 @@ Each runs three times against a real FakeGateway; the wall clock of the windows 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -56,7 +57,8 @@ class WallClock:
 
 @pytest.fixture
 def alarms() -> Iterator[list[str]]:
-    """v6's own WARNING-or-worse lines (the fake gateway's and IBC fake's excluded)."""
+    """v6's own WARNING-or-worse lines (the fake gateway's and IBC fake's excluded), and
+    ib_async's ("ib_async ERROR ...")."""
     lines: list[str] = []
 
     def sink(message: object) -> None:
@@ -64,8 +66,15 @@ def alarms() -> Iterator[list[str]]:
         if not record["name"].startswith("v6.testing"):
             lines.append(f"{record['level'].name} {record['message']}")
 
+    class IbAsyncLines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(f"ib_async {record.levelname} {record.getMessage()}")
+
     sink_id = logger.add(sink, level="WARNING")
+    handler = IbAsyncLines(logging.WARNING)
+    logging.getLogger("ib_async").addHandler(handler)
     yield lines
+    logging.getLogger("ib_async").removeHandler(handler)
     logger.remove(sink_id)
 
 
@@ -109,6 +118,7 @@ async def test_daily_restart_outside_a_window(
     assert h.seen(S.CIRCUIT_OPEN)
     assert any("BACKING_OFF" in line for line in alarms)
     assert any("CLOSED -> OPEN" in line for line in alarms)
+    assert any(line.startswith("ib_async ERROR") for line in alarms)  # lowered only in windows
     await h.finish()
 
 

@@ -3,7 +3,8 @@
 :class:`Link` is what the manager needs of a connection to TWS: connect with a client id, close,
 know whether it is up, count decoded messages (proof of life) and requests sent, say since when a
 request has gone without any message back, probe, and four callbacks (``on_lost``, ``on_data``,
-``on_system_message``, ``on_request``). :class:`IbAsyncLink` implements it on an
+``on_system_message``, ``on_request``) and one question (``failures_expected``).
+:class:`IbAsyncLink` implements it on an
 ``ib_async.IB``; tests may pass their own link to the manager to run supervision without sockets.
 
 Errors are mapped here, once, into :mod:`v6.errors` (as httpcore maps at its transport
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -48,12 +50,15 @@ class Link(Protocol):
     from the network was handled (compare :attr:`messages_decoded` to see if it held a message).
     ``on_system_message(code, text)``: TWS sent a message with request id -1. ``on_request()``:
     a request went out while none was waiting (:attr:`awaiting_reply_since` was None).
+    ``failures_expected()``: are failures expected now (a known restart window)? The link's own
+    warnings and errors are then logged at INFO.
     """
 
     on_lost: Callable[[str], None]
     on_data: Callable[[], None]
     on_system_message: Callable[[int, str], None]
     on_request: Callable[[], None]
+    failures_expected: Callable[[], bool]
 
     @property
     def requests_sent(self) -> int:
@@ -94,6 +99,7 @@ class IbAsyncLink:
         self.on_data: Callable[[], None] = _ignore
         self.on_system_message: Callable[[int, str], None] = _ignore
         self.on_request: Callable[[], None] = _ignore
+        self.failures_expected: Callable[[], bool] = lambda: False
         self._clock = clock
         self._closing = False  # our own close() is running: its close event is not a loss
         self._requests_sent = 0
@@ -109,6 +115,11 @@ class IbAsyncLink:
         handler = getattr(ib, "_onError", None)
         if handler is not None:
             ib.errorEvent -= handler
+        # ib_async logs a restart's refused connects and closed sockets at ERROR, through one
+        # logger per object: this IB's go through an adapter that knows about restart windows.
+        for part in (ib, ib.client, ib.wrapper):
+            part_: Any = part
+            part_._logger = _ExpectedFailures(part_._logger, lambda: self.failures_expected())
 
     @property
     def is_connected(self) -> bool:
@@ -209,6 +220,21 @@ class IbAsyncLink:
     def _on_error(self, req_id: int, code: int, text: str, contract: object) -> None:
         if req_id == SYSTEM_REQ_ID:
             self.on_system_message(code, text)
+
+
+class _ExpectedFailures(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """An ib_async logger whose WARNING and ERROR lines drop to INFO while failures are
+    expected (a gateway restarting inside a known window is not an alarm)."""
+
+    def __init__(self, logger: logging.Logger, expected: Callable[[], bool]) -> None:
+        super().__init__(logger, {})
+        self._expected = expected
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if logging.INFO < level < logging.CRITICAL and self._expected():
+            level = logging.INFO
+        kwargs.setdefault("stacklevel", 2)  # the line is ib_async's, not this adapter's
+        super().log(level, msg, *args, **kwargs)
 
 
 class _Attempt:

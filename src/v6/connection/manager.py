@@ -203,6 +203,9 @@ class IBConnectionManager(Hooks, SettingsView, ManagerStatus, TradingHooks):
         self._link.on_lost = self._on_link_lost
         self._link.on_data = self._on_data
         self._link.on_system_message = self._on_system_message
+        self._link.failures_expected = lambda: self.restarts.evaluate(
+            connected=self._states.current in LIVE_STATES
+        ).expected
         self._connector = Connector(
             self._planner,
             self._link,
