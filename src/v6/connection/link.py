@@ -229,6 +229,9 @@ class _ExpectedFailures(logging.LoggerAdapter):  # type: ignore[type-arg]
     def __init__(self, logger: logging.Logger, expected: Callable[[], bool]) -> None:
         super().__init__(logger, {})
         self._expected = expected
+        # ib_async logs at DEBUG and INFO per message: those go straight to the logger
+        self.debug = logger.debug  # type: ignore[method-assign,assignment]
+        self.info = logger.info  # type: ignore[method-assign,assignment]
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
         if logging.INFO < level < logging.CRITICAL and self._expected():
