@@ -229,7 +229,8 @@ class _ExpectedFailures(logging.LoggerAdapter):  # type: ignore[type-arg]
     def __init__(self, logger: logging.Logger, expected: Callable[[], bool]) -> None:
         super().__init__(logger, {})
         self._expected = expected
-        # ib_async logs at DEBUG and INFO per message: those go straight to the logger
+        # ib_async asks and logs at DEBUG and INFO per message: those go straight to the logger
+        self.isEnabledFor = logger.isEnabledFor  # type: ignore[method-assign]
         self.debug = logger.debug  # type: ignore[method-assign,assignment]
         self.info = logger.info  # type: ignore[method-assign,assignment]
 

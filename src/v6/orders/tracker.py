@@ -360,6 +360,7 @@ class FillTracker:
         """Deliver once (the ledger decides). ``announced``: ib_async already appended the fill
         to ``trade.fills`` and fired its events."""
         self._hand_out(trade, fill, self._decide(fill, recovered=recovered), announced=announced)
+        self.prune_if_due()  # (reconcile() asks once for all it hands out)
 
     def _decide(self, fill: Fill, *, recovered: bool) -> FillDecision[CommissionReport]:
         e = fill.execution
@@ -388,7 +389,6 @@ class FillTracker:
             self.ib.execDetailsEvent.emit(trade, fill)
             trade.fillEvent.emit(trade, fill)
         self.registry.add(trade, self.session)
-        self.prune_if_due()
         self._deliver_fill(trade, fill)
         if decision.held_commission is not None:
             self._pass_commission(e.execId, decision.held_commission, trade)
