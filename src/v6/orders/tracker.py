@@ -43,6 +43,7 @@ from ib_async.util import UNSET_DOUBLE, dataclassUpdate
 from v6.orders.ids import OrderIdAllocator
 from v6.orders.journal import Endpoint, Journal
 from v6.orders.ledger import CommissionKind, FillDecision, FillKind, FillLedger
+from v6.orders.orphans import DEFAULT_ORPHAN_GRACE, Orphans
 from v6.orders.reconcile import (
     GatewayReport,
     PlacedOrder,
@@ -84,6 +85,7 @@ class FillTracker:
         log: Logger,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        orphan_grace: float = DEFAULT_ORPHAN_GRACE,
     ) -> None:
         self.ib = ib
         self.journal = journal
@@ -101,7 +103,7 @@ class FillTracker:
         self._wrapper: Any = ib.wrapper
         self._client: Any = ib.client
         self._replaced: dict[str, Fill] = {}  # corrected fills, kept out of trade.fills
-        self._orphans: dict[str, Fill] = {}  # live fills whose Trade is not known yet
+        self._orphans = Orphans(self._release_orphan, orphan_grace)  # Trade not known yet
         self._open: list[ReportedOrder] = []  # what the current sync reported
         self._completed: list[ReportedOrder] = []
         self._original: dict[str, Callable[..., Any]] = {}
@@ -196,6 +198,7 @@ class FillTracker:
 
     def close(self) -> None:
         """The manager stops: end the held Trades' events (as ib_async would have)."""
+        self._orphans.clear()
         for held in self.registry:
             for name in Trade.events:
                 getattr(held.trade, name).set_done()
@@ -283,7 +286,7 @@ class FillTracker:
         if not live or fill is None:
             return  # a sync's execution: reconcile() delivers it
         if trade is None:
-            self._orphans[exec_id] = fill
+            self._orphans.hold(fill)
             return
         self._deliver(trade, fill, recovered=False, announced=new)
 
@@ -345,14 +348,13 @@ class FillTracker:
         return trade
 
     def _adopt_orphans(self, trade: Trade) -> None:
-        order = trade.order
-        for exec_id, fill in list(self._orphans.items()):
-            e = fill.execution
-            if (e.permId and e.permId == order.permId) or (
-                e.orderId > 0 and (e.clientId, e.orderId) == (order.clientId, order.orderId)
-            ):
-                del self._orphans[exec_id]
-                self._deliver(trade, fill, recovered=False, announced=False)
+        for fill in self._orphans.adopt(trade.order):
+            self._deliver(trade, fill, recovered=False, announced=False)
+
+    def _release_orphan(self, fill: Fill) -> None:
+        """Nothing named the fill's order within the grace: deliver it with the Trade that
+        can be found or built (an order placed elsewhere)."""
+        self._deliver(self._trade_for(fill), fill, recovered=False, announced=False)
 
     # -------------------------------------------------------------- delivery
 
