@@ -41,7 +41,7 @@ class FillKind(Enum):
         return self in _DELIVERED
 
 
-_DELIVERED = frozenset({FillKind.NEW, FillKind.CORRECTION})
+_DELIVERED = (FillKind.NEW, FillKind.CORRECTION)  # a tuple: Enum.__hash__ is Python code
 
 
 class CommissionKind(Enum):
