@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from v6.connection import IBConnectionManager
@@ -29,6 +30,22 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class WallClock:
+    """An aware-UTC wall clock (maintenance windows, retention) that moves only when told to."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def epoch(self) -> float:
+        return self.now.timestamp()
 
 
 async def wait_until(

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.helpers import WallClock
 from v6.connection.defaults import DEFAULT_MAINTENANCE_GRACE
 from v6.connection.maintenance import (
     ENV_MAINTENANCE_WINDOWS,
@@ -20,17 +21,6 @@ WEEKEND = "Sat 23:00-Sun 03:00 America/New_York"
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
-
-
-class WallClock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def test_daily_window_crosses_midnight_in_summer_time() -> None:

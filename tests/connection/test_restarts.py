@@ -13,7 +13,7 @@ from loguru import logger
 
 from tests.connection.fakes import FakeLink
 from tests.connection.test_connector import REFUSED, Sleeper
-from tests.helpers import FakeClock, wait_until
+from tests.helpers import FakeClock, WallClock, wait_until
 from v6.connection import CircuitBreaker, CircuitState, ConnectionSettings, IBConnectionManager
 from v6.connection.defaults import (
     DEFAULT_IBC_RESTART_AFTER,
@@ -43,14 +43,6 @@ class ScriptedProbe:
         await asyncio.sleep(0)  # the instant sleeps never yield: let the test's loop run
         outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
         return ProbeResult(outcome, 0.001)
-
-
-class WallClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

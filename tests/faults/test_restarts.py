@@ -14,7 +14,7 @@ import pytest
 from loguru import logger
 
 from tests.faults.harness import BREAKER_THRESHOLD, RUNS, Harness, T
-from tests.helpers import wait_until
+from tests.helpers import WallClock, wait_until
 from v6.connection import ConnectionState
 from v6.connection.readiness import ProbeOutcome
 from v6.protocol.ids import ClientMessage
@@ -45,14 +45,6 @@ SHORT_CONNECT = 6 * T  # also bounds a silent readiness probe
 DOWN = 12 * T  # longer than the breaker needs to open (3 failures) plus its open time (4 T)
 SLACK = 6 * T  # scheduling slack under asyncio debug mode on a busy 2-core machine
 RESTART_BOUND = READINESS + SLACK  # gateway answering -> CONNECTED
-
-
-class WallClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

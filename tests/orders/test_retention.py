@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ib_async import Order, OrderStatus, Trade, TradeLogEntry
 
-from tests.helpers import fast_settings, wait_until
+from tests.helpers import WallClock, fast_settings, wait_until
 from tests.orders.trading import AAPL_ID, App, T, reconnected
 from v6.connection import IBConnectionManager
 from v6.orders.journal import Journal
@@ -25,14 +25,6 @@ from v6.testing import FakeGateway
 START = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now.timestamp()
-
-
 def trade(order_id: int, status: str, updated: datetime, *, perm_id: int = 0) -> Trade:
     made = Trade(order=Order(orderId=order_id, permId=perm_id, orderRef=f"v6-t-{order_id}"))
     made.orderStatus.status = status
@@ -41,13 +33,13 @@ def trade(order_id: int, status: str, updated: datetime, *, perm_id: int = 0) ->
 
 
 def test_the_schedule_is_due_at_most_once_per_interval() -> None:
-    clock = Clock()
-    schedule = PruneSchedule(clock)
+    clock = WallClock(START)
+    schedule = PruneSchedule(clock.epoch)
     assert schedule.due() is None  # its maker pruned at start
     clock.now += timedelta(seconds=DEFAULT_PRUNE_INTERVAL - 1)
     assert schedule.due() is None
     clock.now += timedelta(seconds=1)
-    assert schedule.due() == clock()
+    assert schedule.due() == clock.epoch()
     assert schedule.due() is None
 
 
@@ -95,12 +87,12 @@ def test_forget_expired_drops_corrections_whose_fill_is_forgotten() -> None:
 
 
 async def test_a_long_running_manager_forgets_done_trades_and_old_fills(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = WallClock(START)
     async with FakeGateway(port=0, market_interval=None) as gw:
         gw.set_quote(AAPL_ID, 100.00, 100.02)
         manager = IBConnectionManager(
             port=gw.port, journal=tmp_path / "j.sqlite",
-            wall_clock=lambda: clock.now, **fast_settings(),
+            wall_clock=clock, **fast_settings(),
         )  # fmt: skip
         app = App(manager)
         tracker = manager._orders.tracker

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import WallClock
 from v6.errors import ConfigError
 from v6.protocol.codec import ContractSpec
 from v6.protocol.orders_messages import commission_report, exec_details, open_order, order_status
@@ -30,16 +31,12 @@ MSFT = ContractSpec(con_id=272093, symbol="MSFT", sec_type="STK", exchange="SMAR
 EXEC_ID = re.compile(r"[0-9a-f]{8}\.[0-9a-f]{8}\.01\.01")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2024, 1, 2, 10, 0, tzinfo=NY)
-
-    def __call__(self) -> datetime:
-        return self.now
+def morning() -> WallClock:
+    return WallClock(datetime(2024, 1, 2, 10, 0, tzinfo=NY))
 
 
 def make_broker(**kwargs: object) -> Broker:
-    broker = Broker(clock=Clock(), seed=7, **kwargs)  # type: ignore[arg-type]
+    broker = Broker(clock=morning(), seed=7, **kwargs)  # type: ignore[arg-type]
     broker.set_quote(AAPL.con_id, 100.00, 100.02)
     broker.set_quote(MSFT.con_id, 300.00, 300.05)
     return broker
@@ -107,9 +104,9 @@ def test_set_quote_validates(bid: float, ask: float) -> None:
 
 def test_bad_configuration_is_refused() -> None:
     with pytest.raises(ConfigError, match="fill_size"):
-        Broker(clock=Clock(), fill_size=0)
+        Broker(clock=morning(), fill_size=0)
     with pytest.raises(ConfigError, match="next_order_id"):
-        Broker(clock=Clock(), next_order_id=0)
+        Broker(clock=morning(), next_order_id=0)
 
 
 # -- orders and fills ------------------------------------------------------------------------------
@@ -346,7 +343,7 @@ def test_positions_equal_the_sum_of_signed_fills(
 
 
 def test_executions_filtered_by_every_field() -> None:
-    clock = Clock()
+    clock = morning()
     broker = Broker(clock=clock, seed=1)
     broker.set_quote(AAPL.con_id, 100.00, 100.02)
     broker.set_quote(MSFT.con_id, 300.00, 300.05)
