@@ -193,7 +193,7 @@ class IBConnectionManager(Hooks, SettingsView, ManagerStatus, TradingHooks):
             self._log,
             lambda: f"{self.host}:{self.port} #{self.client_id}",
             self._state_listeners.fire,
-            lambda new: self.restarts.evaluate(connected=new in LIVE_STATES).expected,
+            self._failures_expected,
         )
         self._plans = ConnectPlans()
         self._loop = LoopBinding()
@@ -203,9 +203,7 @@ class IBConnectionManager(Hooks, SettingsView, ManagerStatus, TradingHooks):
         self._link.on_lost = self._on_link_lost
         self._link.on_data = self._on_data
         self._link.on_system_message = self._on_system_message
-        self._link.failures_expected = lambda: self.restarts.evaluate(
-            connected=self._states.current in LIVE_STATES
-        ).expected
+        self._link.failures_expected = lambda: self._failures_expected(self._states.current)
         self._connector = Connector(
             self._planner,
             self._link,
@@ -441,6 +439,10 @@ class IBConnectionManager(Hooks, SettingsView, ManagerStatus, TradingHooks):
 
     def _check_loop(self) -> None:
         self._loop.check()
+
+    def _failures_expected(self, state: ConnectionState) -> bool:
+        """Failures are expected now (a known restart window) for a manager in ``state``."""
+        return self.restarts.evaluate(connected=state in LIVE_STATES).expected
 
     def _note_error(self, error: str) -> None:
         self._last_error = error
