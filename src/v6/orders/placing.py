@@ -26,7 +26,6 @@ from ib_async import IB, Contract, Order, Trade
 
 from v6.errors import NotConnected
 from v6.orders.ids import OrderRefs
-from v6.orders.journal import Endpoint
 from v6.orders.tracker import FillTracker
 
 #: Why an order is refused now (None: it may go out).
@@ -65,8 +64,9 @@ class OrderGate:
         tracker, client = self._tracker, self._client
         order_id = order.orderId or client.getReqId()
         tracker.allocator.note_sent(order_id)
-        endpoint = Endpoint(client.host, client.port, client.clientId)
-        tracker.journal.record_order_sent(endpoint, order_id, order.orderRef, self._wall_clock())
+        tracker.journal.record_order_sent(
+            tracker.endpoint(), order_id, order.orderRef, self._wall_clock()
+        )
         order.orderId = order_id
         trade = self._original(contract, order)
         tracker.registry.add(trade, tracker.session, acknowledged=False)

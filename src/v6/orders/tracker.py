@@ -128,6 +128,10 @@ class FillTracker:
             "last_reconcile_seconds": None if seconds is None else round(seconds, 6),
         }
 
+    def endpoint(self) -> Endpoint:
+        """Where this session's order ids live (TWS numbers orders per host, port, client id)."""
+        return Endpoint(self._client.host, self._client.port, self._client.clientId)
+
     def begin_sync(self) -> None:
         """A sync starts: what it reports is collected afresh."""
         self._open, self._completed = [], []
@@ -209,8 +213,7 @@ class FillTracker:
         self.session += 1
         self.begin_sync()
         wrapper, client = self._wrapper, self._client
-        endpoint = Endpoint(client.host, client.port, client.clientId)
-        self.allocator = OrderIdAllocator(self.journal.highest_order_id(endpoint))
+        self.allocator = OrderIdAllocator(self.journal.highest_order_id(self.endpoint()))
         self.allocator.observe_next_valid_id(client._reqIdSeq)  # snooped nextValidId
         if self.allocator.rollbacks:
             self._log.warning("nextValidId {} went backwards: ids continue from {}",
@@ -439,7 +442,7 @@ class FillTracker:
                 ref, order.clientId, order.orderId, held.session, order.permId,
                 held.trade.orderStatus.status, unacknowledged=not held.acknowledged,
             ))  # fmt: skip
-        here = Endpoint(self._client.host, self._client.port, self._client.clientId)
+        here = self.endpoint()
         for pending in self.journal.pending_orders():
             if pending.order_ref not in holders and pending.endpoint == here:
                 placed.append(PlacedOrder(pending.order_ref, pending.endpoint.client_id,
