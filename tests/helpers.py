@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
+
+from loguru import logger
 
 from v6.connection import IBConnectionManager
 from v6.testing import FakeGateway
@@ -46,6 +49,17 @@ class WallClock:
 
     def epoch(self) -> float:
         return self.now.timestamp()
+
+
+@contextmanager
+def log_lines(level: str) -> Iterator[list[str]]:
+    """The messages loguru logs at ``level`` or above inside the block."""
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(message.record["message"]), level=level)
+    try:
+        yield lines
+    finally:
+        logger.remove(sink)
 
 
 async def wait_until(

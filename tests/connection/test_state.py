@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import log_lines
 from v6.connection.state import (
     LIVE_STATES,
     TRANSITIONS,
@@ -41,9 +42,7 @@ def test_state_holder_checks_logs_reports_and_tracks_live() -> None:
     from v6.connection.state import StateHolder
 
     changes: list[tuple[ConnectionState, ConnectionState, str]] = []
-    lines: list[str] = []
-    sink = logger.add(lambda message: lines.append(message.record["message"]), level="INFO")
-    try:
+    with log_lines("INFO") as lines:
         holder = StateHolder(logger, lambda: "gw:4002 #7", lambda *c: changes.append(c))
         holder.move(S.CONNECTING, "attempt 1")
         holder.move(S.CONNECTED, "synced")
@@ -54,8 +53,6 @@ def test_state_holder_checks_logs_reports_and_tracks_live() -> None:
         assert holder.current is S.CONNECTED
         holder.move(S.DISCONNECTED, "lost")
         assert not holder.live.is_set()
-    finally:
-        logger.remove(sink)
     assert changes == [
         (S.DISCONNECTED, S.CONNECTING, "attempt 1"),
         (S.CONNECTING, S.CONNECTED, "synced"),

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 from ib_async import Trade
-from loguru import logger
 
-from tests.helpers import fast_settings, wait_until
+from tests.helpers import fast_settings, log_lines, wait_until
 from tests.orders.trading import AAPL_ID, App, T, reconnected
 from v6.connection import ConnectionState, IBConnectionManager
 from v6.protocol.codec import ClientMessage
@@ -33,10 +32,8 @@ async def gateway() -> AsyncIterator[FakeGateway]:
 @pytest.fixture
 def problems() -> Iterator[list[str]]:
     """ERROR lines logged while the test runs (a resync that raised is logged, not raised)."""
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(m.record["message"]), level="ERROR")
-    yield lines
-    logger.remove(sink)
+    with log_lines("ERROR") as lines:
+        yield lines
 
 
 class Reconciles:

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from ib_async import IB
-from loguru import logger
 
+from tests.helpers import log_lines
 from tests.testing.helpers import RawClient, wait_until
 from v6.errors import ConfigError
 from v6.protocol import codec
@@ -205,10 +205,8 @@ async def test_unicode_or_odd_integer_fields_are_malformed(
 @pytest.fixture
 def warnings_logged() -> Iterator[list[str]]:
     """Messages the gateway logs at WARNING or above while the test runs."""
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(m.record["message"]), level="WARNING")
-    yield lines
-    logger.remove(sink)
+    with log_lines("WARNING") as lines:
+        yield lines
 
 
 async def test_garbage_frames_count_toward_pacing_and_are_logged_once_per_second(
