@@ -3,7 +3,7 @@
 Pure (no I/O, injected clock and rng; table-tested): ``circuit_breaker``, ``backoff``, ``retry``
 (which errors are retried), ``planner`` (breaker + backoff + client-id rotation -> try / sleep /
 give up), ``state`` (enum + transition table, and the holder that enforces it),
-``system_messages`` (TWS code -> effect), ``settings`` and ``defaults``, ``validation``,
+``system_messages`` (TWS code -> effect), ``settings`` and ``defaults``,
 ``health``, ``session``.
 
 The edge: ``link`` (the only module that touches ib_async internals).
@@ -12,8 +12,8 @@ asyncio glue: ``connector`` (the connect loop obeying the planner), ``heartbeat`
 live connection), ``supervisor`` (the one background task), ``listeners`` (users' hooks), and
 ``manager`` (:class:`IBConnectionManager`, the shell that wires them).
 
-The names below are loaded on first use, so importing a pure module (``v6.connection.validation``,
-``v6.connection.state``, ...) does not import ib_async: the fake gateway uses them.
+The names below are loaded on first use, so importing a pure module (``v6.connection.state``,
+``v6.connection.backoff``, ...) does not import ib_async: the fake gateway uses them.
 """
 
 from __future__ import annotations

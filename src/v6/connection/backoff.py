@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 
 from v6.connection.defaults import DEFAULT_JITTER, DEFAULT_MAX_DELAY, DEFAULT_RETRY_DELAY
-from v6.connection.validation import require_range
+from v6.validation import require_range
 
 # 2**60 times any sane base is far beyond any cap; stops float overflow for huge failure counts.
 _MAX_EXPONENT = 60

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from v6.connection.defaults import DEFAULT_BREAKER_TIMEOUT, DEFAULT_FAILURE_THRESHOLD
-from v6.connection.validation import require_int, require_range
 from v6.errors import IllegalTransition
+from v6.validation import require_int, require_range
 
 if TYPE_CHECKING:
     from loguru import Logger

@@ -24,8 +24,8 @@ from loguru import logger
 from v6.connection.defaults import DEFAULT_IBC_RESTART_AFTER, DEFAULT_IBC_TIMEOUT
 from v6.connection.readiness import ProbeOutcome
 from v6.connection.restart_validation import require_ibc_restart_after
-from v6.connection.validation import require_int, require_range
 from v6.errors import ConfigError
+from v6.validation import require_int, require_range
 
 IBC_COMMANDS: Final = frozenset(
     {"RESTART", "STOP", "EXIT", "ENABLEAPI", "RECONNECTDATA", "RECONNECTACCOUNT"}

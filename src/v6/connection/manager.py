@@ -48,9 +48,9 @@ from v6.connection.state import LIVE_STATES, ConnectionState, StateHolder
 from v6.connection.status import ManagerStatus
 from v6.connection.supervisor import Supervisor
 from v6.connection.system_messages import CutOff, FarmStatus, Restored, interpret
-from v6.connection.validation import require_bool
 from v6.errors import CircuitOpenError, HeartbeatTimeout
 from v6.orders.wiring import OrderTracking, TradingHooks
+from v6.validation import require_bool
 
 if TYPE_CHECKING:
     from loguru import Record

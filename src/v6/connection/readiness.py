@@ -30,7 +30,6 @@ from v6.connection.defaults import (
 )
 from v6.connection.restart_validation import require_readiness_interval, require_readiness_timeout
 from v6.connection.state import ConnectionState
-from v6.connection.validation import require_range
 from v6.errors import (
     ConnectFailed,
     ConnectTimeout,
@@ -39,6 +38,7 @@ from v6.errors import (
     ProtocolError,
 )
 from v6.protocol.codec import ClientCodec, ServerHello, encode_hello
+from v6.validation import require_range
 
 # ib_async 2.1.0's Client.MinClientVersion / MaxClientVersion: probe with the range the real
 # attempt will offer, so "ready" means "will negotiate with ib_async".

@@ -6,7 +6,7 @@ restart-handling objects that check their own arguments.
 
 from __future__ import annotations
 
-from v6.connection.validation import require_int, require_range
+from v6.validation import require_int, require_range
 
 
 def require_readiness_interval(value: float) -> None:

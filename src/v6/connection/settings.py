@@ -16,14 +16,14 @@ from v6.connection.restart_validation import (
     require_maintenance_grace,
     require_readiness_interval,
 )
-from v6.connection.validation import (
+from v6.errors import ConfigError
+from v6.validation import (
     require_bool,
     require_int,
     require_range,
     require_str,
     show,
 )
-from v6.errors import ConfigError
 
 MAX_CLIENT_ID = 2**31 - 1
 NO_WINDOWS = MaintenanceSchedule()

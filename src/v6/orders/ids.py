@@ -17,8 +17,8 @@ import random
 import string
 from typing import Protocol
 
-from v6.connection.validation import require_int
 from v6.errors import NotConnected, OrderIdReused
+from v6.validation import require_int
 
 ORDER_REF_PREFIX = "v6-"
 SESSION_LENGTH = 6

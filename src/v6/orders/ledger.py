@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
-from v6.connection.validation import require_int
+from v6.validation import require_int
 
 DEFAULT_MAX_HELD_COMMISSIONS = 10_000
 R = TypeVar("R")

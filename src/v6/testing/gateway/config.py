@@ -1,7 +1,7 @@
 """The fake gateway's defaults and its configuration checks (one style, one place).
 
 Every check raises :class:`~v6.errors.ConfigError` (a ``ValueError``) naming the field and the
-allowed range, through the one validation helper of v6 (:mod:`v6.connection.validation`):
+allowed range, through the one validation helper of v6 (:mod:`v6.validation`):
 ``port must be in [0, 65535], got 70000``.
 """
 
@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from v6.connection.validation import require_int, require_range
 from v6.protocol.codec import MAX_SERVER_VERSION, MIN_SERVER_VERSION
 from v6.testing.account import AccountState
 from v6.testing.broker import (
@@ -21,6 +20,7 @@ from v6.testing.broker import (
     DEFAULT_MIN_COMMISSION,
 )
 from v6.testing.market_quotes import DEFAULT_SEED
+from v6.validation import require_int, require_range
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 0

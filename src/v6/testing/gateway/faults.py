@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable
 from enum import Enum, StrEnum
 from typing import Final, TypeVar
 
-from v6.connection.validation import require_range
 from v6.errors import ConfigError
 from v6.protocol.ids import ClientMessage
 from v6.testing.broker_types import (
@@ -34,6 +33,7 @@ from v6.testing.broker_types import (
     ExecDetailsEvent,
     OrderStatusEvent,
 )
+from v6.validation import require_range
 
 
 class Verdict(Enum):

@@ -1,7 +1,8 @@
 """Construction-time checks that raise ConfigError naming the field and the allowed range.
 
-The one validation helper of v6 (the connection's settings, breaker and backoff, and the fake
-gateway's options): every message reads ``<field> must be ..., got <value>``.
+The one validation helper of v6, below every package that checks its arguments (the
+connection's settings, breaker and backoff, order ids, and the fake gateway's options): every
+message reads ``<field> must be ..., got <value>``.
 """
 
 from __future__ import annotations

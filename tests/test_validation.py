@@ -5,7 +5,8 @@ from enum import Enum
 
 import pytest
 
-from v6.connection.validation import (
+from v6.errors import ConfigError
+from v6.validation import (
     require_bool,
     require_int,
     require_member,
@@ -13,7 +14,6 @@ from v6.connection.validation import (
     require_str,
     show,
 )
-from v6.errors import ConfigError
 
 
 class Mode(Enum):
