@@ -14,7 +14,7 @@ from ib_async import IB
 
 from benchmarks import common
 from benchmarks.common import HOST, Result, clock, row
-from v6.connection import IBConnectionManager
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 from v6.testing.scenario import wait_until
 

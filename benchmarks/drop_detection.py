@@ -15,7 +15,8 @@ from ib_async import IB
 
 from benchmarks import common
 from benchmarks.common import HOST, Result, clock, row
-from v6.connection import ConnectionState, IBConnectionManager
+from v6.connection import ConnectionState
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 from v6.testing.scenario import Entry, Kind, Timeline, wait_until
 

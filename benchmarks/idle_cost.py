@@ -27,8 +27,8 @@ from ib_async import IB, Watchdog
 from benchmarks import common
 from benchmarks.common import HOST, Result, row
 from benchmarks.stall_detection import NoOpController
-from v6.connection import IBConnectionManager
 from v6.connection import defaults as d
+from v6.manager import IBConnectionManager
 
 NAME = "idle_cost"
 HOUR = 3600.0

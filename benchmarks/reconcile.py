@@ -24,7 +24,7 @@ from ib_async import IB, LimitOrder, Stock
 
 from benchmarks import common
 from benchmarks.common import Result, row
-from v6.connection import IBConnectionManager
+from v6.manager import IBConnectionManager
 from v6.orders.journal import Journal
 from v6.orders.reconcile import GatewayReport, PlacedOrder, ReportedExecution, reconcile
 from v6.testing import FakeGateway

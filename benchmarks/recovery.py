@@ -19,7 +19,8 @@ from ib_async import IB
 
 from benchmarks import common
 from benchmarks.common import HOST, Result, clock, row
-from v6.connection import CircuitBreaker, ConnectionState, IBConnectionManager
+from v6.connection import CircuitBreaker, ConnectionState
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 from v6.testing.scenario import Kind, Match, Timeline, wait_until
 

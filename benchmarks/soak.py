@@ -14,7 +14,7 @@ import asyncio
 
 from benchmarks import common
 from benchmarks.common import Result, clock, row
-from v6.connection import IBConnectionManager
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 from v6.testing.scenario import wait_until
 

@@ -19,7 +19,8 @@ from ib_async import IB, Watchdog
 
 from benchmarks import common
 from benchmarks.common import Result, clock, row
-from v6.connection import ConnectionState, IBConnectionManager
+from v6.connection import ConnectionState
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 from v6.testing.scenario import Entry, Kind, Timeline
 

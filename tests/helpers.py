@@ -13,7 +13,7 @@ from typing import Any
 
 from loguru import logger
 
-from v6.connection import IBConnectionManager
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 from v6.testing.scenario import wait_true
 

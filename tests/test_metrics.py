@@ -15,8 +15,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import TIME_UNIT, wait_until
-from v6.connection import CircuitBreaker, IBConnectionManager
+from v6.connection import CircuitBreaker
 from v6.errors import ConfigError, ConnectFailed
+from v6.manager import IBConnectionManager
 from v6.metrics import DEFAULT_METRICS_HOST, ConnectionMetrics, serve_metrics
 from v6.testing import FakeGateway
 

@@ -9,11 +9,12 @@ import sys
 def test_the_plans_import_paths_re_export_the_core() -> None:
     import v6
     import v6.connection as core
+    import v6.manager as shell
     from v6.utils import CircuitBreaker, CircuitState, ConnectionState, IBConnectionManager
     from v6.utils.ib_connection import IBConnectionManager as FromModule
 
-    assert IBConnectionManager is FromModule is core.IBConnectionManager is v6.IBConnectionManager
-    assert CircuitBreaker is v6.CircuitBreaker
+    assert IBConnectionManager is FromModule is shell.IBConnectionManager is v6.IBConnectionManager
+    assert CircuitBreaker is v6.CircuitBreaker is core.CircuitBreaker
     assert CircuitState is v6.CircuitState
     assert ConnectionState is v6.ConnectionState
     assert v6.errors.ConfigError.__module__ == "v6.errors"

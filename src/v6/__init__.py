@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from v6 import errors
-    from v6.connection import CircuitBreaker, CircuitState, ConnectionState, IBConnectionManager
+    from v6.connection import CircuitBreaker, CircuitState, ConnectionState
+    from v6.manager import IBConnectionManager
 
 __version__ = "0.1.0"
 
@@ -21,7 +22,7 @@ _LAZY = {
     "CircuitBreaker": "v6.connection",
     "CircuitState": "v6.connection",
     "ConnectionState": "v6.connection",
-    "IBConnectionManager": "v6.connection",
+    "IBConnectionManager": "v6.manager",
 }
 
 __all__ = [

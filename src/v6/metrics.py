@@ -66,7 +66,7 @@ from v6.connection.circuit_breaker import CircuitState
 from v6.connection.state import ConnectionState
 
 if TYPE_CHECKING:
-    from v6.connection import IBConnectionManager
+    from v6.manager import IBConnectionManager
 
 #: Where :func:`serve_metrics` listens unless told otherwise: never every interface by default.
 DEFAULT_METRICS_HOST: Final = "127.0.0.1"

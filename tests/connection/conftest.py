@@ -9,7 +9,7 @@ import pytest
 
 from tests.connection.fakes import FAKE_SETTINGS, FakeLink
 from tests.helpers import fast_settings
-from v6.connection import IBConnectionManager
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from v6.connection.lifecycle import Endpoint
 from v6.connection.settings import ConnectionSettings
 
 
@@ -22,6 +23,8 @@ class FakeLink:
         self.on_data = _ignore
         self.on_system_message = _ignore
         self.on_request = _ignore
+        self.on_handshake = _ignore
+        self.endpoint = Endpoint("127.0.0.1", 4002, 0)
         self.requests_sent = 0
         self.awaiting_reply_since: float | None = None
         self.outcomes: list[BaseException | None] = list(outcomes)
@@ -50,6 +53,8 @@ class FakeLink:
             raise outcome
         self.decoded = 0
         self.awaiting_reply_since = None
+        self.endpoint = Endpoint("127.0.0.1", 4002, client_id)
+        self.on_handshake()
         for code, text in self.handshake_messages:
             self.system_message(code, text)
         self.connected = True

@@ -11,9 +11,10 @@ import pytest
 
 from tests.connection.fakes import FakeLink
 from tests.helpers import FakeClock
-from v6.connection import IBConnectionManager, Verdict
+from v6.connection import Verdict
 from v6.connection.state import ConnectionState
 from v6.errors import ConnectFailed, FatalConnectError, HostUnreachable
+from v6.manager import IBConnectionManager
 
 Factory = Callable[..., IBConnectionManager]
 REFUSED = ConnectFailed("connection refused by 127.0.0.1:7497")

@@ -5,10 +5,10 @@ from types import MappingProxyType
 
 import pytest
 
-from v6.connection import IBConnectionManager
 from v6.connection.circuit_breaker import CircuitState
 from v6.connection.health import Health
 from v6.connection.state import ConnectionState
+from v6.manager import IBConnectionManager
 
 #: connection_health()'s keys, in order, as they have always been (metrics and the CLI read them).
 KEYS = [

@@ -13,7 +13,6 @@ import pytest
 from ib_async import IB
 
 from tests.helpers import T, fast_settings, wait_until
-from v6.connection import IBConnectionManager
 from v6.connection.link import IbAsyncLink, map_connect_error
 from v6.connection.settings import ConnectionSettings
 from v6.errors import (
@@ -23,6 +22,7 @@ from v6.errors import (
     HandshakeFailed,
     HostUnreachable,
 )
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 
 SETTINGS = ConnectionSettings(host="gw.example", port=4002, connect_timeout=3.0)
@@ -63,8 +63,9 @@ def test_ours_and_unknown_errors_pass_unchanged(exc: BaseException) -> None:
 
 async def test_requests_are_counted_and_the_wait_for_a_reply_ends_with_a_message() -> None:
     async with FakeGateway(port=0) as gateway:
-        manager = IBConnectionManager(port=gateway.port, **fast_settings())
-        link = manager._link
+        ib = IB()
+        link = IbAsyncLink(ib)
+        manager = IBConnectionManager(port=gateway.port, ib=ib, link=link, **fast_settings())
         try:
             await manager.connect()
             sent = link.requests_sent

@@ -9,9 +9,9 @@ from loguru import logger
 
 from tests.connection.fakes import FakeLink
 from tests.helpers import FakeClock
-from v6.connection import IBConnectionManager
 from v6.connection.listeners import CallbackTasks, ListenerRegistry, Listeners, cancel_and_wait
 from v6.errors import ConnectFailed
+from v6.manager import IBConnectionManager
 
 Factory = Callable[..., IBConnectionManager]
 

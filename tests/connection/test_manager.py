@@ -10,7 +10,7 @@ import pytest
 from ib_async import IB
 
 from tests.helpers import FakeClock, T, assert_no_leaks, fast_settings, manager_tasks, wait_until
-from v6.connection import CircuitBreaker, CircuitState, ConnectionState, IBConnectionManager
+from v6.connection import CircuitBreaker, CircuitState, ConnectionState
 from v6.errors import (
     CircuitOpenError,
     ClientIdInUse,
@@ -18,6 +18,7 @@ from v6.errors import (
     ConnectTimeout,
     HandshakeFailed,
 )
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 
 MSG_REQ_CURRENT_TIME = 49

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 
 from tests.helpers import T, wait_until
-from v6.connection import IBConnectionManager
 from v6.connection.system_messages import MAX_FARMS
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 
 Factory = Callable[..., IBConnectionManager]

@@ -15,9 +15,10 @@ from ib_async import IB
 
 from tests.connection.fakes import FAKE_SETTINGS, FakeLink
 from tests.helpers import FakeClock, T, fast_settings, manager_tasks, wait_until
-from v6.connection import CircuitBreaker, CircuitState, ConnectionState, IBConnectionManager
+from v6.connection import CircuitBreaker, CircuitState, ConnectionState
 from v6.connection.supervisor import TASK_NAME
 from v6.errors import CircuitOpenError, FatalConnectError
+from v6.manager import IBConnectionManager
 from v6.protocol.codec import ClientMessage
 from v6.testing import FakeGateway
 
@@ -179,7 +180,8 @@ async def test_last_heartbeat_is_close_to_now_after_a_probe(
     manager = make_manager()
     await manager.connect()
     await manager.start_heartbeat()
-    await wait_until(lambda: manager.stats.probes_sent >= 1 and manager._heartbeat.last_rtt)
+    heartbeat = manager.connection._heartbeat
+    await wait_until(lambda: manager.stats.probes_sent >= 1 and heartbeat.last_rtt)
     seen = manager.last_heartbeat
     assert seen is not None
     assert seen.tzinfo is UTC

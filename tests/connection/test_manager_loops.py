@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.helpers import T, fast_settings
-from v6.connection import IBConnectionManager
 from v6.errors import WrongEventLoop
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 
 

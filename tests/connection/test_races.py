@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import T, assert_no_leaks, fast_settings, manager_tasks, wait_until
-from v6.connection import CircuitBreaker, ConnectionState, IBConnectionManager
+from v6.connection import CircuitBreaker, ConnectionState
 from v6.connection.state import LIVE_STATES
 from v6.errors import ConnectAborted, ConnectFailed, IBConnectionError
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 
 Factory = Callable[..., IBConnectionManager]

@@ -14,7 +14,7 @@ from loguru import logger
 from tests.connection.fakes import FakeLink
 from tests.connection.test_connector import REFUSED, Sleeper
 from tests.helpers import FakeClock, WallClock, wait_until
-from v6.connection import CircuitBreaker, CircuitState, ConnectionSettings, IBConnectionManager
+from v6.connection import CircuitBreaker, CircuitState, ConnectionSettings
 from v6.connection.defaults import (
     DEFAULT_IBC_RESTART_AFTER,
     DEFAULT_MAINTENANCE_GRACE,
@@ -24,6 +24,7 @@ from v6.connection.ibc import IbcReply
 from v6.connection.readiness import ProbeOutcome, ProbeResult
 from v6.connection.state import ConnectionState
 from v6.errors import ConfigError, ConnectFailed, ConnectTimeout
+from v6.manager import IBConnectionManager
 
 Factory = Callable[..., IBConnectionManager]
 WINDOW = "23:45-00:05 America/New_York"

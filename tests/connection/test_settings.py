@@ -4,9 +4,10 @@ from typing import Any
 
 import pytest
 
-from v6.connection import ConnectionSettings, IBConnectionManager
+from v6.connection import ConnectionSettings
 from v6.connection import defaults as d
 from v6.errors import ConfigError
+from v6.manager import IBConnectionManager
 
 
 def test_plan_defaults() -> None:

@@ -10,7 +10,8 @@ import pytest
 from ib_async import IB, Stock
 
 from tests.helpers import T, assert_no_leaks, manager_tasks, wait_until
-from v6.connection import ConnectionState, IBConnectionManager
+from v6.connection import ConnectionState
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 
 Factory = Callable[..., IBConnectionManager]
@@ -325,7 +326,7 @@ async def test_async_callbacks_fired_by_stop_run_and_leave_no_task(
     await manager.wait_connected(timeout=40 * T)
     await manager.stop()
     assert seen == ["stopped by the user"]
-    assert len(manager._callback_tasks) == 0
+    assert len(manager.connection.hooks.registry.tasks) == 0
 
 
 @pytest.mark.parametrize("gap", [0, 1, 2, 3])
@@ -337,7 +338,7 @@ async def test_stop_right_after_a_wake_returns_at_once(
     await manager.start()
     await manager.wait_connected(timeout=40 * T)
     await asyncio.sleep(T / 5)
-    manager._heartbeat.wake()
+    manager.connection._heartbeat.wake()
     for _ in range(gap):
         await asyncio.sleep(0)
     async with asyncio.timeout(20 * T):

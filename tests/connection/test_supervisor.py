@@ -10,9 +10,9 @@ import pytest
 
 from tests.connection.fakes import FakeLink
 from tests.helpers import wait_until
-from v6.connection import IBConnectionManager
 from v6.connection.state import ConnectionState
 from v6.errors import FatalConnectError
+from v6.manager import IBConnectionManager
 from v6.protocol.codes import SYSTEM_MESSAGES
 
 Factory = Callable[..., IBConnectionManager]

@@ -17,7 +17,8 @@ import psutil
 from ib_async import IB
 
 from tests.helpers import TIME_UNIT, fast_settings, manager_tasks, wait_until
-from v6.connection import CircuitBreaker, ConnectionState, IBConnectionManager
+from v6.connection import CircuitBreaker, ConnectionState
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 from v6.testing.scenario import Kind, Measured, Step, Timeline, measure, poll
 

@@ -21,7 +21,8 @@ from ib_async import IB
 
 from tests.faults.harness import BREAKER_TIMEOUT, RUNS, Harness, T, UpperRandom
 from tests.helpers import wait_until
-from v6.connection import ConnectionState, IBConnectionManager
+from v6.connection import ConnectionState
+from v6.manager import IBConnectionManager
 from v6.protocol import codec
 from v6.testing import DEFAULT_PACING_LIMIT, STARTUP_SYNC_REQUESTS
 from v6.testing.scenario import Measured, Step, condition, entered, left_live

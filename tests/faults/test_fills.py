@@ -13,8 +13,9 @@ from ib_async import IB, MarketOrder, Stock
 from tests.faults.harness import RUNS, Harness, T
 from tests.helpers import fast_settings, wait_until
 from tests.orders.trading import AAPL_ID, App, held_state, reconnected
-from v6.connection import ConnectionState, IBConnectionManager
+from v6.connection import ConnectionState
 from v6.errors import NotConnected
+from v6.manager import IBConnectionManager
 from v6.protocol.codec import ClientMessage
 
 SECTION = "Fills across outages"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.helpers import fast_settings, wait_until
 from tests.orders.trading import AAPL_ID, App, T
-from v6.connection import IBConnectionManager
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 
 ACTIONS = ("fill", "fill while away", "drop", "restart", "resync")

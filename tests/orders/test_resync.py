@@ -13,7 +13,8 @@ from ib_async import Trade
 
 from tests.helpers import fast_settings, log_lines, wait_until
 from tests.orders.trading import AAPL_ID, App, T, reconnected
-from v6.connection import ConnectionState, IBConnectionManager
+from v6.connection import ConnectionState
+from v6.manager import IBConnectionManager
 from v6.protocol.codec import ClientMessage
 from v6.testing import FakeGateway
 
@@ -119,7 +120,7 @@ async def test_a_socket_lost_during_the_resync_leaves_it_to_the_reconnect(
     assert gateway.request_counts[REQ_EXECUTIONS] == after_reconnect  # the old resync ended
     assert app.fills == {exec_id: 1}
     assert [f.execution.execId for f in trade.fills] == [exec_id]
-    assert len(app.manager._callback_tasks) == 0  # no resync left running
+    assert len(app.manager.connection.hooks.registry.tasks) == 0  # no resync left running
     assert problems == []  # the resync did not raise
     await app.manager.stop()
 
@@ -128,7 +129,7 @@ async def test_a_second_1101_supersedes_the_first_resync(gateway: FakeGateway) -
     app = await started(gateway)
     trade = await app.working()
     exec_id = await fill_while_cut_off(gateway, app, trade)
-    resyncs = app.manager._callback_tasks  # the resyncs run as the manager's callback tasks
+    resyncs = app.manager.connection.hooks.registry.tasks  # resyncs run as callback tasks
     gateway.ignore_requests([REQ_EXECUTIONS])
     asked = gateway.request_counts[REQ_EXECUTIONS]
     gateway.broadcast_error(1101)

@@ -9,7 +9,7 @@ from ib_async import Order, OrderStatus, Trade, TradeLogEntry
 
 from tests.helpers import WallClock, fast_settings, wait_until
 from tests.orders.trading import AAPL_ID, App, T, reconnected
-from v6.connection import IBConnectionManager
+from v6.manager import IBConnectionManager
 from v6.orders.journal import Journal
 from v6.orders.registry import TradeRegistry
 from v6.orders.retention import (

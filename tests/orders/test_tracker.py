@@ -13,8 +13,9 @@ from ib_async import Fill
 
 from tests.helpers import fast_settings, wait_until
 from tests.orders.trading import AAPL_ID, App, T, reconnected
-from v6.connection import ConnectionState, IBConnectionManager
+from v6.connection import ConnectionState
 from v6.errors import JournalCorrupt, NotConnected
+from v6.manager import IBConnectionManager
 from v6.metrics import ConnectionMetrics
 from v6.orders.tracker import NOT_RECEIVED
 from v6.testing import FakeGateway

@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import fast_settings, wait_until
 from tests.orders.trading import AAPL_ID, App, T, reconnected
-from v6.connection import IBConnectionManager
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 from ib_async import Fill, LimitOrder, Stock, Trade
 
 from tests.helpers import TIME_UNIT, wait_until
-from v6.connection import IBConnectionManager
+from v6.manager import IBConnectionManager
 
 T = TIME_UNIT
 AAPL_ID = 265598

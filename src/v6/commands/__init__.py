@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from loguru import Message
 
-    from v6.connection import IBConnectionManager
+    from v6.manager import IBConnectionManager
 
 
 #: Refreshes per second of the live status line on a terminal.

@@ -113,7 +113,7 @@ async def check(
     """
     from loguru import logger
 
-    from v6.connection import IBConnectionManager
+    from v6.manager import IBConnectionManager
 
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -26,7 +26,7 @@ from v6.commands import (
 from v6.connection.listeners import cancel_and_wait
 
 if TYPE_CHECKING:
-    from v6.connection import IBConnectionManager
+    from v6.manager import IBConnectionManager
     from v6.testing import FakeGateway
     from v6.testing.demo import DemoReport, FaultResult
 

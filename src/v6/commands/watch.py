@@ -32,7 +32,7 @@ from v6.connection import defaults as d
 from v6.connection.listeners import cancel_and_wait
 
 if TYPE_CHECKING:
-    from v6.connection import IBConnectionManager
+    from v6.manager import IBConnectionManager
     from v6.metrics import MetricsServer
 
 #: watch's own client id (the check uses DEFAULT_CHECK_CLIENT_ID): watching never takes the
@@ -118,7 +118,7 @@ def run_watch(args: argparse.Namespace) -> int:
 async def watch(args: argparse.Namespace) -> int:
     from loguru import logger
 
-    from v6.connection import IBConnectionManager
+    from v6.manager import IBConnectionManager
 
     overrides = endpoint_overrides(args)
     if args.heartbeat_interval is not None:

@@ -34,21 +34,21 @@ if TYPE_CHECKING:
 class Heartbeat:
     """Last proof of life, last probe round trip, and the watch loop.
 
-    ``settings`` is read at every step, so a new ``heartbeat_interval`` applies at once once
+    :attr:`settings` is read at every step, so a new ``heartbeat_interval`` applies at once once
     :meth:`wake` is called. ``on_rtt(seconds)`` is called after every answered probe.
     """
 
     def __init__(
         self,
         link: Link,
-        settings: Callable[[], ConnectionSettings],
+        settings: ConnectionSettings,
         clock: Clock,
         stats: ConnectionStats,
         on_rtt: Callable[[float], None],
         log: Logger,
     ) -> None:
         self._link = link
-        self._settings = settings
+        self.settings = settings
         self._clock = clock
         self._stats = stats
         self._on_rtt = on_rtt
@@ -79,7 +79,7 @@ class Heartbeat:
             self.wake()
 
     def _request_due(self, since: float) -> float:
-        return since + REQUEST_PROBE_FRACTION * self._settings().heartbeat_timeout
+        return since + REQUEST_PROBE_FRACTION * self.settings.heartbeat_timeout
 
     async def watch(self, session: Session, is_live: Callable[[], bool]) -> str:
         """Return the reason the live connection of ``session`` must be torn down; raise
@@ -98,7 +98,7 @@ class Heartbeat:
 
     def _next_due(self, session: Session, now: float) -> float | str:
         """When to probe next; or, past the cut-off grace, the reason to give up."""
-        settings = self._settings()
+        settings = self.settings
         assert self.last_alive is not None, "watch() runs only after a connect"
         due = self.last_alive + settings.heartbeat_interval
         since = self._link.awaiting_reply_since
@@ -113,7 +113,7 @@ class Heartbeat:
 
     def _probe_timeout(self, now: float) -> float:
         """heartbeat_timeout, counted from the oldest unanswered request when there is one."""
-        timeout = self._settings().heartbeat_timeout
+        timeout = self.settings.heartbeat_timeout
         since = self._link.awaiting_reply_since
         if since is None:
             return timeout

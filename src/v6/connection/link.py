@@ -1,11 +1,12 @@
-"""The seam between the manager and ``ib_async``: the only module that touches its internals.
+"""The connection's seam to ``ib_async``: the only module of :mod:`v6.connection` that touches
+its internals (each participant package has its own adapter for what it needs).
 
-:class:`Link` is what the manager needs of a connection to TWS: connect with a client id, close,
-know whether it is up, count decoded messages (proof of life) and requests sent, say since when a
-request has gone without any message back, probe, and four callbacks (``on_lost``, ``on_data``,
-``on_system_message``, ``on_request``) and one question (``failures_expected``).
-:class:`IbAsyncLink` implements it on an
-``ib_async.IB``; tests may pass their own link to the manager to run supervision without sockets.
+:class:`Link` is what the connection needs of a connection to TWS: connect with a client id,
+close, know whether it is up and where (its endpoint), count decoded messages (proof of life) and
+requests sent, say since when a request has gone without any message back, probe, and five
+callbacks (``on_lost``, ``on_data``, ``on_system_message``, ``on_request``, ``on_handshake``) and
+one question (``failures_expected``). :class:`IbAsyncLink` implements it on an ``ib_async.IB``;
+tests may pass their own link to the manager to run supervision without sockets.
 
 Errors are mapped here, once, into :mod:`v6.errors` (as httpcore maps at its transport
 boundary); an error this module cannot name (a host name that does not resolve, a programming
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 from ib_async import IB
 
+from v6.connection.lifecycle import Endpoint
 from v6.connection.retry import is_unreachable
 from v6.connection.settings import ConnectionSettings
 from v6.errors import (
@@ -50,6 +52,7 @@ class Link(Protocol):
     from the network was handled (compare :attr:`messages_decoded` to see if it held a message).
     ``on_system_message(code, text)``: TWS sent a message with request id -1. ``on_request()``:
     a request went out while none was waiting (:attr:`awaiting_reply_since` was None).
+    ``on_handshake()``: an API session started (before its start-up sync is decoded).
     ``failures_expected()``: are failures expected now (a known restart window)? The link's own
     warnings and errors are then logged at INFO.
     """
@@ -58,7 +61,13 @@ class Link(Protocol):
     on_data: Callable[[], None]
     on_system_message: Callable[[int, str], None]
     on_request: Callable[[], None]
+    on_handshake: Callable[[], None]
     failures_expected: Callable[[], bool]
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Host, port and client id of the current (or last) session."""
+        ...
 
     @property
     def requests_sent(self) -> int:
@@ -99,6 +108,7 @@ class IbAsyncLink:
         self.on_data: Callable[[], None] = _ignore
         self.on_system_message: Callable[[int, str], None] = _ignore
         self.on_request: Callable[[], None] = _ignore
+        self.on_handshake: Callable[[], None] = _ignore
         self.failures_expected: Callable[[], bool] = lambda: False
         self._clock = clock
         self._closing = False  # our own close() is running: its close event is not a loss
@@ -109,6 +119,7 @@ class IbAsyncLink:
         ib.updateEvent += self._on_update
         ib.disconnectedEvent += self._on_disconnected
         ib.errorEvent += self._on_error
+        ib.client.apiStart += lambda: self.on_handshake()
         # ib_async opens an account-summary subscription on every 1102 and never cancels it;
         # TWS allows two, so the third 1102 would earn error 322. The manager keeps
         # subscriptions itself (add_resubscribe), so that handler goes.
@@ -124,6 +135,11 @@ class IbAsyncLink:
     @property
     def is_connected(self) -> bool:
         return bool(self.ib.isConnected())
+
+    @property
+    def endpoint(self) -> Endpoint:
+        client: Any = self.ib.client
+        return Endpoint(client.host, client.port, client.clientId)
 
     @property
     def requests_sent(self) -> int:

@@ -104,47 +104,20 @@ class Listeners(Generic[P]):
 
 
 class Hooks:
-    """The manager's public hook API (a mixin): five listener lists and their ``add`` methods.
+    """The connection's public hook lists (the manager's ``on_*`` methods add to them).
 
-    A new hook is one more list here (or one made with ``_listener_registry`` elsewhere, as
-    v6.orders does), one ``on_*`` method, and one ``fire`` where it happens."""
+    A new hook is one more list here (or one made with :attr:`registry` in a participant, as
+    v6.orders does), one ``on_*`` method on the manager, and one ``fire`` where it happens."""
 
     def __init__(self, log: Logger) -> None:
-        self._listener_registry = registry = ListenerRegistry(log)
-        self._callback_tasks = registry.tasks
-        self._connected_listeners = Listeners[[bool]]("on_connected", registry)
-        self._disconnected_listeners = Listeners[[str]]("on_disconnected", registry)
-        self._state_listeners = Listeners[[ConnectionState, ConnectionState, str]](
+        self.registry = registry = ListenerRegistry(log)
+        self.connected = Listeners[[bool]]("on_connected", registry)
+        self.disconnected = Listeners[[str]]("on_disconnected", registry)
+        self.state_change = Listeners[[ConnectionState, ConnectionState, str]](
             "on_state_change", registry
         )
-        self._resubscribe_listeners = Listeners[[]]("resubscribe", registry)
-        self._heartbeat_listeners = Listeners[[float]]("on_heartbeat", registry)
-
-    def on_connected(self, callback: Callable[[bool], Any]) -> Callable[[bool], Any]:
-        """Call ``callback(is_reconnect)`` after every successful (re)connect."""
-        return self._connected_listeners.add(callback)
-
-    def on_disconnected(self, callback: Callable[[str], Any]) -> Callable[[str], Any]:
-        """Call ``callback(reason)`` when a live connection ends."""
-        return self._disconnected_listeners.add(callback)
-
-    def on_state_change(
-        self, callback: Callable[[ConnectionState, ConnectionState, str], Any]
-    ) -> Callable[[ConnectionState, ConnectionState, str], Any]:
-        """Call ``callback(old, new, reason)`` on every state transition."""
-        return self._state_listeners.add(callback)
-
-    def add_resubscribe(self, callback: Callable[[], Any]) -> Callable[[], Any]:
-        """Call ``callback()`` once after every reconnect and after every 1101 (data lost)."""
-        return self._resubscribe_listeners.add(callback)
-
-    def on_heartbeat(self, callback: Callable[[float], Any]) -> Callable[[float], Any]:
-        """Call ``callback(rtt_seconds)`` after every answered probe."""
-        return self._heartbeat_listeners.add(callback)
-
-    def remove_listener(self, callback: Callable[..., Any]) -> None:
-        """Remove ``callback`` from every hook that holds it (trading hooks included)."""
-        self._listener_registry.remove(callback)
+        self.resubscribe = Listeners[[]]("resubscribe", registry)
+        self.heartbeat = Listeners[[float]]("on_heartbeat", registry)
 
 
 async def cancel_and_wait(task: asyncio.Future[Any]) -> None:

@@ -67,7 +67,7 @@ async def _send_ibc(host: str, port: int, command: str) -> IbcReply:
 
 
 class Restarts:
-    """Readiness, maintenance and IBC for one manager. ``settings`` is read at every step.
+    """Readiness, maintenance and IBC for one connection.
 
     Seams: ``probe(host, port, timeout)`` (default :func:`probe_readiness`; also the writable
     attribute :attr:`readiness_probe`), ``send_ibc(host, port, command)`` (:attr:`ibc_send`),
@@ -77,7 +77,7 @@ class Restarts:
 
     def __init__(
         self,
-        settings: Callable[[], ConnectionSettings],
+        settings: ConnectionSettings,
         *,
         clock: Clock,
         wall_clock: Callable[[], datetime] = utc_now,
@@ -87,7 +87,6 @@ class Restarts:
         probe: ProbeFunc = _probe,
         send_ibc: IbcFunc = _send_ibc,
     ) -> None:
-        first = settings()
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
@@ -95,14 +94,14 @@ class Restarts:
         self.readiness_probe = probe
         self.ibc_send = send_ibc
         self._schedule = ReadinessSchedule(
-            first.readiness_interval or d.DEFAULT_READINESS_INTERVAL,
-            min(first.jitter, MAX_READINESS_JITTER),
+            settings.readiness_interval or d.DEFAULT_READINESS_INTERVAL,
+            min(settings.jitter, MAX_READINESS_JITTER),
             rng,
         )
         self.maintenance = MaintenanceEscalation(
-            first.maintenance_windows, first.maintenance_grace, wall_clock
+            settings.maintenance_windows, settings.maintenance_grace, wall_clock
         )
-        self.ibc = IbcEscalation(first.ibc_restart_after, clock)
+        self.ibc = IbcEscalation(settings.ibc_restart_after, clock)
         self.verdict = MaintenanceVerdict(MaintenancePhase.NORMAL)
         #: Probes by outcome, since the manager was made (read by metrics).
         self.probes: Counter[ProbeOutcome] = Counter()
@@ -113,7 +112,7 @@ class Restarts:
 
     def evaluate(self, connected: bool) -> MaintenanceVerdict:
         """Feed the maintenance escalation (on state changes, probes and health reads)."""
-        if self._settings().maintenance_windows:
+        if self._settings.maintenance_windows:
             self.verdict = self.maintenance.evaluate(connected)
         return self.verdict
 
@@ -129,7 +128,7 @@ class Restarts:
 
     @property
     def probing(self) -> bool:
-        return self._settings().readiness_interval is not None
+        return self._settings.readiness_interval is not None
 
     def attempted(self) -> None:
         """A real attempt is starting: what the probes knew is spent."""
@@ -165,7 +164,7 @@ class Restarts:
 
     async def probe(self) -> ProbeResult:
         """Probe once and feed every policy with the result."""
-        settings = self._settings()
+        settings = self._settings
         timeout = min(d.DEFAULT_READINESS_TIMEOUT, settings.connect_timeout)
         result = await self.readiness_probe(settings.host, settings.port, timeout)
         self._last = result
@@ -181,7 +180,4 @@ class Restarts:
         return result
 
     def _interval_delay(self) -> float:
-        interval = self._settings().readiness_interval
-        assert interval is not None, "only called while probing"
-        self._schedule.interval = interval  # follows the settings, like the heartbeat
         return self._schedule.delay()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Self
+from typing import Any, TypedDict, Unpack
 
 from v6.connection import defaults as d
 from v6.connection.backoff import ExponentialBackoff
-from v6.connection.maintenance import MaintenanceSchedule
+from v6.connection.maintenance import MaintenanceSchedule, MaintenanceWindows
 from v6.connection.restart_validation import (
     require_ibc_command_port,
     require_ibc_restart_after,
@@ -33,6 +32,24 @@ _RELATED_FIELDS: dict[str, tuple[str, ...]] = {
     "retry_delay": ("retry_delay", "max_delay"),
     "max_delay": ("retry_delay", "max_delay"),
 }
+
+
+class ConnectionOptions(TypedDict, total=False):
+    """The manager's keyword-only connection options (defaults: :class:`ConnectionSettings`)."""
+
+    heartbeat_interval: float
+    heartbeat_timeout: float
+    connect_timeout: float
+    max_delay: float
+    jitter: float
+    degraded_grace: float
+    readonly: bool
+    account: str
+    readiness_interval: float | None
+    maintenance_windows: MaintenanceWindows
+    maintenance_grace: float
+    ibc_command_port: int | None
+    ibc_restart_after: float
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,26 @@ class ConnectionSettings:
         require_str("account", self.account, "an IB account id, or '' for the default")
         self.backoff  # noqa: B018 - validates retry_delay, max_delay and jitter
         self._check_restart_settings()
+
+    @classmethod
+    def from_arguments(
+        cls,
+        host: str,
+        port: int,
+        client_id: int | Sequence[int],
+        max_retries: int,
+        retry_delay: float,
+        **options: Unpack[ConnectionOptions],
+    ) -> ConnectionSettings:
+        """From the manager's arguments: one client id or a list, windows as text or parsed."""
+        values: dict[str, Any] = {
+            **options,
+            "maintenance_windows": MaintenanceSchedule.parse(options.get("maintenance_windows")),
+        }
+        return cls(
+            host=host, port=port, client_ids=client_id_tuple(client_id), max_retries=max_retries,
+            retry_delay=retry_delay, **values,
+        )  # fmt: skip
 
     def _check_restart_settings(self) -> None:
         if self.readiness_interval is not None:
@@ -123,40 +160,6 @@ class ConnectionSettings:
             return cls(**values)
         except ConfigError as exc:
             raise _blame_variables(exc, prefix, raws) from None
-
-
-class SettingsView:
-    """Read-only views of ``self.settings`` (a mixin of IBConnectionManager: the plan's
-    attributes)."""
-
-    settings: ConnectionSettings
-
-    @property
-    def host(self) -> str:
-        return self.settings.host
-
-    @property
-    def port(self) -> int:
-        return self.settings.port
-
-    @property
-    def max_retries(self) -> int:
-        """Retries after the first attempt in one connect() call."""
-        return self.settings.max_retries
-
-    @property
-    def retry_delay(self) -> float:
-        """The first backoff delay; the k-th is ``retry_delay * 2**k``."""
-        return self.settings.retry_delay
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Self:
-        """Build from ``IB_HOST``, ``IB_PORT``, ``IB_CLIENT_ID`` (comma list allowed) and the
-        other options as ``IB_<OPTION>`` (``IB_HEARTBEAT_TIMEOUT``, ``IB_READONLY``, ...).
-        Keyword arguments override the environment; ``IB_JOURNAL`` is the ``journal`` path."""
-        environ = os.environ if environ is None else environ
-        kwargs.setdefault("journal", environ.get("IB_JOURNAL") or None)
-        return cls(**manager_kwargs_from_env(environ, kwargs))
 
 
 def manager_kwargs_from_env(

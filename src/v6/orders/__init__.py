@@ -4,7 +4,7 @@ The modules here are pure or sqlite-only; the manager wires them to ib_async (is
 """
 
 from v6.orders.ids import OrderIdAllocator, OrderRefs
-from v6.orders.journal import Endpoint, Journal, PendingOrder
+from v6.orders.journal import Journal, PendingOrder
 from v6.orders.ledger import CommissionKind, FillKind, FillLedger, FillVerdict, split_exec_id
 from v6.orders.reconcile import (
     GatewayReport,
@@ -17,7 +17,6 @@ from v6.orders.reconcile import (
 
 __all__ = [
     "CommissionKind",
-    "Endpoint",
     "FillKind",
     "FillLedger",
     "FillVerdict",

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
+from v6.connection.lifecycle import Endpoint
 from v6.errors import JournalCorrupt, JournalTooNew
 
 SCHEMA_VERSION = 1
@@ -57,15 +58,6 @@ CREATE TABLE pending_orders (
     sent_at REAL NOT NULL
 ) WITHOUT ROWID;
 """
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where order ids live: TWS numbers orders per (host, port, client id)."""
-
-    host: str
-    port: int
-    client_id: int
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,9 @@ from ib_async import (
 )
 from ib_async.util import UNSET_DOUBLE, dataclassUpdate
 
+from v6.connection.lifecycle import Endpoint, SessionStart
 from v6.orders.ids import OrderIdAllocator
-from v6.orders.journal import Endpoint, Journal
+from v6.orders.journal import Journal
 from v6.orders.ledger import CommissionKind, FillDecision, FillKind, FillLedger
 from v6.orders.orphans import DEFAULT_ORPHAN_GRACE, Orphans
 from v6.orders.reconcile import (
@@ -113,7 +114,6 @@ class FillTracker:
         ):  # fmt: skip
             self._original[name] = getattr(self._wrapper, name)
             setattr(self._wrapper, name, getattr(self, "_" + name))
-        self._client.apiStart += self._on_api_start
         forget_expired(wall_clock(), self.registry, journal, self.corrections, self._replaced)
 
     # ------------------------------------------------------------------ public
@@ -209,8 +209,10 @@ class FillTracker:
 
     # ----------------------------------------------------------- session start
 
-    def _on_api_start(self) -> None:
-        self.session += 1
+    def session_started(self, session: SessionStart) -> None:
+        """An API session started (before its start-up sync is decoded): held Trades go back
+        into ib_async's tables, the order-id floor is raised."""
+        self.session = session.number
         self.begin_sync()
         wrapper, client = self._wrapper, self._client
         self.allocator = OrderIdAllocator(self.journal.highest_order_id(self.endpoint()))

@@ -44,7 +44,8 @@ from typing import Any, Final
 from ib_async import IB, Fill, LimitOrder, MarketOrder, Stock, Trade
 from loguru import logger
 
-from v6.connection import CircuitBreaker, ConnectionState, IBConnectionManager
+from v6.connection import CircuitBreaker, ConnectionState
+from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 from v6.testing.demo_report import (
     DemoReport,

@@ -28,7 +28,7 @@ from v6.connection.state import LIVE_STATES, ConnectionState
 if TYPE_CHECKING:
     from ib_async import Ticker
 
-    from v6.connection import IBConnectionManager
+    from v6.manager import IBConnectionManager
 
 _T = TypeVar("_T")
 

@@ -1,6 +1,6 @@
 """The plan's import path: ``from v6.utils import IBConnectionManager, CircuitBreaker``.
 
-Re-exports only; the code lives in :mod:`v6.connection`.
+Re-exports only; the manager lives in :mod:`v6.manager`, the rest in :mod:`v6.connection`.
 """
 
 from v6.connection import (
@@ -10,10 +10,10 @@ from v6.connection import (
     ConnectionState,
     ConnectionStats,
     ExponentialBackoff,
-    IBConnectionManager,
     Verdict,
     classify,
 )
+from v6.manager import IBConnectionManager
 
 __all__ = [
     "CircuitBreaker",

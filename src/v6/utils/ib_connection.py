@@ -1,6 +1,6 @@
-"""The plan's module path; the manager lives in :mod:`v6.connection.manager`."""
+"""The plan's module path; the manager lives in :mod:`v6.manager`."""
 
 from v6.connection.health import ConnectionStats
-from v6.connection.manager import IBConnectionManager
+from v6.manager import IBConnectionManager
 
 __all__ = ["ConnectionStats", "IBConnectionManager"]

@@ -1,8 +1,11 @@
-"""What the manager holds for trading state (issue 8), and its public hooks.
+"""Order tracking, the participant that keeps trading state whole across reconnects (issue 8).
 
 :class:`OrderTracking` builds the journal, the :class:`~v6.orders.tracker.FillTracker`, the
-:class:`~v6.orders.placing.OrderGate` and two listener lists; :class:`TradingHooks` is the
-manager's mixin with ``on_fill`` / ``on_commission``.
+:class:`~v6.orders.placing.OrderGate` and two listener lists, and implements the connection's
+lifecycle seam (:class:`v6.connection.lifecycle.Participant`): the journal opens before a
+connect, the held Trades are re-bound at each handshake, every missed fill is reconciled before
+the session counts as live, a 1101 starts a resync, and a client id that owns working orders is
+never rotated away from.
 
 Delivery contract (README): ``on_fill(trade, fill)`` is called once per execution id, live fills
 as they arrive, and the fills found by reconciliation after each (re)connect before the manager
@@ -19,13 +22,16 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ib_async import IB, CommissionReport, Fill, Trade
 
+from v6.connection.lifecycle import SessionStart
 from v6.connection.listeners import ListenerRegistry, Listeners
+from v6.connection.settings import ConnectionSettings
+from v6.connection.state import ConnectionState
 from v6.orders.journal import Journal
-from v6.orders.placing import OrderGate, Refusal
+from v6.orders.placing import OrderGate
 from v6.orders.tracker import FillTracker
 
 if TYPE_CHECKING:
@@ -33,6 +39,22 @@ if TYPE_CHECKING:
 
 FillHook = Callable[[Trade, Fill], Any]
 CommissionHook = Callable[[Trade, Fill, CommissionReport], Any]
+
+
+class ConnectionView(Protocol):
+    """What order tracking reads of the connection it rides on."""
+
+    @property
+    def state(self) -> ConnectionState: ...
+
+    @property
+    def socket_up(self) -> bool: ...
+
+    @property
+    def is_connected(self) -> bool: ...
+
+    @property
+    def settings(self) -> ConnectionSettings: ...
 
 
 class OrderTracking:
@@ -43,9 +65,9 @@ class OrderTracking:
         ib: IB,
         journal: str | os.PathLike[str] | None,
         *,
+        connection: ConnectionView,
         listeners: ListenerRegistry,
         log: Logger,
-        refusal: Refusal,
         rng: random.Random,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -64,12 +86,65 @@ class OrderTracking:
             clock=clock,
             wall_clock=wall_clock,
         )
-        self.gate = OrderGate(self.tracker, refusal, rng, wall_clock=wall_clock)
+        self.gate = OrderGate(self.tracker, self._refusal, rng, wall_clock=wall_clock)
+        self._connection = connection
+        self._tasks = listeners.tasks
         self._log = log
         self._resyncs = 0  # resyncs started: only the latest one runs on
 
+    # ------------------------------------------------------------------ the lifecycle seam
+
+    def before_connect(self) -> None:
+        """The journal file is open (stop() closed it)."""
+        self.journal.reopen()
+
+    def handshake(self, session: SessionStart) -> None:
+        self.tracker.session_started(session)
+
+    def before_live(self, reconnect: bool) -> None:
+        self.tracker.reconcile()  # every missed fill, before CONNECTED
+
+    def live(self, reconnect: bool) -> None:
+        pass
+
+    def data_lost(self) -> None:
+        settings = self._connection.settings
+        self._tasks.spawn(self.resync(
+            timeout=settings.connect_timeout, retry_delay=settings.retry_delay,
+            is_live=lambda: self._connection.is_connected,
+        ), "order resync after 1101")  # fmt: skip
+
+    def system_message(self, code: int, text: str) -> None:
+        pass
+
+    def lost(self, reason: str) -> None:
+        pass
+
+    async def stopped(self) -> None:
+        """End the held Trades' events (as ib_async would have), close the journal file."""
+        self.tracker.close()
+        self.journal.close()
+
+    def may_rotate_client_id(self) -> bool:
+        """Error 326 with working orders: only this client id may still manage them."""
+        return self.working_orders() == 0
+
+    def health(self) -> dict[str, Any]:
+        """``open_orders``, ``fills_delivered``, ``fills_recovered``, ``last_reconcile_seconds``."""
+        return self.tracker.health()
+
+    # ------------------------------------------------------------------------ the rest
+
     def working_orders(self) -> int:
         return self.tracker.registry.working()
+
+    def _refusal(self) -> str | None:
+        """Why an order may not go out now (None: it may)."""
+        if not self._connection.socket_up:
+            return "not connected"
+        if self._connection.state is ConnectionState.CONNECTING:
+            return "connecting: reconciliation not finished; retry after wait_connected()"
+        return None
 
     async def resync(
         self,
@@ -107,15 +182,6 @@ class OrderTracking:
                 self.tracker.reconcile()
             return
 
-    def open(self) -> None:
-        """Before a connect: the journal file is open (stop() closed it)."""
-        self.journal.reopen()
-
-    def close(self) -> None:
-        """The manager stopped: end the held Trades' events, close the journal file."""
-        self.tracker.close()
-        self.journal.close()
-
 
 def _drop_abandoned_requests(ib: IB) -> None:
     """Forget requests whose future was cancelled, so later messages count as live again."""
@@ -124,31 +190,3 @@ def _drop_abandoned_requests(ib: IB) -> None:
         if future.done():
             wrapper._futures.pop(key, None)
             wrapper._results.pop(key, None)
-
-
-class TradingHooks:
-    """The manager's trading hooks (a mixin; see the module docstring for the contract)."""
-
-    _orders: OrderTracking
-
-    def on_fill(self, callback: FillHook) -> FillHook:
-        """Call ``callback(trade, fill)`` once per execution id (live or recovered)."""
-        return self._orders.fill_listeners.add(callback)
-
-    def on_commission(self, callback: CommissionHook) -> CommissionHook:
-        """Call ``callback(trade, fill, report)`` once per execution's commission report."""
-        return self._orders.commission_listeners.add(callback)
-
-    @property
-    def corrections(self) -> dict[str, str]:
-        """Correcting execution id -> the execution id it replaced."""
-        return self._orders.tracker.corrections
-
-    def trading_stats(self) -> dict[str, Any]:
-        """``open_orders``, ``fills_delivered``, ``fills_recovered``, ``last_reconcile_seconds``
-        (also in ``connection_health()``; read by v6.metrics)."""
-        return self._orders.tracker.health()
-
-    @property
-    def journal(self) -> Journal:
-        return self._orders.journal

@@ -1,0 +1,139 @@
+"""The lifecycle seam: what a connection tells the parts that ride on it (its participants).
+
+The connection (:class:`~v6.connection.keeper.Connection`) knows no participant by name: order
+tracking, the request scheduler and live subscriptions each implement :class:`Participant`, and
+the manager (:mod:`v6.manager`) joins them to the connection. The connection calls them, in the
+order they joined, at these moments of each connect plan and session:
+
+1. :meth:`~Participant.before_connect`: a connect plan starts (a file closed by ``stop()`` may
+   be reopened here);
+2. :meth:`~Participant.handshake`: an attempt's API session started (ib_async's ``apiStart``),
+   before any message of its start-up sync is decoded;
+3. :meth:`~Participant.before_live`: the attempt's start-up sync is complete, the session does
+   not count as live yet (no ``wait_connected()``, no ``on_connected``): the moment to make the
+   state whole (reconciliation). An exception fails the attempt;
+4. :meth:`~Participant.live`: the state is CONNECTED, just before the application's hooks run;
+5. :meth:`~Participant.data_lost`: TWS said 1101 (reconnected to IB, data lost) on a live
+   session; :meth:`~Participant.system_message`: every TWS system message (request id -1);
+6. :meth:`~Participant.lost`: a live session ended (socket closed, stall, teardown);
+7. :meth:`~Participant.stopped`: the user stopped the manager (awaited: end tasks, close files).
+
+And asks them: :meth:`~Participant.may_rotate_client_id` (error 326: may the planner move to the
+next client id, or does this id own something?) and :meth:`~Participant.health` (their fields of
+``connection_health()``).
+
+A participant's own failure inside a notification (not ``before_live``) is logged and never
+reaches the reconnect loop, as a user's hook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from loguru import Logger
+
+
+class Endpoint(NamedTuple):
+    """Where one API session lives: TWS numbers orders per (host, port, client id)."""
+
+    host: str
+    port: int
+    client_id: int
+
+
+class SessionStart(NamedTuple):
+    """An API session that just started: its number (1, 2, ... per connection object) and its
+    endpoint."""
+
+    number: int
+    endpoint: Endpoint
+
+
+class Participant(Protocol):
+    """A part that rides on the connection (see the module docstring for the moments)."""
+
+    def before_connect(self) -> None: ...
+
+    def handshake(self, session: SessionStart) -> None: ...
+
+    def before_live(self, reconnect: bool) -> None: ...
+
+    def live(self, reconnect: bool) -> None: ...
+
+    def data_lost(self) -> None: ...
+
+    def system_message(self, code: int, text: str) -> None: ...
+
+    def lost(self, reason: str) -> None: ...
+
+    async def stopped(self) -> None: ...
+
+    def may_rotate_client_id(self) -> bool: ...
+
+    def health(self) -> Mapping[str, Any]: ...
+
+
+class Participants:
+    """The joined participants, called in the order they joined."""
+
+    def __init__(self, log: Logger) -> None:
+        self._log = log
+        self._members: list[Participant] = []
+
+    def __iter__(self) -> Iterator[Participant]:
+        return iter(self._members)
+
+    def join(self, participant: Participant) -> None:
+        self._members.append(participant)
+
+    def before_connect(self) -> None:
+        for p in self._members:
+            p.before_connect()
+
+    def handshake(self, session: SessionStart) -> None:
+        for p in self._members:
+            p.handshake(session)
+
+    def before_live(self, reconnect: bool) -> None:
+        for p in self._members:
+            p.before_live(reconnect)
+
+    def live(self, reconnect: bool) -> None:
+        for p in self._members:
+            self._notify(p.live, reconnect)
+
+    def data_lost(self) -> None:
+        for p in self._members:
+            self._notify(p.data_lost)
+
+    def system_message(self, code: int, text: str) -> None:
+        for p in self._members:
+            self._notify(p.system_message, code, text)
+
+    def lost(self, reason: str) -> None:
+        for p in self._members:
+            self._notify(p.lost, reason)
+
+    async def stopped(self) -> None:
+        for p in self._members:
+            try:
+                await p.stopped()
+            except Exception:
+                self._log.exception("{!r} failed to stop; ignored", p)
+
+    def may_rotate_client_id(self) -> bool:
+        return all(p.may_rotate_client_id() for p in self._members)
+
+    def health(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        for p in self._members:
+            fields.update(p.health())
+        return fields
+
+    def _notify(self, moment: Any, *args: Any) -> None:
+        try:
+            moment(*args)
+        except Exception:
+            self._log.exception("{!r} raised; ignored", moment)
