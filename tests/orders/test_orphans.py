@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 from ib_async import IB, CommissionReport, Contract, Execution, Fill, Order, OrderState, Trade
 from loguru import logger
 
+from v6.orders.ib_adapter import IbAsyncOrders
 from v6.orders.journal import Journal
 from v6.orders.orphans import Orphans
 from v6.orders.tracker import FillTracker
@@ -20,16 +22,26 @@ AAPL = Contract(conId=265598, symbol="AAPL", secType="STK", exchange="SMART", cu
 
 
 def tracker(delivered: list[tuple[Trade, Fill]]) -> FillTracker:
-    return FillTracker(
-        IB(), Journal(None), deliver_fill=lambda t, f: delivered.append((t, f)),
+    port = IbAsyncOrders(IB())
+    made = FillTracker(
+        port, Journal(None), deliver_fill=lambda t, f: delivered.append((t, f)),
         deliver_commission=lambda t, f, r: None, log=logger, orphan_grace=GRACE,
     )  # fmt: skip
+    port.install(made)
+    return made
+
+
+def wrapper(tracked: FillTracker) -> Any:
+    """ib_async's wrapper, whose entry points its decoder calls."""
+    port = tracked.port
+    assert isinstance(port, IbAsyncOrders)
+    return port.ib.wrapper
 
 
 def live_execution(tracked: FillTracker, exec_id: str, perm_id: int, order_id: int) -> None:
     execution = Execution(execId=exec_id, time=datetime.now(UTC), side="BOT", shares=5.0,
                           price=100.0, permId=perm_id, clientId=0, orderId=order_id)  # fmt: skip
-    tracked.ib.wrapper.execDetails(-1, AAPL, execution)  # -1: no request, so a live one
+    wrapper(tracked).execDetails(-1, AAPL, execution)  # -1: no request, so a live one
 
 
 async def test_an_order_named_within_the_grace_adopts_its_fill() -> None:
@@ -38,7 +50,7 @@ async def test_an_order_named_within_the_grace_adopts_its_fill() -> None:
     live_execution(tracked, "0001.01", perm_id=77, order_id=3)
     assert delivered == []
     order = Order(orderId=3, clientId=0, permId=77, action="BUY", totalQuantity=5)
-    tracked.ib.wrapper.openOrder(3, AAPL, order, OrderState(status="Filled"))
+    wrapper(tracked).openOrder(3, AAPL, order, OrderState(status="Filled"))
     assert [(t.order.permId, f.execution.execId) for t, f in delivered] == [(77, "0001.01")]
     await asyncio.sleep(3 * GRACE)
     assert len(delivered) == 1  # its timer went with it

@@ -1,6 +1,7 @@
 """``ib.placeOrder`` through v6: no order half-exists, no order id is used twice.
 
-:class:`OrderGate` replaces ``placeOrder`` on the manager's ``IB`` with one that, in order:
+:class:`OrderGate` is ``placeOrder`` on the manager's ``IB`` (routed there by
+:class:`~v6.orders.ib_adapter.IbAsyncOrders`); in order, it:
 
 1. refuses at once with :class:`~v6.errors.NotConnected` (a ``ConnectionError``) when the socket
    is down, or while the manager is CONNECTING (socket up, reconciliation not finished: the
@@ -20,9 +21,8 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any
 
-from ib_async import IB, Contract, Order, Trade
+from ib_async import Contract, Order, Trade
 
 from v6.errors import NotConnected
 from v6.orders.ids import OrderRefs
@@ -47,28 +47,23 @@ class OrderGate:
         self._refusal = refusal
         self._wall_clock = wall_clock
         self.refs = OrderRefs(rng)
-        ib: IB = tracker.ib
-        self._wrapper: Any = ib.wrapper
-        self._client: Any = ib.client
-        self._original: Callable[[Contract, Order], Trade] = ib.placeOrder
-        ib.placeOrder = self.place_order  # type: ignore[method-assign]
 
     def place_order(self, contract: Contract, order: Order) -> Trade:
         why = self._refusal()
         if why is not None:
             raise NotConnected(f"order not sent: {why}")
         self.refs.stamp(order)
-        key = self._wrapper.orderKey(self._wrapper.clientId, order.orderId, order.permId)
-        if order.orderId and key in self._wrapper.trades:
-            return self._original(contract, order)  # a modify: ib_async's rules
-        tracker, client = self._tracker, self._client
-        order_id = order.orderId or client.getReqId()
+        tracker = self._tracker
+        port = tracker.port
+        if order.orderId and port.is_known_order(order):
+            return port.place_order(contract, order)  # a modify: ib_async's rules
+        order_id = order.orderId or port.take_order_id()
         tracker.allocator.note_sent(order_id)
         tracker.journal.record_order_sent(
             tracker.endpoint(), order_id, order.orderRef, self._wall_clock()
         )
         order.orderId = order_id
-        trade = self._original(contract, order)
+        trade = port.place_order(contract, order)
         tracker.registry.add(trade, tracker.session, acknowledged=False)
         tracker.prune_if_due()
         return trade

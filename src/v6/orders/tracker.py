@@ -1,21 +1,22 @@
-"""The ib_async glue for trading state: every fill delivered once, every held Trade kept alive.
+"""Trading state's decisions: every fill delivered once, every held Trade kept alive.
 
-This module and :mod:`v6.orders.placing` are the only places (with :mod:`v6.connection.link`)
-that touch ib_async's internals; ``docs/ib_async-trading-state.md`` records why each patch is
-needed. Per ``IB`` instance, the wrapper's methods are replaced by ones that call the original:
+The tracker never touches ib_async's internals: it hears order messages through
+:class:`~v6.orders.ib_adapter.OrderMessages` (the wrapper patches of
+:mod:`v6.orders.ib_adapter`, which call it while ib_async's decoder runs) and acts through
+:class:`~v6.orders.ib_adapter.OrderPort`. What it decides:
 
-* ``setEventsDone`` leaves the events of held Trades alone (ib_async ends them on a lost socket);
-* on ``client.apiStart`` (each handshake, before any later message is decoded) held Trades and
-  their Fills go back into ``wrapper.trades`` / ``permId2Trade`` / ``fills``, so the new
-  session's openOrder / orderStatus / execDetails update the SAME objects and the start-up sync
-  does not append a fill twice; the order-id floor is raised (never an id already sent);
-* ``openOrder`` / ``orderStatus`` / ``execDetails`` / ``completedOrder`` first bind an order
-  ib_async does not know to the held Trade with the same permId or orderRef; a late orderStatus
-  (fewer shares filled than known, or "working" after done) is dropped;
-* ``execDetails``: a live execution is delivered at once when its Trade is known (else when its
-  openOrder or orderStatus arrives); executions from a sync are delivered by :meth:`reconcile`,
-  which the manager runs after the sync completed and before it reports CONNECTED;
-* ``commissionReport``: passed on once per execution, after the execution (held until then).
+* at each handshake (before any later message is decoded) held Trades and their Fills go back
+  into ib_async's tables, so the new session's openOrder / orderStatus / execDetails update the
+  SAME objects and the start-up sync does not append a fill twice; the order-id floor is raised
+  (never an id already sent);
+* a message about an order ib_async does not know binds it to the held Trade with the same
+  permId or orderRef; a late orderStatus (fewer shares filled than known, or "working" after
+  done) is dropped; a held Trade's events outlive the socket;
+* a live execution is delivered at once when its Trade is known (else when its openOrder or
+  orderStatus arrives, or after the orphan grace); executions from a sync are delivered by
+  :meth:`FillTracker.reconcile`, which runs after the sync completed and before the session
+  counts as live;
+* a commission report is passed on once per execution, after the execution (held until then).
 
 Delivery = the :class:`~v6.orders.ledger.FillLedger` records it (journal), the fill is on
 ``trade.fills`` (a correction replaces the fill it corrects), ``trade.fillEvent`` and
@@ -28,19 +29,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ib_async import (
-    IB,
-    CommissionReport,
-    Contract,
-    Execution,
-    Fill,
-    Order,
-    OrderState,
-    Trade,
-)
-from ib_async.util import UNSET_DOUBLE, dataclassUpdate
+from ib_async import CommissionReport, Fill, Order, Trade
+from ib_async.util import dataclassUpdate
 
 from v6.connection.lifecycle import Endpoint, SessionStart
+from v6.orders.ib_adapter import OrderPort
 from v6.orders.ids import OrderIdAllocator
 from v6.orders.journal import Journal
 from v6.orders.ledger import CommissionKind, FillDecision, FillKind, FillLedger
@@ -78,7 +71,7 @@ class FillTracker:
 
     def __init__(
         self,
-        ib: IB,
+        port: OrderPort,
         journal: Journal,
         *,
         deliver_fill: FillCallback,
@@ -88,7 +81,7 @@ class FillTracker:
         wall_clock: Callable[[], float] = time.time,
         orphan_grace: float = DEFAULT_ORPHAN_GRACE,
     ) -> None:
-        self.ib = ib
+        self.port = port
         self.journal = journal
         self.ledger: FillLedger[CommissionReport] = FillLedger(journal)
         self.registry = TradeRegistry()
@@ -101,19 +94,10 @@ class FillTracker:
         self._log = log
         self._clock = clock
         self._prune = PruneSchedule(wall_clock)
-        self._wrapper: Any = ib.wrapper
-        self._client: Any = ib.client
         self._replaced: dict[str, Fill] = {}  # corrected fills, kept out of trade.fills
         self._orphans = Orphans(self._release_orphan, orphan_grace)  # Trade not known yet
         self._open: list[ReportedOrder] = []  # what the current sync reported
         self._completed: list[ReportedOrder] = []
-        self._original: dict[str, Callable[..., Any]] = {}
-        for name in (
-            "setEventsDone", "openOrder", "orderStatus", "execDetails", "completedOrder",
-            "commissionReport",
-        ):  # fmt: skip
-            self._original[name] = getattr(self._wrapper, name)
-            setattr(self._wrapper, name, getattr(self, "_" + name))
         forget_expired(wall_clock(), self.registry, journal, self.corrections, self._replaced)
 
     # ------------------------------------------------------------------ public
@@ -130,7 +114,7 @@ class FillTracker:
 
     def endpoint(self) -> Endpoint:
         """Where this session's order ids live (TWS numbers orders per host, port, client id)."""
-        return Endpoint(self._client.host, self._client.port, self._client.clientId)
+        return self.port.endpoint
 
     def begin_sync(self) -> None:
         """A sync starts: what it reports is collected afresh."""
@@ -144,7 +128,7 @@ class FillTracker:
             session=self.session,
             open_orders=self._open,
             completed_orders=self._completed,
-            executions=[reported_execution(f.execution) for f in self._wrapper.fills.values()],
+            executions=[reported_execution(f.execution) for f in self.port.fills()],
         )
         result = reconcile(placed, report, self.journal)
         with self.journal.batch():  # recorded in one transaction, then handed out
@@ -173,7 +157,8 @@ class FillTracker:
         listed: dict[int, set[int]] = {}  # id(trade) -> ids of the fills on it
         for r in recovered:
             reported = r.execution
-            fill = self._wrapper.fills[reported.exec_id]
+            fill = self.port.fill(reported.exec_id)
+            assert fill is not None, "reconcile() reports only fills ib_async holds"
             trade = holders.get(r.order_ref or "")
             if trade is None:
                 order = (reported.perm_id, reported.order_ref, reported.client_id,
@@ -214,96 +199,56 @@ class FillTracker:
         into ib_async's tables, the order-id floor is raised."""
         self.session = session.number
         self.begin_sync()
-        wrapper, client = self._wrapper, self._client
-        self.allocator = OrderIdAllocator(self.journal.highest_order_id(self.endpoint()))
-        self.allocator.observe_next_valid_id(client._reqIdSeq)  # snooped nextValidId
+        port = self.port
+        self.allocator = OrderIdAllocator(self.journal.highest_order_id(session.endpoint))
+        self.allocator.observe_next_valid_id(port.next_valid_id())  # snooped nextValidId
         if self.allocator.rollbacks:
             self._log.warning("nextValidId {} went backwards: ids continue from {}",
-                              client._reqIdSeq, self.allocator.next_id())  # fmt: skip
-        client.updateReqId(self.allocator.next_id())
-        for held in self.registry:
-            trade, order = held.trade, held.trade.order
-            if order.permId:
-                wrapper.permId2Trade[order.permId] = trade
-            if order.orderId > 0 and order.clientId == wrapper.clientId:
-                wrapper.trades[(order.clientId, order.orderId)] = trade
-            elif order.orderId <= 0 and order.permId:
-                wrapper.trades[order.permId] = trade
-            for fill in trade.fills:
-                wrapper.fills[fill.execution.execId] = fill
-        for exec_id, fill in self._replaced.items():
-            wrapper.fills[exec_id] = fill
+                              port.next_valid_id(), self.allocator.next_id())  # fmt: skip
+        port.raise_next_order_id(self.allocator.next_id())
+        port.restore((held.trade for held in self.registry), self._replaced.values())
 
-    # ------------------------------------------------------------ wrapper patches
+    # ------------------------------------------------------ order messages (OrderMessages)
 
-    def _setEventsDone(self) -> None:
-        wrapper = self._wrapper
-        trades = wrapper.trades
-        wrapper.trades = {k: t for k, t in trades.items() if self.registry.get(t) is None}
-        try:
-            self._original["setEventsDone"]()
-        finally:
-            wrapper.trades = trades
+    def is_held(self, trade: Trade) -> bool:
+        return self.registry.get(trade) is not None
 
-    def _openOrder(
-        self, order_id: int, contract: Contract, order: Order, state: OrderState
+    def order_named(
+        self, perm_id: int, order_ref: str, client_id: int, order_id: int
+    ) -> Trade | None:
+        return self._bind(perm_id, order_ref, client_id, order_id)
+
+    def is_late(self, trade: Trade, status: str, filled: float) -> bool:
+        if is_late(trade.orderStatus, status, filled):
+            self._log.debug("Late orderStatus {} for order {} dropped", status, trade.order.orderId)
+            return True
+        return False
+
+    def open_order(self, order: Order, status: str, trade: Trade | None) -> None:
+        self._open.append(reported_order(order, status))
+        if trade is not None:
+            self._adopt_orphans(trade)
+
+    def order_status(self, trade: Trade) -> None:
+        self._adopt_orphans(trade)
+
+    def completed_order(
+        self, order: Order, status: str, filled: float | None, trade: Trade | None
     ) -> None:
-        if order.whatIf:
-            self._original["openOrder"](order_id, contract, order, state)
-            return
-        self._bind(order.permId, order.orderRef, order.clientId, order.orderId)
-        self._original["openOrder"](order_id, contract, order, state)
-        self._open.append(reported_order(order, state.status))
-        key = self._wrapper.orderKey(order.clientId, order.orderId, order.permId)
-        trade = self._wrapper.trades.get(key)
+        self._completed.append(reported_order(order, status))
         if trade is not None:
-            self._adopt_orphans(trade)
+            port = self.port
+            apply_final_status(trade, status, filled, port.last_time, port.announce_status)
 
-    def _orderStatus(self, order_id: int, status: str, filled: float, *rest: Any) -> None:
-        perm_id, client_id = int(rest[2]), int(rest[5])
-        trade = self._bind(perm_id, "", client_id, order_id)
-        if trade is not None and is_late(trade.orderStatus, status, filled):
-            self._log.debug("Late orderStatus {} for order {} dropped", status, order_id)
-            return
-        self._original["orderStatus"](order_id, status, filled, *rest)
-        if trade is not None:
-            self._adopt_orphans(trade)
-
-    def _completedOrder(self, contract: Contract, order: Order, state: OrderState) -> None:
-        trade = self._bind(order.permId, order.orderRef, order.clientId, order.orderId)
-        self._original["completedOrder"](contract, order, state)
-        self._completed.append(reported_order(order, state.status))
-        if trade is not None:
-            filled = float(order.filledQuantity)
-            filled_or_none = None if filled == UNSET_DOUBLE else filled
-            apply_final_status(self.ib, trade, state.status, filled_or_none, self._wrapper.lastTime)
-
-    def _execDetails(self, req_id: int, contract: Contract, execution: Execution) -> None:
-        wrapper = self._wrapper
-        live = req_id not in wrapper._futures
-        exec_id = execution.execId
-        new = exec_id not in wrapper.fills
-        trade = self._bind(
-            execution.permId, execution.orderRef, execution.clientId, execution.orderId
-        )
-        self._original["execDetails"](req_id, contract, execution)
-        fill = wrapper.fills.get(exec_id)
-        if not live or fill is None:
+    def execution(self, fill: Fill, trade: Trade | None, *, live: bool, new: bool) -> None:
+        if not live:
             return  # a sync's execution: reconcile() delivers it
         if trade is None:
             self._orphans.hold(fill)
             return
         self._deliver(trade, fill, recovered=False, announced=new)
 
-    def _commissionReport(self, report: CommissionReport) -> None:
-        if report.yield_ == UNSET_DOUBLE:
-            report.yield_ = 0.0
-        if report.realizedPNL == UNSET_DOUBLE:
-            report.realizedPNL = 0.0
-        fill = self._wrapper.fills.get(report.execId)
-        if fill is not None:
-            dataclassUpdate(fill.commissionReport, report)
-            report = fill.commissionReport  # held as is: nothing to copy when passed on
+    def commission(self, report: CommissionReport) -> None:
         if self.ledger.commission(report.execId, report) is CommissionKind.DELIVER:
             self._pass_commission(report.execId, report)
 
@@ -311,13 +256,9 @@ class FillTracker:
 
     def _bind(self, perm_id: int, order_ref: str, client_id: int, order_id: int) -> Trade | None:
         """The Trade of this order; a held Trade takes the place of any other ib_async has."""
-        wrapper = self._wrapper
-        key = wrapper.orderKey(client_id, order_id, perm_id)
         held = self.registry.find(perm_id, order_ref)
         if held is None:
-            found: Trade | None = (wrapper.permId2Trade.get(perm_id) if perm_id else None) or (
-                wrapper.trades.get(key)
-            )
+            found = self.port.trade(client_id, order_id, perm_id)
             held = self.registry.get(found) if found is not None else None
             if held is None:
                 return found
@@ -325,10 +266,7 @@ class FillTracker:
         if perm_id and not trade.order.permId:
             trade.order.permId = perm_id
             self.registry.index(held)
-        if perm_id:
-            wrapper.permId2Trade[perm_id] = trade
-        if order_id > 0 and client_id == trade.order.clientId:
-            wrapper.trades[key] = trade
+        self.port.bind(trade, perm_id, client_id, order_id)
         if not held.acknowledged:
             self._acknowledge(trade.order.orderRef)
         return trade
@@ -347,9 +285,7 @@ class FillTracker:
         trade = self._bind(e.permId, e.orderRef, e.clientId, e.orderId)
         if trade is None:
             trade = trade_from_execution(fill)
-            if e.permId:
-                self._wrapper.permId2Trade[e.permId] = trade
-            self._wrapper.trades[self._wrapper.orderKey(e.clientId, e.orderId, e.permId)] = trade
+            self.port.add_trade(trade)
         return trade
 
     def _adopt_orphans(self, trade: Trade) -> None:
@@ -393,8 +329,7 @@ class FillTracker:
         if decision.verdict.kind is FillKind.CORRECTION and decision.verdict.replaces:
             self._replace(trade, decision.verdict.replaces, e.execId)
         if not announced:
-            self.ib.execDetailsEvent.emit(trade, fill)
-            trade.fillEvent.emit(trade, fill)
+            self.port.announce_fill(trade, fill)
         self.registry.add(trade, self.session)
         self._deliver_fill(trade, fill)
         if decision.held_commission is not None:
@@ -410,15 +345,14 @@ class FillTracker:
     def _pass_commission(
         self, exec_id: str, report: CommissionReport, trade: Trade | None = None
     ) -> None:
-        fill: Fill | None = self._wrapper.fills.get(exec_id)
+        fill = self.port.fill(exec_id)
         if fill is None:
             return
         if report is not fill.commissionReport:
             dataclassUpdate(fill.commissionReport, report)
         if trade is None:
             trade = self._trade_for(fill)
-        self.ib.commissionReportEvent.emit(trade, fill, fill.commissionReport)
-        trade.commissionReportEvent.emit(trade, fill, fill.commissionReport)
+        self.port.announce_commission(trade, fill)
         self._deliver_commission(trade, fill, fill.commissionReport)
 
     def _not_received(self, order_ref: str, trade: Trade | None) -> None:
@@ -429,7 +363,7 @@ class FillTracker:
         held = self.registry.get(trade)
         if held is not None:
             held.acknowledged = True
-        mark_not_received(trade, self._wrapper.lastTime)
+        mark_not_received(trade, self.port.last_time)
 
     def _placed(self) -> tuple[list[PlacedOrder], dict[str, Trade]]:
         """What reconcile() needs of the held Trades (and of pending orders of an earlier

@@ -30,6 +30,7 @@ from v6.connection.lifecycle import SessionStart
 from v6.connection.listeners import ListenerRegistry, Listeners
 from v6.connection.settings import ConnectionSettings
 from v6.connection.state import ConnectionState
+from v6.orders.ib_adapter import IbAsyncOrders
 from v6.orders.journal import Journal
 from v6.orders.placing import OrderGate
 from v6.orders.tracker import FillTracker
@@ -77,8 +78,9 @@ class OrderTracking:
         self.commission_listeners = Listeners[[Trade, Fill, CommissionReport]](
             "on_commission", listeners
         )
+        self.port = port = IbAsyncOrders(ib)
         self.tracker = FillTracker(
-            ib,
+            port,
             self.journal,
             deliver_fill=self.fill_listeners.fire,
             deliver_commission=self.commission_listeners.fire,
@@ -87,6 +89,8 @@ class OrderTracking:
             wall_clock=wall_clock,
         )
         self.gate = OrderGate(self.tracker, self._refusal, rng, wall_clock=wall_clock)
+        port.install(self.tracker)
+        port.route_place_order(self.gate.place_order)
         self._connection = connection
         self._tasks = listeners.tasks
         self._log = log
@@ -158,7 +162,6 @@ class OrderTracking:
         completed orders and executions, then reconcile. A request that times out leaves the
         state unknown: retried, never taken as "nothing happened". A reconnect (its own sync
         reconciles) or a later 1101 (its own resync) ends this one."""
-        ib = self.tracker.ib
         self._resyncs += 1
         mine, session = self._resyncs, self.tracker.session
 
@@ -169,10 +172,9 @@ class OrderTracking:
             self.tracker.begin_sync()
             try:
                 async with asyncio.timeout(timeout):
-                    await asyncio.gather(ib.reqOpenOrdersAsync(), ib.reqCompletedOrdersAsync(False))
-                    await ib.reqExecutionsAsync()
+                    await self.port.sync_orders()
             except TimeoutError:
-                _drop_abandoned_requests(ib)
+                self.port.drop_abandoned_requests()
                 self._log.warning("Order resync unanswered within {}s; retrying", timeout)
                 await sleep(retry_delay)
                 continue
@@ -181,12 +183,3 @@ class OrderTracking:
             if current():
                 self.tracker.reconcile()
             return
-
-
-def _drop_abandoned_requests(ib: IB) -> None:
-    """Forget requests whose future was cancelled, so later messages count as live again."""
-    wrapper: Any = ib.wrapper
-    for key, future in list(wrapper._futures.items()):
-        if future.done():
-            wrapper._futures.pop(key, None)
-            wrapper._results.pop(key, None)

@@ -8,9 +8,10 @@ execution nobody knows, and the conversions for reconciliation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
-from ib_async import IB, Execution, Fill, Order, OrderStatus, Trade, TradeLogEntry
+from ib_async import Execution, Fill, Order, OrderStatus, Trade, TradeLogEntry
 
 from v6.orders.reconcile import ReportedExecution, ReportedOrder
 
@@ -19,23 +20,28 @@ NOT_RECEIVED = "v6: never reached the gateway (connection lost); not re-sent"
 
 
 def apply_final_status(
-    ib: IB, trade: Trade, status: str, filled: float | None, when: datetime
+    trade: Trade,
+    status: str,
+    filled: float | None,
+    when: datetime,
+    announce: Callable[[Trade], None],
 ) -> None:
-    """A completed order's final status, which ib_async never applies to a bound Trade."""
+    """A completed order's final status, which ib_async never applies to a bound Trade; its
+    events fire as ib_async fires them for an orderStatus (``announce``: ``ib.orderStatusEvent``
+    first)."""
     current = trade.orderStatus
     if current.status == status or not status:
         return
-    old = current.status
     current.status = status
     if filled is not None:
         current.filled = float(filled)
         current.remaining = max(0.0, float(trade.order.totalQuantity) - float(filled))
     trade.log.append(TradeLogEntry(when, status, "v6: completed order"))
-    ib.orderStatusEvent.emit(trade)
+    announce(trade)
     trade.statusEvent.emit(trade)
-    if old != status and status == OrderStatus.Filled:
+    if status == OrderStatus.Filled:
         trade.filledEvent.emit(trade)
-    elif old != status and status == OrderStatus.Cancelled:
+    elif status == OrderStatus.Cancelled:
         trade.cancelledEvent.emit(trade)
 
 

@@ -1,4 +1,4 @@
-"""The manager's trading hooks (v6.orders.wiring) over real sockets: ``remove_listener`` reaches
+"""The manager's trading hooks (v6.orders.tracking) over real sockets: ``remove_listener`` reaches
 ``on_fill`` and ``on_commission`` as it reaches the connection hooks."""
 
 from __future__ import annotations
