@@ -8,9 +8,10 @@ give up), ``state`` (enum + transition table, and the holder that enforces it),
 
 The edge: ``link`` (the only module of this package that touches ib_async internals).
 
-asyncio glue: ``connector`` (the connect loop obeying the planner), ``restarts`` (probing,
-windows and IBC during waits), ``heartbeat`` (watching a live connection), ``supervisor`` (the
-one background task), ``connect_plan`` (one plan at a time), ``listeners`` (users' hooks), and
+asyncio glue: ``connector`` (the connect loop obeying the planner, one plan at a time),
+``restarts`` (probing, windows and IBC during waits), ``heartbeat`` (watching a live
+connection), ``supervisor`` (the one background task), ``event_loop`` (one loop per
+connection), ``listeners`` (users' hooks), and
 ``keeper`` (:class:`Connection`, which wires them). ``lifecycle`` is the seam its participants
 (orders, pacing, live data: packages above this one) implement; the manager (:mod:`v6.manager`)
 composes them.

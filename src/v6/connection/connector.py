@@ -1,4 +1,5 @@
-"""The connect loop: carries out the reconnect planner's decisions with the link.
+"""The connect loop: carries out the reconnect planner's decisions with the link, one plan at a
+time.
 
 The planner decides (try now with id N / sleep / give up), the link connects; this loop is the
 asyncio in between. It also holds the :class:`Session` of the attempt under way, so messages
@@ -7,16 +8,22 @@ TWS sends during the handshake (farm notices) land in the session they belong to
 Waits and attempts go through :class:`~v6.connection.restarts.Restarts`: a wait probes the
 gateway's readiness and ends early when it answers again, and an attempt after a failure starts
 only once the gateway answers the API hello (see that module for the rules).
+
+:class:`ConnectPlans` runs plans one at a time (issue 11's race rules): each as its own task
+(:data:`CONNECT_TASK_NAME`), so :meth:`ConnectPlans.stop` can end it without cancelling the
+callers, who get :class:`~v6.errors.ConnectAborted` instead; each stop is counted, so a caller
+that waited for the lock, or woke up connected, across a stop is aborted too.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING, assert_never
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, assert_never
 
 from v6.connection.health import ConnectionStats
 from v6.connection.link import Link
+from v6.connection.listeners import cancel_and_wait
 from v6.connection.planner import Decision, GiveUp, ReconnectPlanner, Sleep, TryNow
 from v6.connection.restarts import Restarts
 from v6.connection.restarts import SleepFunc as SleepFunc
@@ -24,10 +31,16 @@ from v6.connection.retry import Verdict, attempt_label
 from v6.connection.session import Session
 from v6.connection.settings import ConnectionSettings
 from v6.connection.state import ConnectionState
+from v6.connection.supervisor import Supervisor
+from v6.errors import ConnectAborted
 
 if TYPE_CHECKING:
     from loguru import Logger
 
+#: The name of the task that runs one connect plan (stop() cancels it).
+CONNECT_TASK_NAME = "v6-ib-connect"
+
+Plan = Callable[[], Coroutine[Any, Any, None]]
 Classify = Callable[[BaseException], Verdict]
 SetState = Callable[[ConnectionState, str], None]
 
@@ -131,3 +144,59 @@ class Connector:
         self._planner.failed(exc, verdict, expected=expected)
         if self._planner.client_id != tried:
             self._log.warning("Client id {} in use; next is {}", tried, self._planner.client_id)
+
+
+class ConnectPlans:
+    """Runs connect plans one at a time; :meth:`stop` ends the one under way (and supervision)."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._plan: asyncio.Task[None] | None = None  # the connect plan under way
+        self._stops = 0  # stop() calls so far: a connect waiting since before one is aborted
+        self._stopping = 0  # stop() calls under way
+
+    @property
+    def stopping(self) -> bool:
+        """A stop() is under way (a plan cancelled now is the stop's, not its caller's)."""
+        return self._stopping > 0
+
+    @property
+    def running(self) -> bool:
+        return self._plan is not None and not self._plan.done()
+
+    async def run(self, plan: Plan, *, needed: Callable[[], bool]) -> None:
+        """Run ``plan()`` as its own task unless ``needed()`` (asked under the lock) says no;
+        concurrent callers share it. A cancelled caller cancels the plan too."""
+        stops = self._stops
+        async with self._lock:
+            if self._stops != stops:
+                raise ConnectAborted("stopped while waiting to connect")
+            if not needed():
+                return
+            task = asyncio.create_task(plan(), name=CONNECT_TASK_NAME)
+            self._plan = task
+            try:
+                await task
+            except asyncio.CancelledError:
+                caller = asyncio.current_task()
+                if task.cancelled() and caller is not None and not caller.cancelling():
+                    raise ConnectAborted("stopped while connecting") from None
+                raise
+            finally:
+                if self._plan is task:
+                    self._plan = None
+            if self._stops != stops:  # connected, then stop() closed it before we woke
+                raise ConnectAborted("stopped just after connecting")
+
+    async def stop(self, supervisor: Supervisor) -> None:
+        """Stop supervision and the plan under way, until neither runs (either may restart the
+        other while the first is awaited)."""
+        self._stops += 1
+        self._stopping += 1
+        try:
+            while supervisor.running or self.running:
+                await supervisor.stop()
+                if self._plan is not None and not self._plan.done():
+                    await cancel_and_wait(self._plan)
+        finally:
+            self._stopping -= 1

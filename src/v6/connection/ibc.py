@@ -23,7 +23,6 @@ from loguru import logger
 
 from v6.connection.defaults import DEFAULT_IBC_RESTART_AFTER, DEFAULT_IBC_TIMEOUT
 from v6.connection.readiness import ProbeOutcome
-from v6.connection.restart_validation import require_ibc_restart_after
 from v6.errors import ConfigError
 from v6.validation import require_int, require_range
 
@@ -135,3 +134,14 @@ class IbcEscalation:
             logger.warning("IBC accepted RESTART: {}", reply.text or "OK")
         else:
             logger.error("IBC RESTART failed: {}", reply.text)
+
+
+def require_ibc_command_port(value: int | None) -> None:
+    """``ibc_command_port`` is None (IBC escalation off) or in [1, 65535]."""
+    if value is not None:
+        require_int("ibc_command_port", value, low=1, high=65535)
+
+
+def require_ibc_restart_after(value: float) -> None:
+    """``ibc_restart_after`` in (0, inf)."""
+    require_range("ibc_restart_after", value, low=0.0, low_open=True)

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from v6.connection.circuit_breaker import CircuitBreaker, CircuitState, Clock
-from v6.connection.connect_plan import ConnectPlans, LoopBinding
-from v6.connection.connector import Classify, Connector, SleepFunc
+from v6.connection.connector import Classify, Connector, ConnectPlans, SleepFunc
+from v6.connection.event_loop import LoopBinding
 from v6.connection.health import ConnectionStats, Health, read_health
 from v6.connection.heartbeat import Heartbeat
 from v6.connection.lifecycle import Participant, Participants, SessionStart

@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from loguru import logger
 
 from v6.connection.defaults import DEFAULT_MAINTENANCE_GRACE
-from v6.connection.restart_validation import require_maintenance_grace
 from v6.errors import ConfigError
+from v6.validation import require_range
 
 ENV_MAINTENANCE_WINDOWS: Final = "IB_MAINTENANCE_WINDOWS"
 FIELD_MAINTENANCE_WINDOWS: Final = "maintenance_windows"
@@ -325,3 +325,8 @@ class MaintenanceEscalation:
             self.grace,
         )
         return True
+
+
+def require_maintenance_grace(value: float) -> None:
+    """``maintenance_grace`` in [0, inf)."""
+    require_range("maintenance_grace", value, low=0.0)

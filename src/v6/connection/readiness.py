@@ -28,7 +28,6 @@ from v6.connection.defaults import (
     DEFAULT_READINESS_INTERVAL,
     DEFAULT_READINESS_TIMEOUT,
 )
-from v6.connection.restart_validation import require_readiness_interval, require_readiness_timeout
 from v6.connection.state import ConnectionState
 from v6.errors import (
     ConnectFailed,
@@ -219,3 +218,13 @@ class ReadinessSchedule:
     def probes(self) -> int:
         """Probes counted so far (for "readiness probes per minute")."""
         return self.outcomes.total()
+
+
+def require_readiness_interval(value: float) -> None:
+    """``readiness_interval`` in (0, inf)."""
+    require_range("readiness_interval", value, low=0.0, low_open=True)
+
+
+def require_readiness_timeout(value: float) -> None:
+    """``readiness_timeout`` in (0, inf)."""
+    require_range("readiness_timeout", value, low=0.0, low_open=True)

@@ -8,13 +8,13 @@ from typing import Any, TypedDict, Unpack
 
 from v6.connection import defaults as d
 from v6.connection.backoff import ExponentialBackoff
-from v6.connection.maintenance import MaintenanceSchedule, MaintenanceWindows
-from v6.connection.restart_validation import (
-    require_ibc_command_port,
-    require_ibc_restart_after,
+from v6.connection.ibc import require_ibc_command_port, require_ibc_restart_after
+from v6.connection.maintenance import (
+    MaintenanceSchedule,
+    MaintenanceWindows,
     require_maintenance_grace,
-    require_readiness_interval,
 )
+from v6.connection.readiness import require_readiness_interval
 from v6.errors import ConfigError
 from v6.validation import (
     require_bool,

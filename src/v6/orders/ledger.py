@@ -94,7 +94,7 @@ class FillVerdict(NamedTuple):
     suffix: int = 0
 
 
-def classify(exec_id: str, view: DeliveryView) -> FillVerdict:
+def classify_execution(exec_id: str, view: DeliveryView) -> FillVerdict:
     """The table in the module docstring, as one pure function of what ``view`` has delivered."""
     if view.is_delivered(exec_id):
         return FillVerdict(FillKind.DUPLICATE, exec_id)
@@ -143,7 +143,7 @@ class FillLedger(Generic[R]):
 
     def should_deliver(self, exec_id: str) -> bool:
         """Would :meth:`execution` deliver this id now? (no side effect)"""
-        return classify(exec_id, self._store).kind.delivered
+        return classify_execution(exec_id, self._store).kind.delivered
 
     def execution(
         self,
@@ -156,7 +156,7 @@ class FillLedger(Generic[R]):
         """Decide one execution; a delivered one is recorded before this returns. ``verdict``:
         one already classified against this store's current state (reconciliation's)."""
         if verdict is None or verdict.exec_id != exec_id:
-            verdict = classify(exec_id, self._store)
+            verdict = classify_execution(exec_id, self._store)
         if verdict.kind not in _DELIVERED:
             self.counters.duplicates += 1
             return FillDecision(verdict)

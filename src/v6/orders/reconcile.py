@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from v6.orders.ledger import DeliveryView, FillVerdict, classify, split_exec_id
+from v6.orders.ledger import DeliveryView, FillVerdict, classify_execution, split_exec_id
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def _fills(
         if hit is not None:
             order_ref = hit[0].order_ref
             found.setdefault(order_ref, hit[1])
-        verdict = classify(execution.exec_id, batch)
+        verdict = classify_execution(execution.exec_id, batch)
         if verdict.kind.delivered:
             batch.add(verdict)
             out.append(RecoveredFill(execution, verdict, order_ref))
