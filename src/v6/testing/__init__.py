@@ -3,7 +3,7 @@
 ``from v6.testing import FakeGateway`` imports only the standard library, loguru and the pure codec.
 """
 
-from v6.testing.account import (
+from v6.testing.broker import (
     DEFAULT_ACCOUNT_VALUES,
     DEFAULT_ACCOUNTS,
     AccountState,

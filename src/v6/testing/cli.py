@@ -24,8 +24,7 @@ from typing import Final
 from loguru import logger
 
 from v6.errors import ConfigError
-from v6.testing.account import DEFAULT_ACCOUNTS
-from v6.testing.broker import DEFAULT_FILL_SIZE
+from v6.testing.broker import DEFAULT_ACCOUNTS, DEFAULT_FILL_SIZE, DEFAULT_SEED
 from v6.testing.gateway import (
     DEFAULT_HOST,
     DEFAULT_MAX_CLIENTS,
@@ -34,7 +33,6 @@ from v6.testing.gateway import (
     FakeGateway,
     format_addresses,
 )
-from v6.testing.market_quotes import DEFAULT_SEED
 
 DEFAULT_CLI_PORT: Final = 4002
 """IB Gateway's paper-trading port, the CLI's default."""

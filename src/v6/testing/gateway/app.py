@@ -46,8 +46,7 @@ from v6.protocol.codes import (
     TEXT_ACCOUNT_SUMMARY_LIMIT,
     ErrorCode,
 )
-from v6.testing.broker import Broker
-from v6.testing.broker_types import instrument_id
+from v6.testing.broker import Broker, instrument_id
 from v6.testing.gateway.config import GatewaySettings
 from v6.testing.gateway.market import HistoryCache, TickStream
 from v6.testing.gateway.trading import Trading, positions_for, values_for

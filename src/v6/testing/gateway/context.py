@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from v6.testing.broker import Broker
-from v6.testing.broker_types import BrokerEvent, ExecDetailsEvent
+from v6.testing.broker import Broker, BrokerEvent, ExecDetailsEvent
 from v6.testing.gateway.app import TwsApp
 from v6.testing.gateway.config import GatewaySettings
 from v6.testing.gateway.faults import Faults

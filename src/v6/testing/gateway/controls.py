@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from v6.protocol.orders_messages import ExecutionSpec
-from v6.testing.account import Position
-from v6.testing.broker_types import OrderRecord
+from v6.testing.broker import OrderRecord, Position, Quote
 from v6.testing.gateway.context import GatewayContext
 from v6.testing.gateway.faults import (
     CloseAfterPlaceOrder,
@@ -26,7 +25,6 @@ from v6.testing.gateway.faults import (
     HoldOrderStatus,
 )
 from v6.testing.gateway.trading import positions
-from v6.testing.market_quotes import Quote
 
 
 class TradingControls:

@@ -27,7 +27,7 @@ from typing import Final, TypeVar
 
 from v6.errors import ConfigError
 from v6.protocol.ids import ClientMessage
-from v6.testing.broker_types import (
+from v6.testing.broker import (
     BrokerEvent,
     CommissionReportEvent,
     ExecDetailsEvent,

@@ -19,11 +19,12 @@ from loguru import logger
 from v6.errors import ConfigError
 from v6.protocol import codec
 from v6.protocol.codes import SYSTEM_MESSAGES
-from v6.testing.account import AccountState
 from v6.testing.broker import (
     DEFAULT_COMMISSION_PER_SHARE,
     DEFAULT_FILL_SIZE,
     DEFAULT_MIN_COMMISSION,
+    DEFAULT_SEED,
+    AccountState,
 )
 from v6.testing.gateway.config import (
     DEFAULT_HANDSHAKE_TIMEOUT,
@@ -52,7 +53,6 @@ from v6.testing.gateway.faults import (
 )
 from v6.testing.gateway.session import Session
 from v6.testing.gateway.trading import new_broker
-from v6.testing.market_quotes import DEFAULT_SEED
 
 _CLOSE_GRACE: Final = 1.0
 _BIND_ATTEMPTS: Final = 5

@@ -38,9 +38,10 @@ from v6.protocol.orders_messages import (
     time_text,
 )
 from v6.protocol.orders_requests import ORDER_SERVER_VERSION
-from v6.testing.account import AccountState, AccountValue, Position
-from v6.testing.broker import Broker
-from v6.testing.broker_types import (
+from v6.testing.broker import (
+    AccountState,
+    AccountValue,
+    Broker,
     BrokerEvent,
     CommissionReportEvent,
     ErrorEvent,
@@ -48,6 +49,7 @@ from v6.testing.broker_types import (
     OpenOrderEvent,
     OrderRecord,
     OrderStatusEvent,
+    Position,
 )
 from v6.testing.gateway.config import GatewaySettings
 
