@@ -1,8 +1,8 @@
 """``FakeGateway``: the server's lifecycle, its observation API and the public fault methods.
 
 Each fault method is a one-liner that installs or removes a fault object
-(:mod:`v6.testing.gateway.faults`); the sessions (:mod:`~v6.testing.gateway.session`) ask those
-objects at fixed hook points.
+(:mod:`v6.testing.gateway.faults`); the sessions (:mod:`~v6.testing.gateway.client_session`)
+ask those objects at fixed hook points.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from v6.testing.broker import (
     DEFAULT_SEED,
     AccountState,
 )
+from v6.testing.gateway.client_session import ClientSession
+from v6.testing.gateway.clients import ClientInfo, Phase
 from v6.testing.gateway.config import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HOST,
@@ -41,7 +43,7 @@ from v6.testing.gateway.config import (
     GatewaySettings,
     require_tick_rate,
 )
-from v6.testing.gateway.context import ClientInfo, GatewayContext, Phase
+from v6.testing.gateway.context import GatewayContext
 from v6.testing.gateway.controls import TradingControls
 from v6.testing.gateway.faults import (
     BrokenHandshake,
@@ -51,7 +53,6 @@ from v6.testing.gateway.faults import (
     Latency,
     Stall,
 )
-from v6.testing.gateway.session import Session
 from v6.testing.gateway.trading import new_broker
 
 _CLOSE_GRACE: Final = 1.0
@@ -387,7 +388,7 @@ class FakeGateway(TradingControls):
         IPv4 and IPv6), so that :attr:`port` is well defined."""
         ctx = self._ctx
         for _ in range(_BIND_ATTEMPTS):
-            server = await loop.create_server(lambda: Session(ctx), host, port,
+            server = await loop.create_server(lambda: ClientSession(ctx), host, port,
                                               reuse_address=True)  # fmt: skip
             ports = [s.getsockname()[1] for s in server.sockets]
             if len(set(ports)) == 1:
@@ -395,7 +396,7 @@ class FakeGateway(TradingControls):
             server.close()  # port 0 picked one port per address family: retry on the first one
             await server.wait_closed()
             with contextlib.suppress(OSError):  # taken on another family: pick again
-                return await loop.create_server(lambda: Session(ctx), host, ports[0],
+                return await loop.create_server(lambda: ClientSession(ctx), host, ports[0],
                                                 reuse_address=True)  # fmt: skip
         raise OSError(f"cannot listen on one port for every address of {host!r}")
 

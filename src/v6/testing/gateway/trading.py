@@ -11,7 +11,7 @@ to other clients than the requester (fills, copies for client 0) leaves through
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, assert_never
+from typing import assert_never
 
 from loguru import logger
 
@@ -51,10 +51,8 @@ from v6.testing.broker import (
     OrderStatusEvent,
     Position,
 )
+from v6.testing.gateway.clients import ClientState
 from v6.testing.gateway.config import GatewaySettings
-
-if TYPE_CHECKING:
-    from v6.testing.gateway.app import ClientState
 
 TradingRequest = (
     PlaceOrder

@@ -30,9 +30,9 @@ from v6.errors import MalformedOrder, MalformedRequest, NoCommonVersion, Protoco
 from v6.protocol import codec
 from v6.protocol.codec import MIN_SERVER_VERSION, BadFrame, Hello, Message, ServerCodec
 from v6.protocol.codes import TEXT_CLIENT_ID_IN_USE, ErrorCode, max_rate_text, rejected_text
-from v6.testing.gateway.app import ClientState
+from v6.testing.gateway.clients import ClientInfo, ClientState, Phase
 from v6.testing.gateway.config import PACING_WINDOW
-from v6.testing.gateway.context import ClientInfo, GatewayContext, Phase
+from v6.testing.gateway.context import GatewayContext
 from v6.testing.gateway.faults import Verdict
 from v6.testing.gateway.intake import (
     HANDLED_PER_TURN,
@@ -51,7 +51,7 @@ _LINGER_RST: Final = struct.pack("ii", 1, 0)
 _KERNEL_SEND_BUFFER: Final = 128 * 1024
 
 
-class Session(asyncio.BufferedProtocol):
+class ClientSession(asyncio.BufferedProtocol):
     """The server side of one socket."""
 
     def __init__(self, ctx: GatewayContext) -> None:
@@ -406,7 +406,7 @@ class Session(asyncio.BufferedProtocol):
             self.abort()
         self.ctx.deliver()  # what the request did at the broker, to every client concerned
         if self.state.streams and (self._ticker is None or self._ticker.done()):
-            self._ticker = self.loop.create_task(stream_ticks(self))
+            self._ticker = self.loop.create_task(stream_ticks(self, self.ctx))
 
     def _on_malformed(self, exc: MalformedRequest) -> None:
         """TWS rejects a malformed order by its id (201); anything else is logged and ignored."""
