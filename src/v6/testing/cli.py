@@ -138,7 +138,7 @@ async def _serve(gateway: FakeGateway) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def gateway_main(argv: Sequence[str] | None = None) -> int:
     """``python -m v6.testing.cli gateway ...``: the gateway command on its own."""
     parser = argparse.ArgumentParser(prog="v6-ib")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -149,4 +149,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(gateway_main())

@@ -36,7 +36,7 @@ from v6.testing.broker import (
 from v6.validation import require_range
 
 
-class Verdict(Enum):
+class HookVerdict(Enum):
     """What a hook decides about the event it sees."""
 
     PASS = "pass"
@@ -48,7 +48,12 @@ class Verdict(Enum):
     """Close the socket now."""
 
 
-_SEVERITY: Final = {Verdict.PASS: 0, Verdict.DROP: 1, Verdict.SILENCE: 2, Verdict.CLOSE: 3}
+_SEVERITY: Final = {
+    HookVerdict.PASS: 0,
+    HookVerdict.DROP: 1,
+    HookVerdict.SILENCE: 2,
+    HookVerdict.CLOSE: 3,
+}
 
 
 class HandshakeFault(StrEnum):
@@ -67,14 +72,14 @@ class Fault:
         args = (v.value if isinstance(v, Enum) else v for v in vars(self).values())
         return f"{type(self).__name__}({', '.join(map(repr, args))})"
 
-    def on_accept(self) -> Verdict:
-        return Verdict.PASS
+    def on_accept(self) -> HookVerdict:
+        return HookVerdict.PASS
 
-    def on_hello(self) -> Verdict:
-        return Verdict.PASS
+    def on_hello(self) -> HookVerdict:
+        return HookVerdict.PASS
 
-    def on_request(self, msg_id: int) -> Verdict:
-        return Verdict.PASS
+    def on_request(self, msg_id: int) -> HookVerdict:
+        return HookVerdict.PASS
 
     def on_send(self) -> float:
         return 0.0
@@ -82,8 +87,8 @@ class Fault:
     def on_flush(self) -> bool:
         return True
 
-    def on_handled(self, msg_id: int) -> Verdict:
-        return Verdict.PASS
+    def on_handled(self, msg_id: int) -> HookVerdict:
+        return HookVerdict.PASS
 
     def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
         return events
@@ -97,11 +102,11 @@ class Stall(Fault):
     received meanwhile are dropped (a frozen TWS does not replay them); replies queued before are
     held and delivered once the stall is removed."""
 
-    def on_hello(self) -> Verdict:
-        return Verdict.SILENCE
+    def on_hello(self) -> HookVerdict:
+        return HookVerdict.SILENCE
 
-    def on_request(self, msg_id: int) -> Verdict:
-        return Verdict.SILENCE
+    def on_request(self, msg_id: int) -> HookVerdict:
+        return HookVerdict.SILENCE
 
     def on_flush(self) -> bool:
         return False
@@ -119,8 +124,8 @@ class BrokenHandshake(Fault):
                 f"handshake_fault must be None or one of {allowed}, got {mode!r}"
             ) from None
 
-    def on_accept(self) -> Verdict:
-        return Verdict.CLOSE if self.mode is HandshakeFault.CLOSE else Verdict.SILENCE
+    def on_accept(self) -> HookVerdict:
+        return HookVerdict.CLOSE if self.mode is HandshakeFault.CLOSE else HookVerdict.SILENCE
 
 
 class Latency(Fault):
@@ -140,8 +145,8 @@ class IgnoreRequests(Fault):
     def __init__(self, msg_ids: Iterable[int]) -> None:
         self.msg_ids = frozenset(int(i) for i in msg_ids)
 
-    def on_request(self, msg_id: int) -> Verdict:
-        return Verdict.DROP if msg_id in self.msg_ids else Verdict.PASS
+    def on_request(self, msg_id: int) -> HookVerdict:
+        return HookVerdict.DROP if msg_id in self.msg_ids else HookVerdict.PASS
 
 
 class HoldOrderStatus(Fault):
@@ -194,8 +199,8 @@ class CloseAfterPlaceOrder(Fault):
     """The socket dies right after a placeOrder is read: the order exists at the broker, its
     client never hears of it."""
 
-    def on_handled(self, msg_id: int) -> Verdict:
-        return Verdict.CLOSE if msg_id == ClientMessage.PLACE_ORDER else Verdict.PASS
+    def on_handled(self, msg_id: int) -> HookVerdict:
+        return HookVerdict.CLOSE if msg_id == ClientMessage.PLACE_ORDER else HookVerdict.PASS
 
 
 _F = TypeVar("_F", bound=Fault)
@@ -239,19 +244,19 @@ class Faults:
 
     # ---- the hooks, as a session asks them
 
-    def on_accept(self) -> Verdict:
+    def on_accept(self) -> HookVerdict:
         return self._worst(f.on_accept() for f in self._active.values())
 
-    def on_hello(self) -> Verdict:
+    def on_hello(self) -> HookVerdict:
         return self._worst(f.on_hello() for f in self._active.values())
 
-    def on_request(self, msg_id: int) -> Verdict:
+    def on_request(self, msg_id: int) -> HookVerdict:
         return self._worst(f.on_request(msg_id) for f in self._active.values())
 
     def send_delay(self) -> float:
         return sum(f.on_send() for f in self._active.values())
 
-    def on_handled(self, msg_id: int) -> Verdict:
+    def on_handled(self, msg_id: int) -> HookVerdict:
         return self._worst(f.on_handled(msg_id) for f in self._active.values())
 
     def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
@@ -267,9 +272,9 @@ class Faults:
         await self._released.wait()
 
     @staticmethod
-    def _worst(verdicts: Iterable[Verdict]) -> Verdict:
+    def _worst(verdicts: Iterable[HookVerdict]) -> HookVerdict:
         """The most severe verdict, whatever order the faults were installed in."""
-        return max(verdicts, key=_SEVERITY.__getitem__, default=Verdict.PASS)
+        return max(verdicts, key=_SEVERITY.__getitem__, default=HookVerdict.PASS)
 
     def _changed(self) -> None:
         if self.output_held():
