@@ -17,7 +17,8 @@ rooms:
 * :mod:`.trading`: its trading room (orders, executions, positions, broker events as messages);
 * :mod:`.controls`: the public trading controls (quotes, forced fills, order faults, restart);
 * :mod:`.market`: bars and ticks (pure);
-* :mod:`.faults`: faults as objects hooked at accept, hello, request, send and flush;
+* :mod:`.faults`: faults as objects hooked at accept, hello, request, send, flush and broker
+  events, switched on and off through ``gw.faults`` (:class:`Faults`);
 * :mod:`.config`: defaults and configuration checks.
 
 Behaviour, as a real TWS (as the ib_async and ibapi sources and IB's documentation describe it):
@@ -63,7 +64,21 @@ from v6.testing.gateway.config import (
     MAX_ACCOUNT_SUMMARIES,
     PACING_WINDOW,
 )
-from v6.testing.gateway.faults import HandshakeFault
+from v6.testing.gateway.faults import (
+    BrokenHandshake,
+    CloseAfterPlaceOrder,
+    DropCommissionReports,
+    DropExecutions,
+    ExecBeforeOpenOrder,
+    Fault,
+    Faults,
+    HandshakeFault,
+    HoldOrderStatus,
+    HookVerdict,
+    IgnoreRequests,
+    Latency,
+    Stall,
+)
 from v6.testing.gateway.market import (
     MAX_HISTORICAL_BARS,
     bar_seconds,
@@ -103,11 +118,23 @@ __all__ = [
     "PACING_WINDOW",
     "STARTUP_SYNC_REQUESTS",
     "SYSTEM_MESSAGES",
+    "BrokenHandshake",
     "ClientInfo",
+    "CloseAfterPlaceOrder",
+    "DropCommissionReports",
+    "DropExecutions",
     "ErrorCode",
+    "ExecBeforeOpenOrder",
     "FakeGateway",
+    "Fault",
+    "Faults",
     "HandshakeFault",
+    "HoldOrderStatus",
+    "HookVerdict",
+    "IgnoreRequests",
+    "Latency",
     "Phase",
+    "Stall",
     "bar_seconds",
     "base_price",
     "duration_seconds",

@@ -23,9 +23,9 @@ class GatewayContext:
     of open sessions, live client ids and counters. The gateway owns it and reads its observation
     figures from it; a session uses nothing else of the gateway."""
 
-    def __init__(self, settings: GatewaySettings, faults: Faults, broker: Broker) -> None:
+    def __init__(self, settings: GatewaySettings, broker: Broker) -> None:
         self.settings = settings
-        self.faults = faults
+        self.faults = Faults(on_change=self._faults_changed, on_release=self.deliver)
         self.broker = broker
         self.app = TwsApp(settings, broker)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -84,9 +84,9 @@ class GatewayContext:
         logger.info("fake gateway: client {} disconnected (client id {})",
                     session.peer, session.client_id)  # fmt: skip
 
-    def reschedule(self) -> None:
-        """Let every session flush (after a fault that held output is removed)."""
-        for session in list(self.sessions):
+    def _faults_changed(self) -> None:
+        logger.info("fake gateway: faults now {}", self.faults)
+        for session in list(self.sessions):  # output a fault held may go now
             session.schedule_flush()
 
     def deliver(self, events: list[BrokerEvent] | None = None) -> None:
