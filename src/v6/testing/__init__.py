@@ -1,9 +1,21 @@
 """Test tooling: :class:`FakeGateway`, a fake TWS / IB Gateway on a real socket.
 
-``from v6.testing import FakeGateway`` imports only the standard library, loguru and the pure codec.
+Its rooms:
+
+* :mod:`.gateway`: the fake gateway (sockets, the TWS application, the faults, switched on and
+  off through ``gw.faults``);
+* :mod:`.broker`: the simulated broker "at IB" it trades against (pure), and the account state;
+* :mod:`.scenario`: the one "inject a fault, time the recovery" harness;
+* :mod:`.demo`, :mod:`.demo_report`: ``v6-ib demo``;
+* :mod:`.hostile`: hostile clients, for the benchmark and the fault matrix;
+* :mod:`.fake_ibc`: a fake of IBC's command server;
+* :mod:`.pytest_plugin`: the ``fake_gateway`` fixture; :mod:`.cli`: ``v6-ib gateway``.
+
+``from v6.testing import FakeGateway`` imports only the standard library, loguru and the pure
+layers (:mod:`v6.protocol`, :mod:`v6.errors`, :mod:`v6.validation`).
 """
 
-from v6.testing.account import (
+from v6.testing.broker import (
     DEFAULT_ACCOUNT_VALUES,
     DEFAULT_ACCOUNTS,
     AccountState,
@@ -18,11 +30,21 @@ from v6.testing.gateway import (
     MAX_ACCOUNT_SUMMARIES,
     STARTUP_SYNC_REQUESTS,
     SYSTEM_MESSAGES,
+    BrokenHandshake,
     ClientInfo,
+    CloseAfterPlaceOrder,
+    DropCommissionReports,
+    DropExecutions,
     ErrorCode,
+    ExecBeforeOpenOrder,
     FakeGateway,
+    Fault,
     HandshakeFault,
+    HoldOrderStatus,
+    IgnoreRequests,
+    Latency,
     Phase,
+    Stall,
 )
 
 __all__ = [
@@ -37,10 +59,20 @@ __all__ = [
     "SYSTEM_MESSAGES",
     "AccountState",
     "AccountValue",
+    "BrokenHandshake",
     "ClientInfo",
+    "CloseAfterPlaceOrder",
+    "DropCommissionReports",
+    "DropExecutions",
     "ErrorCode",
+    "ExecBeforeOpenOrder",
     "FakeGateway",
+    "Fault",
     "HandshakeFault",
+    "HoldOrderStatus",
+    "IgnoreRequests",
+    "Latency",
     "Phase",
     "Position",
+    "Stall",
 ]

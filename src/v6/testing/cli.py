@@ -24,8 +24,7 @@ from typing import Final
 from loguru import logger
 
 from v6.errors import ConfigError
-from v6.testing.account import DEFAULT_ACCOUNTS
-from v6.testing.broker import DEFAULT_FILL_SIZE
+from v6.testing.broker import DEFAULT_ACCOUNTS, DEFAULT_FILL_SIZE, DEFAULT_SEED
 from v6.testing.gateway import (
     DEFAULT_HOST,
     DEFAULT_MAX_CLIENTS,
@@ -34,7 +33,6 @@ from v6.testing.gateway import (
     FakeGateway,
     format_addresses,
 )
-from v6.testing.market_quotes import DEFAULT_SEED
 
 DEFAULT_CLI_PORT: Final = 4002
 """IB Gateway's paper-trading port, the CLI's default."""
@@ -140,7 +138,7 @@ async def _serve(gateway: FakeGateway) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def gateway_main(argv: Sequence[str] | None = None) -> int:
     """``python -m v6.testing.cli gateway ...``: the gateway command on its own."""
     parser = argparse.ArgumentParser(prog="v6-ib")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -151,4 +149,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(gateway_main())

@@ -237,7 +237,7 @@ async def attack_process(kind: str, port: int) -> AsyncIterator[dict[str, int]]:
             await proc.wait()
 
 
-def main(argv: list[str] | None = None) -> None:
+def hostile_main(argv: list[str] | None = None) -> None:
     from loguru import logger
 
     parser = argparse.ArgumentParser(description="Hostile TWS API clients (issue 11).")
@@ -250,4 +250,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    hostile_main()

@@ -9,7 +9,8 @@ import pytest
 from v6.protocol import codec, requests
 from v6.protocol.codec import ClientCodec, ContractSpec, Message
 from v6.testing import AccountState, AccountValue, Position
-from v6.testing.gateway.app import ClientState, TwsApp
+from v6.testing.gateway.app import TwsApp
+from v6.testing.gateway.clients import ClientState
 from v6.testing.gateway.config import GatewaySettings
 from v6.testing.gateway.trading import new_broker
 

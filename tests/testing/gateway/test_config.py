@@ -1,4 +1,4 @@
-"""Configuration checks, the account state, the CLI and the pytest plugin."""
+"""Configuration checks, the CLI and the pytest plugin."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from tests.testing.helpers import RawClient
 from v6.errors import ConfigError
 from v6.protocol import codec
-from v6.testing import AccountState, AccountValue, FakeGateway, Position
+from v6.testing import AccountState, FakeGateway
 
 MakeGateway = Callable[..., Awaitable[FakeGateway]]
 RawFactory = Callable[[int], Awaitable[RawClient]]
@@ -57,21 +57,6 @@ def test_invalid_configuration_names_the_field_and_range(
     assert isinstance(info.value, ValueError)
     assert str(info.value).startswith(field)
     assert allowed in str(info.value)
-
-
-def test_account_state_validates_positions_and_values() -> None:
-    with pytest.raises(ConfigError, match="positions"):
-        AccountState(accounts=("DU1",), positions=(Position("DU2", "AAPL", 1, 1.0),))
-    with pytest.raises(ConfigError, match="values"):
-        AccountState(accounts=("DU1",), values={"DU2": (AccountValue("NetLiquidation", "1"),)})
-
-
-def test_position_derived_figures() -> None:
-    option = Position("DU1", "SPY", 2, 150.0, market_price=2.0, multiplier="100", sec_type="OPT")
-    assert option.market_value == 400.0
-    assert option.unrealized_pnl == 100.0
-    assert Position("DU1", "AAPL", 10, 50.0).price == 50.0
-    assert Position("DU1", "AAPL", 10, 50.0).contract.local_symbol == "AAPL"
 
 
 async def test_lower_server_version_offer(

@@ -17,10 +17,10 @@ from v6.testing import STARTUP_SYNC_REQUESTS, SYSTEM_MESSAGES, FakeGateway
 from v6.testing.gateway.faults import (
     BrokenHandshake,
     Faults,
+    HookVerdict,
     IgnoreRequests,
     Latency,
     Stall,
-    Verdict,
 )
 
 MakeGateway = Callable[..., Awaitable[FakeGateway]]
@@ -293,42 +293,42 @@ async def test_default_limit_is_32_simultaneous_clients(
 
 def test_fault_verdicts_combine_by_severity_whatever_the_order() -> None:
     faults = Faults()
-    faults.install(IgnoreRequests([49]))
-    assert faults.on_request(49) is Verdict.DROP
-    assert faults.on_request(8) is Verdict.PASS
-    faults.install(Stall())
-    assert faults.on_request(49) is Verdict.SILENCE  # a frozen TWS does not even pace it
-    assert faults.on_hello() is Verdict.SILENCE
+    faults.switch_on(IgnoreRequests([49]))
+    assert faults.on_request(49) is HookVerdict.DROP
+    assert faults.on_request(8) is HookVerdict.PASS
+    faults.switch_on(Stall())
+    assert faults.on_request(49) is HookVerdict.SILENCE  # a frozen TWS does not even pace it
+    assert faults.on_hello() is HookVerdict.SILENCE
     assert faults.output_held()
-    faults.remove(Stall)
+    faults.switch_off(Stall)
     assert not faults.output_held()
-    assert faults.on_request(49) is Verdict.DROP
+    assert faults.on_request(49) is HookVerdict.DROP
 
 
 def test_one_fault_per_kind_and_change_notifications() -> None:
     changes: list[str] = []
     faults = Faults(on_change=lambda: changes.append(repr(faults)))
-    faults.install(Latency(0.5))
-    faults.install(Latency(0.25))
-    faults.install(BrokenHandshake("close"))
+    faults.switch_on(Latency(0.5))
+    faults.switch_on(Latency(0.25))
+    faults.switch_on(BrokenHandshake("close"))
     assert faults.send_delay() == 0.25
-    assert faults.on_accept() is Verdict.CLOSE
-    faults.remove(Stall)  # not installed: no change
+    assert faults.on_accept() is HookVerdict.CLOSE
+    faults.switch_off(Stall)  # not on: no change
     assert changes == [
         "[Latency(0.5)]",
         "[Latency(0.25)]",
         "[Latency(0.25), BrokenHandshake('close')]",
     ]
-    assert BrokenHandshake("silent").on_accept() is Verdict.SILENCE
+    assert BrokenHandshake("silent").on_accept() is HookVerdict.SILENCE
 
 
 async def test_output_released_wakes_waiters_when_the_stall_ends() -> None:
     faults = Faults()
-    faults.install(Stall())
+    faults.switch_on(Stall())
     waiter = asyncio.ensure_future(faults.output_released())
     await asyncio.sleep(0)
     assert not waiter.done()
-    faults.remove(Stall)
+    faults.switch_off(Stall)
     await asyncio.wait_for(waiter, 1)
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from v6.protocol import codec
 from v6.protocol.codec import TickType
+from v6.testing.broker import Quote, QuoteBook
 from v6.testing.gateway.market import (
     HistoryCache,
     TickStream,
@@ -18,7 +19,6 @@ from v6.testing.gateway.market import (
     duration_seconds,
     make_bars,
 )
-from v6.testing.market_quotes import Quote, QuoteBook
 
 
 @pytest.mark.parametrize(

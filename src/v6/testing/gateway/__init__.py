@@ -5,14 +5,20 @@ knowledge lives in the pure codec (:mod:`v6.protocol.codec`); this package is it
 rooms:
 
 * :mod:`.server`: :class:`FakeGateway`, lifecycle, observation API, the public fault methods;
-* :mod:`.session`: one socket (I/O, pacing, phase, output limit), seeing the gateway only
-  through a :class:`~.context.GatewayContext` (:mod:`.context`);
+* :mod:`.client_session`: :class:`~.client_session.ClientSession`, one socket (I/O, pacing,
+  phase, output limit), seeing the gateway only through a :class:`~.context.GatewayContext`
+  (:mod:`.context`);
+* :mod:`.clients`: what the rooms share about one client (phase, state, snapshot, and
+  :class:`~.clients.ClientSocket`, the socket as the context and the tick streams see it);
 * :mod:`.outbox`: the replies waiting for one socket (order, latency, batching, held output);
+* :mod:`.ticks`: one client's market-data streams on the wire;
+* :mod:`.intake`: what one client may make the gateway do (pacing, counted reports; pure);
 * :mod:`.app`: the "TWS application", requests -> replies;
 * :mod:`.trading`: its trading room (orders, executions, positions, broker events as messages);
 * :mod:`.controls`: the public trading controls (quotes, forced fills, order faults, restart);
 * :mod:`.market`: bars and ticks (pure);
-* :mod:`.faults`: faults as objects hooked at accept, hello, request, send and flush;
+* :mod:`.faults`: faults as objects hooked at accept, hello, request, send, flush and broker
+  events, switched on and off through ``gw.faults`` (:class:`Faults`);
 * :mod:`.config`: defaults and configuration checks.
 
 Behaviour, as a real TWS (as the ib_async and ibapi sources and IB's documentation describe it):
@@ -43,6 +49,7 @@ from typing import Final
 
 from v6.protocol.codec import ClientMessage
 from v6.protocol.codes import FARM_NOTICES, SYSTEM_MESSAGES, ErrorCode
+from v6.testing.gateway.clients import ClientInfo, Phase
 from v6.testing.gateway.config import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HOST,
@@ -57,8 +64,21 @@ from v6.testing.gateway.config import (
     MAX_ACCOUNT_SUMMARIES,
     PACING_WINDOW,
 )
-from v6.testing.gateway.context import ClientInfo, Phase
-from v6.testing.gateway.faults import HandshakeFault
+from v6.testing.gateway.faults import (
+    BrokenHandshake,
+    CloseAfterPlaceOrder,
+    DropCommissionReports,
+    DropExecutions,
+    ExecBeforeOpenOrder,
+    Fault,
+    Faults,
+    HandshakeFault,
+    HoldOrderStatus,
+    HookVerdict,
+    IgnoreRequests,
+    Latency,
+    Stall,
+)
 from v6.testing.gateway.market import (
     MAX_HISTORICAL_BARS,
     bar_seconds,
@@ -98,11 +118,23 @@ __all__ = [
     "PACING_WINDOW",
     "STARTUP_SYNC_REQUESTS",
     "SYSTEM_MESSAGES",
+    "BrokenHandshake",
     "ClientInfo",
+    "CloseAfterPlaceOrder",
+    "DropCommissionReports",
+    "DropExecutions",
     "ErrorCode",
+    "ExecBeforeOpenOrder",
     "FakeGateway",
+    "Fault",
+    "Faults",
     "HandshakeFault",
+    "HoldOrderStatus",
+    "HookVerdict",
+    "IgnoreRequests",
+    "Latency",
     "Phase",
+    "Stall",
     "bar_seconds",
     "base_price",
     "duration_seconds",

@@ -9,7 +9,6 @@ flags a request added to the codec and not handled here.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Final, assert_never
 
 from loguru import logger
@@ -46,8 +45,8 @@ from v6.protocol.codes import (
     TEXT_ACCOUNT_SUMMARY_LIMIT,
     ErrorCode,
 )
-from v6.testing.broker import Broker
-from v6.testing.broker_types import instrument_id
+from v6.testing.broker import Broker, instrument_id
+from v6.testing.gateway.clients import ClientState
 from v6.testing.gateway.config import GatewaySettings
 from v6.testing.gateway.market import HistoryCache, TickStream
 from v6.testing.gateway.trading import Trading, positions_for, values_for
@@ -63,23 +62,6 @@ _AccountRequest = (
 )
 _MarketRequest = ReqMktData | CancelMktData | ReqHistoricalData | CancelHistoricalData
 _NO_REPLY: Final[_Replies] = []
-
-
-@dataclass(slots=True)
-class ClientState:
-    """What the application keeps per API client."""
-
-    peer: str = "?"
-    server_version: int = 0
-    client_id: int = 0
-    positions_subscribed: bool = False
-    account_updates: str | None = None
-    """The account whose updates (values, portfolio) this client subscribed to."""
-    account_summaries: set[int] = field(default_factory=set)
-    streams: dict[int, TickStream] = field(default_factory=dict)
-
-    def error(self, req_id: int, code: int, text: str) -> bytes:
-        return codec.error_message(self.server_version, req_id, code, text)
 
 
 class TwsApp:

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from v6.protocol.codec import MAX_SERVER_VERSION, MIN_SERVER_VERSION
-from v6.testing.account import AccountState
 from v6.testing.broker import (
     DEFAULT_COMMISSION_PER_SHARE,
     DEFAULT_FILL_SIZE,
     DEFAULT_MIN_COMMISSION,
+    DEFAULT_SEED,
+    AccountState,
 )
-from v6.testing.market_quotes import DEFAULT_SEED
 from v6.validation import require_int, require_range
 
 DEFAULT_HOST: Final = "127.0.0.1"

@@ -7,46 +7,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from dataclasses import dataclass
-from enum import Enum
-from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from v6.testing.broker import Broker
-from v6.testing.broker_types import BrokerEvent, ExecDetailsEvent
+from v6.testing.broker import Broker, BrokerEvent, ExecDetailsEvent
 from v6.testing.gateway.app import TwsApp
+from v6.testing.gateway.clients import ClientSocket, Phase
 from v6.testing.gateway.config import GatewaySettings
 from v6.testing.gateway.faults import Faults
 from v6.testing.gateway.trading import encode_event, position_updates
-
-if TYPE_CHECKING:
-    from v6.testing.gateway.session import Session
-
-
-class Phase(Enum):
-    """Where one client connection is."""
-
-    HANDSHAKE = "handshake"
-    AWAIT_START_API = "await_start_api"
-    READY = "ready"
-    SILENT = "silent"
-    """Never answered again (silent handshake fault, or hello received while stalled)."""
-    CLOSING = "closing"
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class ClientInfo:
-    """A snapshot of one connected client (``FakeGateway.clients``)."""
-
-    peer: str
-    phase: Phase
-    client_id: int | None
-    server_version: int
-    account_summaries: int
-    market_data: int
-    messages_received: int
 
 
 class GatewayContext:
@@ -54,14 +23,14 @@ class GatewayContext:
     of open sessions, live client ids and counters. The gateway owns it and reads its observation
     figures from it; a session uses nothing else of the gateway."""
 
-    def __init__(self, settings: GatewaySettings, faults: Faults, broker: Broker) -> None:
+    def __init__(self, settings: GatewaySettings, broker: Broker) -> None:
         self.settings = settings
-        self.faults = faults
+        self.faults = Faults(on_change=self._faults_changed, on_release=self.deliver)
         self.broker = broker
         self.app = TwsApp(settings, broker)
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.sessions: set[Session] = set()
-        self.live_ids: dict[int, Session] = {}
+        self.sessions: set[ClientSocket] = set()
+        self.live_ids: dict[int, ClientSocket] = {}
         self.counts: Counter[int] = Counter()
         self.frames_dropped = 0
         self.accept_times: list[float] = []
@@ -70,7 +39,7 @@ class GatewayContext:
         assert self.loop is not None, "gateway not started"
         return self.loop
 
-    def admit(self, session: Session) -> bool:
+    def admit(self, session: ClientSocket) -> bool:
         """Record an accepted socket; False when ``max_clients`` are already connected."""
         now = time.monotonic()
         self.accept_times.append(now)
@@ -99,14 +68,14 @@ class GatewayContext:
         oldest.abort()
         return True
 
-    def claim_client_id(self, session: Session, client_id: int) -> bool:
+    def claim_client_id(self, session: ClientSocket, client_id: int) -> bool:
         """Bind ``client_id`` to ``session``; False if a live session holds it."""
         if client_id in self.live_ids:
             return False
         self.live_ids[client_id] = session
         return True
 
-    def release(self, session: Session) -> None:
+    def release(self, session: ClientSocket) -> None:
         if session not in self.sessions:
             return
         self.sessions.discard(session)
@@ -115,9 +84,9 @@ class GatewayContext:
         logger.info("fake gateway: client {} disconnected (client id {})",
                     session.peer, session.client_id)  # fmt: skip
 
-    def reschedule(self) -> None:
-        """Let every session flush (after a fault that held output is removed)."""
-        for session in list(self.sessions):
+    def _faults_changed(self) -> None:
+        logger.info("fake gateway: faults now {}", self.faults)
+        for session in list(self.sessions):  # output a fault held may go now
             session.schedule_flush()
 
     def deliver(self, events: list[BrokerEvent] | None = None) -> None:

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from v6.protocol.orders_messages import ExecutionSpec
-from v6.testing.account import Position
-from v6.testing.broker_types import OrderRecord
+from v6.testing.broker import OrderRecord, Position, Quote
 from v6.testing.gateway.context import GatewayContext
 from v6.testing.gateway.faults import (
     CloseAfterPlaceOrder,
@@ -23,10 +22,10 @@ from v6.testing.gateway.faults import (
     DropExecutions,
     ExecBeforeOpenOrder,
     Fault,
+    Faults,
     HoldOrderStatus,
 )
 from v6.testing.gateway.trading import positions
-from v6.testing.market_quotes import Quote
 
 
 class TradingControls:
@@ -36,6 +35,9 @@ class TradingControls:
     _market: asyncio.Task[None] | None = None
 
     if TYPE_CHECKING:
+
+        @property
+        def faults(self) -> Faults: ...
 
         async def start(self) -> None: ...
 
@@ -107,29 +109,29 @@ class TradingControls:
         """The nextValidId the gateway reports now."""
         return self._ctx.broker.next_order_id
 
-    # ---- order faults (each one fault class, see v6.testing.gateway.faults)
+    # ---- order faults (each a shortcut to gw.faults, see v6.testing.gateway.faults)
 
     def hold_order_status(self, on: bool = True) -> None:
         """Hold every orderStatus; ``hold_order_status(False)`` sends each held one late, twice."""
-        self._toggle(HoldOrderStatus, on)
+        self._switch(HoldOrderStatus(), on)
 
     def drop_commission_reports(self, on: bool = True) -> None:
         """Live executions come without their commissionReport (reqExecutions still has it)."""
-        self._toggle(DropCommissionReports, on)
+        self._switch(DropCommissionReports(), on)
 
     def drop_executions(self, on: bool = True) -> None:
         """Live executions (and their reports) are lost, as while TWS is cut off from IB
         (1100); reqExecutions still reports them."""
-        self._toggle(DropExecutions, on)
+        self._switch(DropExecutions(), on)
 
     def exec_before_open_order(self, on: bool = True) -> None:
         """execDetails (and its report) arrives before the order's openOrder / orderStatus."""
-        self._toggle(ExecBeforeOpenOrder, on)
+        self._switch(ExecBeforeOpenOrder(), on)
 
     def close_after_place_order(self, on: bool = True) -> None:
         """Close a client's socket right after reading its placeOrder: the order exists at the
         broker (and may fill), its client never got an acknowledgement."""
-        self._toggle(CloseAfterPlaceOrder, on)
+        self._switch(CloseAfterPlaceOrder(), on)
 
     async def restart(self, rollback_order_ids: int = 0) -> None:
         """Stop and start again (every client is disconnected); orders, executions and positions
@@ -141,15 +143,12 @@ class TradingControls:
             logger.info("fake gateway: restart rolls nextValidId back to {}", next_id)
         await self.start()
 
-    def _toggle(self, kind: type[Fault], on: bool) -> None:
-        faults = self._ctx.faults
+    def _switch(self, fault: Fault, on: bool) -> None:
+        """The ``on`` flag of the order-fault methods."""
         if on:
-            if faults.get(kind) is None:
-                faults.install(kind())
-            return
-        fault = faults.remove(kind)
-        if fault is not None:
-            self._ctx.deliver(fault.release())
+            self.faults.switch_on(fault)
+        else:
+            self.faults.switch_off(fault)
 
     # ---- the market clock
 

@@ -12,10 +12,18 @@ A session asks the active faults, in this order of a connection's life:
 * ``on_handled(msg_id)`` after a request was handled: ``CLOSE`` closes that socket at once, before
   anything the request caused is sent;
 * ``on_events(events)`` for the simulated broker's events on their way to the clients: the fault
-  may hold, drop or reorder them; ``release()`` returns what it held when it is removed.
+  may hold, drop or reorder them; ``release()`` returns what it held when it is switched off.
 
-A new fault is one :class:`Fault` subclass overriding the hooks it needs, plus a one-line public
-method on ``FakeGateway`` that installs or removes it. At most one fault of each class is active.
+Switch faults on and off on a running gateway through ``gw.faults`` (:class:`Faults`)::
+
+    gw.faults.switch_on(HoldOrderStatus())   # or Latency(0.5), IgnoreRequests({49}), Stall()...
+    gw.faults.switch_off(HoldOrderStatus)    # a class, or a fault (the one it would replace)
+    gw.faults.active                         # (HoldOrderStatus(held=0),)
+
+``FakeGateway``'s fault methods (``stall()``, ``set_latency()``, ``hold_order_status(on)``...) are
+one-line shortcuts to it. A new fault is one :class:`Fault` subclass overriding the hooks it needs
+(plus, if it helps, such a shortcut). At most one fault per :attr:`Fault.key` is active: by
+default one of each class.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import Final, TypeVar
 
 from v6.errors import ConfigError
 from v6.protocol.ids import ClientMessage
-from v6.testing.broker_types import (
+from v6.testing.broker import (
     BrokerEvent,
     CommissionReportEvent,
     ExecDetailsEvent,
@@ -36,7 +44,7 @@ from v6.testing.broker_types import (
 from v6.validation import require_range
 
 
-class Verdict(Enum):
+class HookVerdict(Enum):
     """What a hook decides about the event it sees."""
 
     PASS = "pass"
@@ -48,7 +56,12 @@ class Verdict(Enum):
     """Close the socket now."""
 
 
-_SEVERITY: Final = {Verdict.PASS: 0, Verdict.DROP: 1, Verdict.SILENCE: 2, Verdict.CLOSE: 3}
+_SEVERITY: Final = {
+    HookVerdict.PASS: 0,
+    HookVerdict.DROP: 1,
+    HookVerdict.SILENCE: 2,
+    HookVerdict.CLOSE: 3,
+}
 
 
 class HandshakeFault(StrEnum):
@@ -61,20 +74,45 @@ class HandshakeFault(StrEnum):
 
 
 class Fault:
-    """Base class: every hook has no effect until a subclass overrides it."""
+    """Base class of every fault: each hook has no effect until a subclass overrides it.
+
+    A fault's public attributes are its parameters: they make two faults equal (switching on a
+    fault equal to the active one changes nothing) and they are shown in its ``repr``. What a
+    fault gathers while it is on (held events) lives in underscore attributes.
+    """
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        """The slot this fault takes among the active ones: by default ``(its class,)``, so
+        switching it on replaces the active fault of that class. A fault that may be on several
+        times at once (one per stream, say) returns ``(its class, its target)``."""
+        return (type(self),)
+
+    def _parameters(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self)
+            and isinstance(other, Fault)
+            and other._parameters() == self._parameters()
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
     def __repr__(self) -> str:
-        args = (v.value if isinstance(v, Enum) else v for v in vars(self).values())
+        args = (v.value if isinstance(v, Enum) else v for v in self._parameters().values())
         return f"{type(self).__name__}({', '.join(map(repr, args))})"
 
-    def on_accept(self) -> Verdict:
-        return Verdict.PASS
+    def on_accept(self) -> HookVerdict:
+        return HookVerdict.PASS
 
-    def on_hello(self) -> Verdict:
-        return Verdict.PASS
+    def on_hello(self) -> HookVerdict:
+        return HookVerdict.PASS
 
-    def on_request(self, msg_id: int) -> Verdict:
-        return Verdict.PASS
+    def on_request(self, msg_id: int) -> HookVerdict:
+        return HookVerdict.PASS
 
     def on_send(self) -> float:
         return 0.0
@@ -82,8 +120,8 @@ class Fault:
     def on_flush(self) -> bool:
         return True
 
-    def on_handled(self, msg_id: int) -> Verdict:
-        return Verdict.PASS
+    def on_handled(self, msg_id: int) -> HookVerdict:
+        return HookVerdict.PASS
 
     def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
         return events
@@ -97,11 +135,11 @@ class Stall(Fault):
     received meanwhile are dropped (a frozen TWS does not replay them); replies queued before are
     held and delivered once the stall is removed."""
 
-    def on_hello(self) -> Verdict:
-        return Verdict.SILENCE
+    def on_hello(self) -> HookVerdict:
+        return HookVerdict.SILENCE
 
-    def on_request(self, msg_id: int) -> Verdict:
-        return Verdict.SILENCE
+    def on_request(self, msg_id: int) -> HookVerdict:
+        return HookVerdict.SILENCE
 
     def on_flush(self) -> bool:
         return False
@@ -119,8 +157,8 @@ class BrokenHandshake(Fault):
                 f"handshake_fault must be None or one of {allowed}, got {mode!r}"
             ) from None
 
-    def on_accept(self) -> Verdict:
-        return Verdict.CLOSE if self.mode is HandshakeFault.CLOSE else Verdict.SILENCE
+    def on_accept(self) -> HookVerdict:
+        return HookVerdict.CLOSE if self.mode is HandshakeFault.CLOSE else HookVerdict.SILENCE
 
 
 class Latency(Fault):
@@ -140,8 +178,8 @@ class IgnoreRequests(Fault):
     def __init__(self, msg_ids: Iterable[int]) -> None:
         self.msg_ids = frozenset(int(i) for i in msg_ids)
 
-    def on_request(self, msg_id: int) -> Verdict:
-        return Verdict.DROP if msg_id in self.msg_ids else Verdict.PASS
+    def on_request(self, msg_id: int) -> HookVerdict:
+        return HookVerdict.DROP if msg_id in self.msg_ids else HookVerdict.PASS
 
 
 class HoldOrderStatus(Fault):
@@ -149,17 +187,17 @@ class HoldOrderStatus(Fault):
     late and a repeated status, both seen from real gateways)."""
 
     def __init__(self) -> None:
-        self.held: list[BrokerEvent] = []
+        self._held: list[BrokerEvent] = []
 
     def __repr__(self) -> str:
-        return f"HoldOrderStatus(held={len(self.held)})"
+        return f"HoldOrderStatus(held={len(self._held)})"
 
     def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
-        self.held += [e for e in events if isinstance(e, OrderStatusEvent)]
+        self._held += [e for e in events if isinstance(e, OrderStatusEvent)]
         return [e for e in events if not isinstance(e, OrderStatusEvent)]
 
     def release(self) -> list[BrokerEvent]:
-        held, self.held = self.held, []
+        held, self._held = self._held, []
         return [event for event in held for _ in range(2)]
 
 
@@ -194,39 +232,72 @@ class CloseAfterPlaceOrder(Fault):
     """The socket dies right after a placeOrder is read: the order exists at the broker, its
     client never hears of it."""
 
-    def on_handled(self, msg_id: int) -> Verdict:
-        return Verdict.CLOSE if msg_id == ClientMessage.PLACE_ORDER else Verdict.PASS
+    def on_handled(self, msg_id: int) -> HookVerdict:
+        return HookVerdict.CLOSE if msg_id == ClientMessage.PLACE_ORDER else HookVerdict.PASS
 
 
 _F = TypeVar("_F", bound=Fault)
 
 
 class Faults:
-    """The active faults, at most one per class, asked by every session at each hook point.
+    """The faults switched on at one gateway (``gw.faults``), asked by every session at each
+    hook point.
 
-    ``on_change`` runs after every change (the gateway reschedules held output with it).
+    ``on_change`` runs after every change (the gateway logs it and reschedules held output);
+    ``on_release`` gets the events a fault held when it is switched off (the gateway delivers
+    them).
     """
 
-    def __init__(self, on_change: Callable[[], None] = lambda: None) -> None:
-        self._active: dict[type[Fault], Fault] = {}
+    def __init__(
+        self,
+        on_change: Callable[[], None] = lambda: None,
+        on_release: Callable[[list[BrokerEvent]], None] = lambda events: None,
+    ) -> None:
+        self._active: dict[tuple[object, ...], Fault] = {}
         self._on_change = on_change
+        self._on_release = on_release
         self._released = asyncio.Event()
         self._released.set()
 
-    def install(self, fault: Fault) -> None:
-        self._active[type(fault)] = fault
-        self._changed()
+    def switch_on(self, fault: Fault) -> None:
+        """Switch ``fault`` on, in place of the active fault with its :attr:`~Fault.key` (by
+        default: of its class). Switching on a fault equal to the active one (same class and
+        parameters) changes nothing: a :class:`HoldOrderStatus` keeps what it holds.
 
-    def remove(self, kind: type[Fault]) -> Fault | None:
-        """Remove the fault of this class; returns it (``None`` if none was active)."""
-        fault = self._active.pop(kind, None)
-        if fault is not None:
-            self._changed()
-        return fault
+        Raises ``TypeError`` unless ``fault`` is a :class:`Fault` instance (``Stall()``, not
+        ``Stall``), ``ValueError`` for the bare base class ``Fault()``."""
+        _require_fault(fault)
+        replaced = self._active.get(fault.key)
+        if replaced == fault:
+            return
+        self._active[fault.key] = fault
+        self._changed([replaced] if replaced is not None else [])
+
+    def switch_off(self, fault: type[Fault] | Fault) -> None:
+        """Switch off every active fault of this class, or, given a fault, the active one with
+        its key; what they held is delivered. A fault that is not on: nothing changes.
+
+        Raises ``TypeError`` for anything but a :class:`Fault` subclass or instance,
+        ``ValueError`` for the base class ``Fault`` itself."""
+        if isinstance(fault, Fault):
+            keys = [fault.key] if fault.key in self._active else []
+        else:
+            _require_fault_class(fault)
+            keys = [key for key, active in self._active.items() if type(active) is fault]
+        removed = [self._active.pop(key) for key in keys]
+        if removed:
+            self._changed(removed)
+
+    @property
+    def active(self) -> tuple[Fault, ...]:
+        """The faults switched on, in the order they were first switched on."""
+        return tuple(self._active.values())
 
     def get(self, kind: type[_F]) -> _F | None:
-        fault = self._active.get(kind)
-        return fault if isinstance(fault, kind) else None
+        """The active fault of class ``kind`` (the first one, for a fault keyed by target)."""
+        # exactly this class, as switch_off(kind); isinstance() tells the type checker so
+        found = (f for f in self._active.values() if isinstance(f, kind) and type(f) is kind)
+        return next(found, None)
 
     def __repr__(self) -> str:
         return "[" + ", ".join(map(repr, self._active.values())) + "]"
@@ -239,19 +310,19 @@ class Faults:
 
     # ---- the hooks, as a session asks them
 
-    def on_accept(self) -> Verdict:
+    def on_accept(self) -> HookVerdict:
         return self._worst(f.on_accept() for f in self._active.values())
 
-    def on_hello(self) -> Verdict:
+    def on_hello(self) -> HookVerdict:
         return self._worst(f.on_hello() for f in self._active.values())
 
-    def on_request(self, msg_id: int) -> Verdict:
+    def on_request(self, msg_id: int) -> HookVerdict:
         return self._worst(f.on_request(msg_id) for f in self._active.values())
 
     def send_delay(self) -> float:
         return sum(f.on_send() for f in self._active.values())
 
-    def on_handled(self, msg_id: int) -> Verdict:
+    def on_handled(self, msg_id: int) -> HookVerdict:
         return self._worst(f.on_handled(msg_id) for f in self._active.values())
 
     def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
@@ -267,13 +338,33 @@ class Faults:
         await self._released.wait()
 
     @staticmethod
-    def _worst(verdicts: Iterable[Verdict]) -> Verdict:
-        """The most severe verdict, whatever order the faults were installed in."""
-        return max(verdicts, key=_SEVERITY.__getitem__, default=Verdict.PASS)
+    def _worst(verdicts: Iterable[HookVerdict]) -> HookVerdict:
+        """The most severe verdict, whatever order the faults were switched on in."""
+        return max(verdicts, key=_SEVERITY.__getitem__, default=HookVerdict.PASS)
 
-    def _changed(self) -> None:
+    def _changed(self, removed: list[Fault]) -> None:
         if self.output_held():
             self._released.clear()
         else:
             self._released.set()
         self._on_change()
+        for fault in removed:  # after the change: released events no longer meet the fault
+            held = fault.release()
+            if held:
+                self._on_release(held)
+
+
+def _require_fault(fault: object) -> None:
+    if isinstance(fault, type) and issubclass(fault, Fault):
+        raise TypeError(f"switch_on takes a fault, not a class: {fault.__name__}() switches it on")
+    if not isinstance(fault, Fault):
+        raise TypeError(f"switch_on takes a Fault (e.g. Stall()), got {fault!r}")
+    if type(fault) is Fault:
+        raise ValueError("Fault() is the base class and does nothing: switch on a subclass")
+
+
+def _require_fault_class(kind: object) -> None:
+    if not (isinstance(kind, type) and issubclass(kind, Fault)):
+        raise TypeError(f"switch_off takes a Fault class or a fault (e.g. Stall), got {kind!r}")
+    if kind is Fault:
+        raise ValueError("switch_off(Fault) names no fault: name its class (e.g. Stall)")

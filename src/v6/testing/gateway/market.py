@@ -14,7 +14,7 @@ from typing import Final
 
 from v6.protocol import codec
 from v6.protocol.codec import TickType
-from v6.testing.market_quotes import Quote
+from v6.testing.broker import Quote
 
 MAX_HISTORICAL_BARS: Final = 2000
 MAX_UPDATES_PER_WAKEUP: Final = 256

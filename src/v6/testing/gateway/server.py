@@ -1,8 +1,8 @@
 """``FakeGateway``: the server's lifecycle, its observation API and the public fault methods.
 
-Each fault method is a one-liner that installs or removes a fault object
-(:mod:`v6.testing.gateway.faults`); the sessions (:mod:`~v6.testing.gateway.session`) ask those
-objects at fixed hook points.
+:attr:`FakeGateway.faults` switches fault objects (:mod:`v6.testing.gateway.faults`) on and off;
+each fault method is a one-line shortcut to it. The sessions
+(:mod:`~v6.testing.gateway.client_session`) ask the active faults at fixed hook points.
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ from loguru import logger
 from v6.errors import ConfigError
 from v6.protocol import codec
 from v6.protocol.codes import SYSTEM_MESSAGES
-from v6.testing.account import AccountState
 from v6.testing.broker import (
     DEFAULT_COMMISSION_PER_SHARE,
     DEFAULT_FILL_SIZE,
     DEFAULT_MIN_COMMISSION,
+    DEFAULT_SEED,
+    AccountState,
 )
+from v6.testing.gateway.client_session import ClientSession
+from v6.testing.gateway.clients import ClientInfo, Phase
 from v6.testing.gateway.config import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HOST,
@@ -40,7 +43,7 @@ from v6.testing.gateway.config import (
     GatewaySettings,
     require_tick_rate,
 )
-from v6.testing.gateway.context import ClientInfo, GatewayContext, Phase
+from v6.testing.gateway.context import GatewayContext
 from v6.testing.gateway.controls import TradingControls
 from v6.testing.gateway.faults import (
     BrokenHandshake,
@@ -50,9 +53,7 @@ from v6.testing.gateway.faults import (
     Latency,
     Stall,
 )
-from v6.testing.gateway.session import Session
 from v6.testing.gateway.trading import new_broker
-from v6.testing.market_quotes import DEFAULT_SEED
 
 _CLOSE_GRACE: Final = 1.0
 _BIND_ATTEMPTS: Final = 5
@@ -183,11 +184,11 @@ class FakeGateway(TradingControls):
             seed=seed, fill_size=fill_size, commission_per_share=commission_per_share,
             min_commission=min_commission, market_interval=market_interval,
         )  # fmt: skip
-        self._ctx = GatewayContext(
-            settings, Faults(on_change=self._faults_changed), new_broker(settings)
-        )
+        self._ctx = GatewayContext(settings, new_broker(settings))
         self._server: asyncio.Server | None = None
-        self.set_latency(latency)
+        initial_latency = Latency(latency)  # checks the argument
+        if initial_latency.seconds:
+            self.faults.switch_on(initial_latency)
 
     # ---- lifecycle
 
@@ -222,7 +223,15 @@ class FakeGateway(TradingControls):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    # ---- faults (each installs or removes one fault object)
+    # ---- faults (each method a shortcut to gw.faults)
+
+    @property
+    def faults(self) -> Faults:
+        """The faults switched on at this gateway: ``gw.faults.switch_on(Stall())``,
+        ``gw.faults.switch_off(Stall)``, ``gw.faults.active`` (:class:`~.faults.Faults`). The
+        fault methods (``stall()``, ``set_latency()``, ``hold_order_status()``...) are shortcuts
+        to it."""
+        return self._ctx.faults
 
     def stall(self) -> None:
         """Black hole: sockets stay open and are read, nothing is answered or streamed.
@@ -232,15 +241,15 @@ class FakeGateway(TradingControls):
         never answered.
         Replies queued before the stall are held and delivered after :meth:`unstall`.
         """
-        self._ctx.faults.install(Stall())
+        self.faults.switch_on(Stall())
 
     def unstall(self) -> None:
         """End :meth:`stall`: answer new requests again and resume tick streams."""
-        self._ctx.faults.remove(Stall)
+        self.faults.switch_off(Stall)
 
     @property
     def stalled(self) -> bool:
-        return self._ctx.faults.get(Stall) is not None
+        return self.faults.get(Stall) is not None
 
     async def drop_all(self, reset: bool = False) -> None:
         """Close every client socket: FIN, or RST (``SO_LINGER`` 0 + abort) when ``reset``.
@@ -252,17 +261,17 @@ class FakeGateway(TradingControls):
     def handshake_fault(self, mode: HandshakeFault | str | None) -> None:
         """How NEW connections are treated: ``None`` normal, ``"close"``, ``"silent"``."""
         if mode is None:
-            self._ctx.faults.remove(BrokenHandshake)
+            self.faults.switch_off(BrokenHandshake)
         else:
-            self._ctx.faults.install(BrokenHandshake(mode))
+            self.faults.switch_on(BrokenHandshake(mode))
 
     def set_latency(self, seconds: float) -> None:
         """Delay every reply by ``seconds`` (>= 0, finite); order per client is kept."""
-        self._ctx.faults.install(Latency(seconds))
+        self.faults.switch_on(Latency(seconds))
 
     @property
     def latency(self) -> float:
-        latency = self._ctx.faults.get(Latency)
+        latency = self.faults.get(Latency)
         return latency.seconds if latency is not None else 0.0
 
     def ignore_requests(self, msg_ids: Iterable[int] = ()) -> None:
@@ -271,7 +280,7 @@ class FakeGateway(TradingControls):
         ``gw.ignore_requests(STARTUP_SYNC_REQUESTS)``: handshake and nextValidId work, the startup
         sync of ``IB.connectAsync`` never completes. ``gw.ignore_requests()`` clears it.
         """
-        self._ctx.faults.install(IgnoreRequests(msg_ids))
+        self.faults.switch_on(IgnoreRequests(msg_ids))
 
     def broadcast_error(self, code: int, text: str | None = None) -> int:
         """Send a system message (request id -1) to every API-ready client; returns how many.
@@ -387,7 +396,7 @@ class FakeGateway(TradingControls):
         IPv4 and IPv6), so that :attr:`port` is well defined."""
         ctx = self._ctx
         for _ in range(_BIND_ATTEMPTS):
-            server = await loop.create_server(lambda: Session(ctx), host, port,
+            server = await loop.create_server(lambda: ClientSession(ctx), host, port,
                                               reuse_address=True)  # fmt: skip
             ports = [s.getsockname()[1] for s in server.sockets]
             if len(set(ports)) == 1:
@@ -395,13 +404,9 @@ class FakeGateway(TradingControls):
             server.close()  # port 0 picked one port per address family: retry on the first one
             await server.wait_closed()
             with contextlib.suppress(OSError):  # taken on another family: pick again
-                return await loop.create_server(lambda: Session(ctx), host, ports[0],
+                return await loop.create_server(lambda: ClientSession(ctx), host, ports[0],
                                                 reuse_address=True)  # fmt: skip
         raise OSError(f"cannot listen on one port for every address of {host!r}")
-
-    def _faults_changed(self) -> None:
-        logger.info("fake gateway: faults now {}", self._ctx.faults)
-        self._ctx.reschedule()
 
     async def _close_sessions(self, reset: bool, graceful: bool = True) -> None:
         sessions = list(self._ctx.sessions)

@@ -11,7 +11,7 @@ to other clients than the requester (fills, copies for client 0) leaves through
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, assert_never
+from typing import assert_never
 
 from loguru import logger
 
@@ -38,9 +38,10 @@ from v6.protocol.orders_messages import (
     time_text,
 )
 from v6.protocol.orders_requests import ORDER_SERVER_VERSION
-from v6.testing.account import AccountState, AccountValue, Position
-from v6.testing.broker import Broker
-from v6.testing.broker_types import (
+from v6.testing.broker import (
+    AccountState,
+    AccountValue,
+    Broker,
     BrokerEvent,
     CommissionReportEvent,
     ErrorEvent,
@@ -48,11 +49,10 @@ from v6.testing.broker_types import (
     OpenOrderEvent,
     OrderRecord,
     OrderStatusEvent,
+    Position,
 )
+from v6.testing.gateway.clients import ClientState
 from v6.testing.gateway.config import GatewaySettings
-
-if TYPE_CHECKING:
-    from v6.testing.gateway.app import ClientState
 
 TradingRequest = (
     PlaceOrder

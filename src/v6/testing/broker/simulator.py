@@ -1,8 +1,8 @@
 """The simulated broker that "lives at IB": orders, fills, executions, positions and cash.
 
-Pure and deterministic: an injected clock, a seeded :class:`~v6.testing.market_quotes.QuoteBook`,
+Pure and deterministic: an injected clock, a seeded :class:`~v6.testing.broker.quotes.QuoteBook`,
 no sockets, no asyncio. It outlives any gateway socket (stop / start / restart keep it), and every
-state change queues typed events (:mod:`v6.testing.broker_types`) addressed to a client id; the
+state change queues typed events (:mod:`v6.testing.broker.events`) addressed to a client id; the
 gateway drains them with :meth:`Broker.drain_events` and sends each to that client if connected.
 
 Rules (a small, documented subset of TWS):
@@ -30,32 +30,38 @@ from v6.protocol.codes import (
     TEXT_ORDER_CANCELLED,
     TEXT_PRICE_NOT_ON_TICK,
     ErrorCode,
+    cancel_finished_text,
     cancel_unknown_text,
     rejected_text,
 )
 from v6.protocol.orders_messages import CommissionSpec, ExecutionSpec
 from v6.protocol.orders_requests import ExecutionFilter, PlaceOrder
-from v6.testing.account import DEFAULT_ACCOUNTS, AccountValue, Position
-from v6.testing.broker_ledger import Ledger
-from v6.testing.broker_types import (
-    TRANSITIONS,
+from v6.testing.broker.accounts import DEFAULT_ACCOUNTS, AccountValue, Position
+from v6.testing.broker.events import (
     BrokerEvent,
     CommissionReportEvent,
     ErrorEvent,
     ExecDetailsEvent,
     OpenOrderEvent,
+    OrderStatusEvent,
+)
+from v6.testing.broker.execution_filter import execution_matches, parse_filter_time
+from v6.testing.broker.ledger import Ledger
+from v6.testing.broker.orders import (
+    TRANSITIONS,
     OrderRecord,
     OrderState,
-    OrderStatusEvent,
-    cancel_finished_text,
-    execution_matches,
     initial_state,
-    instrument_id,
     order_spec,
-    parse_filter_time,
     reject_reason,
 )
-from v6.testing.market_quotes import DEFAULT_SEED, DEFAULT_TICK_SIZE, Quote, QuoteBook
+from v6.testing.broker.quotes import (
+    DEFAULT_SEED,
+    DEFAULT_TICK_SIZE,
+    Quote,
+    QuoteBook,
+    instrument_id,
+)
 
 DEFAULT_FILL_SIZE: Final = 100.0
 DEFAULT_COMMISSION_PER_SHARE: Final = 0.005
@@ -65,7 +71,6 @@ DEFAULT_FIRST_PERM_ID: Final = 1_000_000_001
 DEFAULT_EXEC_EXCHANGE: Final = "ISLAND"
 EXEC_ID_STEM: Final = 0x0000E0D5
 """First part of every execution id (``0000e0d5.<hex counter>.01.01``)."""
-
 
 
 class Broker:
@@ -170,7 +175,7 @@ class Broker:
                         cancel_unknown_text(order_id))  # fmt: skip
         elif record.state.done:
             self._error(client_id, order_id, ErrorCode.CANCEL_FINISHED_ORDER,
-                        cancel_finished_text(order_id, record.state))  # fmt: skip
+                        cancel_finished_text(order_id, record.status))  # fmt: skip
         else:
             self._cancel(record)
 

@@ -3,16 +3,19 @@
 Prices are held as integer numbers of ticks, so ``bid < ask`` holds by construction (the spread is
 at least one tick) and every price is on the tick grid. Each contract's walk has its own
 ``random.Random`` seeded from ``(seed, con_id)``: the quotes of one contract do not depend on
-which other contracts exist or in what order they were first asked for.
+which other contracts exist or in what order they were first asked for. :func:`instrument_id` says
+which quote a contract trades against.
 """
 
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass
 from typing import Final
 
 from v6.errors import ConfigError
+from v6.protocol.codec import ContractSpec
 
 DEFAULT_TICK_SIZE: Final = 0.01
 DEFAULT_SEED: Final = 0
@@ -84,3 +87,12 @@ class QuoteBook:
     @property
     def con_ids(self) -> frozenset[int]:
         return frozenset(self._ticks)
+
+
+def instrument_id(contract: ContractSpec) -> int:
+    """The contract id, or a stable stand-in for an unqualified contract (``con_id`` 0), so that
+    ``Stock("AAPL", "SMART", "USD")`` trades against one quote."""
+    if contract.con_id:
+        return contract.con_id
+    key = f"{contract.symbol}|{contract.sec_type}|{contract.currency}".upper()
+    return -(zlib.crc32(key.encode()) or 1)

@@ -30,10 +30,10 @@ from v6.errors import MalformedOrder, MalformedRequest, NoCommonVersion, Protoco
 from v6.protocol import codec
 from v6.protocol.codec import MIN_SERVER_VERSION, BadFrame, Hello, Message, ServerCodec
 from v6.protocol.codes import TEXT_CLIENT_ID_IN_USE, ErrorCode, max_rate_text, rejected_text
-from v6.testing.gateway.app import ClientState
+from v6.testing.gateway.clients import ClientInfo, ClientState, Phase
 from v6.testing.gateway.config import PACING_WINDOW
-from v6.testing.gateway.context import ClientInfo, GatewayContext, Phase
-from v6.testing.gateway.faults import Verdict
+from v6.testing.gateway.context import GatewayContext
+from v6.testing.gateway.faults import HookVerdict
 from v6.testing.gateway.intake import (
     HANDLED_PER_TURN,
     OUTPUT_PER_TURN,
@@ -51,7 +51,7 @@ _LINGER_RST: Final = struct.pack("ii", 1, 0)
 _KERNEL_SEND_BUFFER: Final = 128 * 1024
 
 
-class Session(asyncio.BufferedProtocol):
+class ClientSession(asyncio.BufferedProtocol):
     """The server side of one socket."""
 
     def __init__(self, ctx: GatewayContext) -> None:
@@ -104,12 +104,12 @@ class Session(asyncio.BufferedProtocol):
             transport.close()
             return
         verdict = self.ctx.faults.on_accept()
-        if verdict is Verdict.CLOSE:
+        if verdict is HookVerdict.CLOSE:
             logger.info("fake gateway: {} accepted and closed (handshake fault 'close')", self.peer)
             self.phase = Phase.CLOSING
             transport.close()
             return
-        self.silenced = verdict is Verdict.SILENCE
+        self.silenced = verdict is HookVerdict.SILENCE
         timeout = self.ctx.settings.handshake_timeout
         if timeout is not None:
             self._handshake_timer = self.loop.call_later(timeout, self._handshake_expired)
@@ -359,7 +359,7 @@ class Session(asyncio.BufferedProtocol):
                            self.peer, count, detail)  # fmt: skip
 
     def _on_hello(self, hello: Hello) -> None:
-        if self.silenced or self.ctx.faults.on_hello() is Verdict.SILENCE:
+        if self.silenced or self.ctx.faults.on_hello() is HookVerdict.SILENCE:
             logger.info("fake gateway: {} hello ignored (fault)", self.peer)
             self.phase = Phase.SILENT
             return
@@ -379,7 +379,7 @@ class Session(asyncio.BufferedProtocol):
         self.ctx.counts[message.msg_id] += 1
         self.messages_received += 1
         verdict = self.ctx.faults.on_request(message.msg_id)
-        if self.phase is Phase.SILENT or verdict is not Verdict.PASS:
+        if self.phase is Phase.SILENT or verdict is not HookVerdict.PASS:
             return  # a frozen TWS drops requests received now (never replayed), or ignored ones
         try:
             request = codec.parse_request(message, self.state.server_version)
@@ -400,13 +400,13 @@ class Session(asyncio.BufferedProtocol):
             return
         for reply in self.ctx.app.handle(self.state, request):
             self.send(reply)
-        if self.ctx.faults.on_handled(message.msg_id) is Verdict.CLOSE:
+        if self.ctx.faults.on_handled(message.msg_id) is HookVerdict.CLOSE:
             logger.info("fake gateway: {} closed after message {} (fault)", self.peer,
                         message.msg_id)  # fmt: skip
             self.abort()
         self.ctx.deliver()  # what the request did at the broker, to every client concerned
         if self.state.streams and (self._ticker is None or self._ticker.done()):
-            self._ticker = self.loop.create_task(stream_ticks(self))
+            self._ticker = self.loop.create_task(stream_ticks(self, self.ctx))
 
     def _on_malformed(self, exc: MalformedRequest) -> None:
         """TWS rejects a malformed order by its id (201); anything else is logged and ignored."""

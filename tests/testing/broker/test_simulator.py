@@ -15,15 +15,14 @@ from v6.errors import ConfigError
 from v6.protocol.codec import ContractSpec
 from v6.protocol.orders_messages import commission_report, exec_details, open_order, order_status
 from v6.protocol.orders_requests import ExecutionFilter, PlaceOrder
-from v6.testing.broker import Broker
-from v6.testing.broker_types import (
+from v6.testing.broker import (
+    Broker,
     CommissionReportEvent,
     ErrorEvent,
     ExecDetailsEvent,
     OpenOrderEvent,
     OrderStatusEvent,
 )
-from v6.testing.market_quotes import QuoteBook
 
 NY = ZoneInfo("America/New_York")
 AAPL = ContractSpec(con_id=265598, symbol="AAPL", sec_type="STK", exchange="SMART", currency="USD")
@@ -66,40 +65,7 @@ def errors(events: list[object]) -> list[tuple[int, int, int]]:
     return [(e.client_id, e.req_id, e.code) for e in events if isinstance(e, ErrorEvent)]
 
 
-# -- quotes ----------------------------------------------------------------------------------------
-
-
-@settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32), con_ids=st.lists(st.integers(1, 10**6), min_size=1, max_size=4),
-       steps=st.integers(0, 300))  # fmt: skip
-def test_bid_is_always_below_ask_and_on_tick(seed: int, con_ids: list[int], steps: int) -> None:
-    book = QuoteBook(seed)
-    for _ in range(steps):
-        for con_id in con_ids:
-            quote = book.quote(con_id)
-            assert 0 < quote.bid < quote.ask
-            assert book.to_ticks(quote.bid) is not None
-            assert book.to_ticks(quote.ask) is not None
-        book.step()
-
-
-def test_quotes_are_deterministic_per_seed_and_contract() -> None:
-    one, other = QuoteBook(seed=3), QuoteBook(seed=3)
-    other.quote(999)  # another contract first: must not change AAPL's walk
-    walk_one, walk_other = [], []
-    for _ in range(50):
-        walk_one.append(one.quote(AAPL.con_id))
-        walk_other.append(other.quote(AAPL.con_id))
-        one.step()
-        other.step()
-    assert walk_one == walk_other
-    assert QuoteBook(seed=4).quote(AAPL.con_id) != walk_one[0]
-
-
-@pytest.mark.parametrize(("bid", "ask"), [(10.0, 10.0), (10.02, 10.01), (0.0, 0.01), (10.005, 11)])
-def test_set_quote_validates(bid: float, ask: float) -> None:
-    with pytest.raises(ConfigError, match="quote"):
-        QuoteBook().set_quote(1, bid, ask)
+# -- configuration ---------------------------------------------------------------------------------
 
 
 def test_bad_configuration_is_refused() -> None:

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from v6.protocol.orders_messages import ExecutionSpec
-from v6.testing.account import AccountValue, Position
-from v6.testing.broker_types import instrument_id
+from v6.testing.broker.accounts import AccountValue, Position
+from v6.testing.broker.quotes import instrument_id
 
 
 @dataclass(frozen=True, slots=True)

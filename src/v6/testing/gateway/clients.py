@@ -1,0 +1,92 @@
+"""What the gateway's rooms share about one client: its phase, the application's state for it,
+the snapshot the gateway reports, and :class:`ClientSocket`, the view of one socket that the
+shared context (:mod:`.context`) and the tick streams (:mod:`.ticks`) work with.
+
+:class:`ClientSocket` is a Protocol so that those modules need not import the session that
+implements it (:class:`~.client_session.ClientSession`), which imports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from v6.protocol import codec
+from v6.testing.gateway.market import TickStream
+from v6.testing.gateway.outbox import Outbox, Outgoing
+
+
+class Phase(Enum):
+    """Where one client connection is."""
+
+    HANDSHAKE = "handshake"
+    AWAIT_START_API = "await_start_api"
+    READY = "ready"
+    SILENT = "silent"
+    """Never answered again (silent handshake fault, or hello received while stalled)."""
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """A snapshot of one connected client (``FakeGateway.clients``)."""
+
+    peer: str
+    phase: Phase
+    client_id: int | None
+    server_version: int
+    account_summaries: int
+    market_data: int
+    messages_received: int
+
+
+@dataclass(slots=True)
+class ClientState:
+    """What the application keeps per API client."""
+
+    peer: str = "?"
+    server_version: int = 0
+    client_id: int = 0
+    positions_subscribed: bool = False
+    account_updates: str | None = None
+    """The account whose updates (values, portfolio) this client subscribed to."""
+    account_summaries: set[int] = field(default_factory=set)
+    streams: dict[int, TickStream] = field(default_factory=dict)
+
+    def error(self, req_id: int, code: int, text: str) -> bytes:
+        return codec.error_message(self.server_version, req_id, code, text)
+
+
+class ClientSocket(Protocol):
+    """One client socket, as the gateway's shared context, its server and the tick streams use
+    it."""
+
+    peer: str
+    phase: Phase
+    client_id: int | None
+    state: ClientState
+    accepted_at: float
+    """``loop.time()`` of the accept."""
+    outbox: Outbox
+    writable: asyncio.Event
+    """Set while the transport takes writes without pausing."""
+    closed: asyncio.Future[None]
+    """Done once the socket is closed."""
+
+    @property
+    def in_handshake(self) -> bool: ...
+
+    def send(self, data: Outgoing) -> None: ...
+
+    def send_error(self, req_id: int, code: int, text: str) -> None: ...
+
+    def schedule_flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self, reset: bool = False) -> None: ...
+
+    def info(self) -> ClientInfo: ...
