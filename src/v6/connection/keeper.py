@@ -237,8 +237,9 @@ class Connection:
         )  # fmt: skip
 
     def connection_health(self) -> dict[str, Any]:
-        """``health().as_dict()`` with every participant's fields."""
-        return {**self.health().as_dict(), **self.participants.health()}
+        """``health().as_dict()`` with every participant's fields (and verdict on ``healthy``)."""
+        reading = self.health().as_dict()
+        return {**reading, **self.participants.health(reading["healthy"])}
 
     # ------------------------------------------------------------------ connecting
 

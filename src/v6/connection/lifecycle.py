@@ -20,7 +20,8 @@ order they joined, at these moments of each connect plan and session:
 
 And asks them: :meth:`~Participant.may_rotate_client_id` (error 326: may the planner move to the
 next client id, or does this id own something?) and :meth:`~Participant.health` (their fields of
-``connection_health()``).
+``connection_health()``; a participant that reports ``"healthy": False`` makes the whole reading
+unhealthy, e.g. a journal that cannot be written).
 
 A participant's own failure inside a notification (not ``before_live``) is logged and never
 reaches the reconnect loop, as a user's hook.
@@ -126,11 +127,14 @@ class Participants:
     def may_rotate_client_id(self) -> bool:
         return all(p.may_rotate_client_id() for p in self._members)
 
-    def health(self) -> dict[str, Any]:
+    def health(self, healthy: bool) -> dict[str, Any]:
+        """Every participant's fields; ``healthy`` (the connection's verdict) AND theirs."""
         fields: dict[str, Any] = {}
         for p in self._members:
-            fields.update(p.health())
-        return fields
+            theirs = dict(p.health())
+            healthy = healthy and theirs.pop("healthy", True)
+            fields.update(theirs)
+        return {"healthy": healthy, **fields}
 
     def _notify(self, moment: Any, *args: Any) -> None:
         try:
