@@ -1,0 +1,167 @@
+"""IB's pacing budget (pure): when may this request go, and what did it spend.
+
+Every request is described by a :class:`Cost`: its :class:`Lane`, and what IB's rules
+(:mod:`v6.protocol.pacing`) count of it. :meth:`Budget.earliest` says when it may go (``now``,
+a later time, or ``math.inf`` while a concurrent cap is full); :meth:`Budget.spend` records it.
+Nothing here sleeps or reads a clock: every call takes ``now``.
+
+Two margins keep the message window honest: ``message_margin`` units of the message rate are
+never used (the gateway counts at arrival, this budget at sending; a burst that the network
+squeezes together must not read as one message too many), and ``urgent_reserve`` more are kept
+for the URGENT lane, so an order goes out at once even while a backfill saturates the rate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Final
+
+from v6.connection.lanes import Lane
+from v6.pacing.windows import KeyedLogs, SlidingLog
+from v6.protocol.pacing import MESSAGE_WINDOW, HistoricalQuery, PacingLimits
+
+#: Units of the message rate never used (see the module docstring).
+DEFAULT_MESSAGE_MARGIN: Final = 1
+#: Units of the message rate only the URGENT lane may use.
+DEFAULT_URGENT_RESERVE: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What one message spends of IB's budget."""
+
+    lane: Lane
+    req_id: int | None = None
+    historical: HistoricalQuery | None = None
+    realtime_bars: bool = False
+    line: bool = False  # holds a market-data line until cancelled (or the session ends)
+    ends: int | None = None  # a cancel: the request id it ends
+
+
+class Budget:
+    """IB's windows and caps for one login (see the module docstring)."""
+
+    def __init__(
+        self,
+        limits: PacingLimits,
+        *,
+        message_margin: int = DEFAULT_MESSAGE_MARGIN,
+        urgent_reserve: int = DEFAULT_URGENT_RESERVE,
+    ) -> None:
+        self.limits = limits
+        rate = limits.messages_per_second
+        self._messages = None if rate is None else SlidingLog(rate, MESSAGE_WINDOW)
+        self._urgent_limit = 0 if rate is None else max(1, rate - message_margin)
+        self._other_limit = max(1, self._urgent_limit - urgent_reserve)
+        window = limits.scaled_identical_window
+        self._identical = None if window is None else KeyedLogs[HistoricalQuery](1, window)
+        self._same_contract = _keyed(limits.same_contract, limits.same_contract_window)
+        self._historical = _log(limits.historical, limits.historical_window)
+        self._realtime_bars = _log(limits.realtime_bars, limits.realtime_bars_window)
+        self.open_historical: set[int] = set()  # request ids of open historical requests
+        self.lines: set[int] = set()  # request ids holding a market-data line
+        self.paused_until = -math.inf  # after an error 100: only URGENT goes until then
+
+    # ------------------------------------------------------------------------ decide
+
+    def earliest(self, cost: Cost, now: float) -> float:
+        """When ``cost`` may be spent: ``now``, a later time, or ``math.inf`` (a concurrent cap
+        is full: ask again when a request ends)."""
+        at = self.message_slot(cost.lane, now)
+        if cost.historical is not None:
+            at = max(at, self._historical_slot(cost.historical, now))
+        if cost.realtime_bars and self._realtime_bars is not None:
+            at = max(at, self._realtime_bars.earliest(now))
+        if (cost.line or cost.realtime_bars) and self._lines_full():
+            return math.inf
+        return at
+
+    def message_slot(self, lane: Lane, now: float) -> float:
+        """When a message of ``lane`` may go, by the message rate alone."""
+        at = now if lane is Lane.URGENT else max(now, self.paused_until)
+        if self._messages is None:
+            return at
+        limit = self._urgent_limit if lane is Lane.URGENT else self._other_limit
+        return max(at, self._messages.earliest(now, 1, limit))
+
+    def _historical_slot(self, query: HistoricalQuery, now: float) -> float:
+        cap = self.limits.open_historical
+        if cap is not None and len(self.open_historical) >= cap:
+            return math.inf
+        at = now
+        if self._identical is not None and query.counts_as_identical():
+            at = max(at, self._identical.earliest(query, now))
+        if self._same_contract is not None:
+            at = max(at, self._same_contract.earliest(query.same_contract_key, now))
+        if self._historical is not None and query.counts_toward_window():
+            at = max(at, self._historical.earliest(now, query.weight))
+        return at
+
+    def _lines_full(self) -> bool:
+        cap = self.limits.market_data_lines
+        return cap is not None and len(self.lines) >= cap
+
+    # ------------------------------------------------------------------------- spend
+
+    def spend(self, cost: Cost, now: float) -> None:
+        if self._messages is not None:
+            self._messages.add(now)
+        if cost.ends is not None:
+            self.ended(cost.ends)
+        query = cost.historical
+        if query is not None:
+            self._spend_historical(query, cost.req_id, now)
+        if cost.realtime_bars and self._realtime_bars is not None:
+            self._realtime_bars.add(now)
+        if (cost.line or cost.realtime_bars) and cost.req_id is not None:
+            self.lines.add(cost.req_id)
+
+    def _spend_historical(self, query: HistoricalQuery, req_id: int | None, now: float) -> None:
+        if self._identical is not None and query.counts_as_identical():
+            self._identical.add(query, now)
+        if self._same_contract is not None:
+            self._same_contract.add(query.same_contract_key, now)
+        if self._historical is not None and query.counts_toward_window():
+            self._historical.add(now, query.weight)
+        if req_id is not None:
+            self.open_historical.add(req_id)
+
+    def ended(self, req_id: int) -> None:
+        """A request ended (its data is complete, it failed, or it was cancelled)."""
+        self.open_historical.discard(req_id)
+        self.lines.discard(req_id)
+
+    def session_ended(self) -> None:
+        """The socket closed: every open request and line went with it (the windows did not:
+        IB counts per login)."""
+        self.open_historical.clear()
+        self.lines.clear()
+
+    def pause(self, until: float) -> None:
+        """After an error 100: nothing but URGENT goes before ``until``."""
+        self.paused_until = max(self.paused_until, until)
+
+    # -------------------------------------------------------------------------- read
+
+    def usage(self, now: float) -> dict[str, Any]:
+        """What is spent now, per rule (for health and metrics)."""
+        return {
+            "messages_in_window": None if self._messages is None else self._messages.used(now),
+            "historical_in_window": _used(self._historical, now),
+            "realtime_bars_in_window": _used(self._realtime_bars, now),
+            "open_historical": len(self.open_historical),
+            "market_data_lines": len(self.lines),
+        }
+
+
+def _log(limit: int | None, window: float) -> SlidingLog | None:
+    return None if limit is None else SlidingLog(limit, window)
+
+
+def _keyed(limit: int | None, window: float) -> KeyedLogs[tuple[str, str, str]] | None:
+    return None if limit is None else KeyedLogs(limit, window)
+
+
+def _used(log: SlidingLog | None, now: float) -> int | None:
+    return None if log is None else log.used(now)

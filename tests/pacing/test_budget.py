@@ -1,0 +1,146 @@
+"""The pacing budget (pure, no clock): IB's rules as windows and caps, and the lanes' margins."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from v6.connection.lanes import Lane
+from v6.pacing.budget import Budget, Cost
+from v6.pacing.windows import KeyedLogs, SlidingLog
+from v6.protocol.pacing import NO_PACING, HistoricalQuery, PacingLimits
+
+
+def query(contract: str = "265598", *, bar: str = "5 secs", what: str = "TRADES",
+          end: str = "", keep: bool = False) -> HistoricalQuery:  # fmt: skip
+    return HistoricalQuery(contract, "SMART", what, bar, "1800 S", end, True, keep)
+
+
+def historical(req_id: int, q: HistoricalQuery | None = None, lane: Lane = Lane.BULK) -> Cost:
+    return Cost(lane, req_id, historical=q or query(end=str(req_id)))
+
+
+def test_a_sliding_log_says_when_the_oldest_unit_leaves() -> None:
+    log = SlidingLog(3, 10.0)
+    for t in (0.0, 1.0, 2.0):
+        assert log.earliest(t) == t
+        log.add(t)
+    assert log.earliest(5.0) == 10.0  # the unit of t=0 leaves at 10
+    assert log.earliest(5.0, weight=2) == 11.0  # two must leave
+    assert log.earliest(10.0) == 10.0
+    assert log.used(12.0) == 0
+
+
+def test_a_weight_above_the_limit_waits_for_an_empty_window() -> None:
+    log = SlidingLog(2, 10.0)
+    log.add(0.0)
+    assert log.earliest(1.0, weight=5) == 10.0
+
+
+def test_keyed_logs_forget_idle_keys() -> None:
+    logs = KeyedLogs[str](1, 1.0)
+    for i in range(100):
+        logs.add(f"k{i}", float(i))
+    assert len(logs) <= 2  # each sweep forgets the keys whose window emptied
+
+
+def test_messages_keep_a_margin_and_a_reserve_for_urgent() -> None:
+    budget = Budget(PacingLimits(messages_per_second=10), message_margin=1, urgent_reserve=2)
+    now = 100.0
+    for _ in range(7):  # 10 - 1 margin - 2 reserve
+        assert budget.earliest(Cost(Lane.BULK), now) == now
+        budget.spend(Cost(Lane.BULK), now)
+    assert budget.earliest(Cost(Lane.BULK), now) == now + 1.0
+    assert budget.earliest(Cost(Lane.SYNC), now) == now + 1.0
+    for _ in range(2):  # the reserve is the URGENT lane's
+        assert budget.earliest(Cost(Lane.URGENT), now) == now
+        budget.spend(Cost(Lane.URGENT), now)
+    assert budget.earliest(Cost(Lane.URGENT), now) == now + 1.0  # the margin is nobody's
+
+
+def test_identical_small_bar_requests_wait_the_identical_window() -> None:
+    budget = Budget(PacingLimits(scale=0.1))
+    q = query()
+    budget.spend(Cost(Lane.BULK, 1, historical=q), 0.0)
+    budget.ended(1)
+    assert budget.earliest(Cost(Lane.BULK, 2, historical=q), 0.5) == pytest.approx(1.5)
+    minute = query(bar="1 min")  # bars above 30 s: the identical rule does not apply
+    budget.spend(Cost(Lane.BULK, 3, historical=minute), 0.5)
+    assert budget.earliest(Cost(Lane.BULK, 4, historical=minute), 0.6) == 0.6
+
+
+def test_the_sixth_request_for_one_contract_waits_two_seconds() -> None:
+    budget = Budget(PacingLimits(scale=1.0))
+    for i in range(5):
+        budget.spend(historical(i, query(end=f"e{i}")), 10.0 + i * 0.1)
+    assert budget.earliest(historical(9, query(end="e9")), 10.5) == pytest.approx(12.0)
+    other = query("8314", end="e9")  # another contract is not held
+    assert budget.earliest(historical(9, other), 10.5) == 10.5
+    bid_ask = query(what="BID_ASK", end="e9")  # another tick type neither
+    assert budget.earliest(historical(9, bid_ask), 10.5) == 10.5
+
+
+def test_sixty_per_ten_minutes_with_bid_ask_counting_twice() -> None:
+    budget = Budget(PacingLimits(scale=0.01, same_contract=None))  # 10 min -> 6 s
+    for i in range(29):
+        budget.spend(historical(i, query(str(i), what="BID_ASK")), 0.0)
+    budget.spend(historical(29, query("29")), 0.0)  # 2 * 29 + 1 = 59 units
+    assert budget.earliest(historical(30, query("30")), 1.0) == 1.0
+    assert budget.earliest(historical(30, query("30", what="BID_ASK")), 1.0) == pytest.approx(6.0)
+    exempt = query("30", bar="1 min")  # bars of a minute and longer are exempt
+    budget.spend(historical(31, query("31")), 1.0)
+    assert budget.earliest(historical(32, exempt), 1.0) == 1.0
+
+
+def test_fifty_open_historical_requests_wait_for_one_to_end() -> None:
+    budget = Budget(PacingLimits(open_historical=2, same_contract=None, identical_window=None))
+    budget.spend(historical(1, query(keep=True)), 0.0)
+    budget.spend(historical(2, query("2")), 0.0)
+    assert budget.earliest(historical(3, query("3")), 0.0) == math.inf
+    budget.ended(2)
+    assert budget.earliest(historical(3, query("3")), 0.0) == 0.0
+
+
+def test_a_cancel_ends_what_it_cancels() -> None:
+    budget = Budget(PacingLimits(market_data_lines=1))
+    budget.spend(Cost(Lane.STREAMS, 7, line=True), 0.0)
+    assert budget.earliest(Cost(Lane.STREAMS, 8, line=True), 0.0) == math.inf
+    budget.spend(Cost(Lane.URGENT, ends=7), 0.1)
+    assert budget.earliest(Cost(Lane.STREAMS, 8, line=True), 0.1) == 0.1
+
+
+def test_realtime_bars_sixty_per_window_and_a_line_each() -> None:
+    budget = Budget(PacingLimits(realtime_bars=2, scale=0.01))  # 10 min -> 6 s
+    budget.spend(Cost(Lane.STREAMS, 1, realtime_bars=True), 0.0)
+    budget.spend(Cost(Lane.STREAMS, 2, realtime_bars=True), 0.0)
+    budget.ended(1)
+    budget.ended(2)
+    assert budget.earliest(Cost(Lane.STREAMS, 3, realtime_bars=True), 1.0) == pytest.approx(6.0)
+    assert budget.usage(1.0)["market_data_lines"] == 0
+
+
+def test_a_session_end_frees_open_requests_and_lines_but_not_the_windows() -> None:
+    budget = Budget(PacingLimits(historical=1, scale=0.01))
+    budget.spend(historical(1), 0.0)
+    budget.spend(Cost(Lane.STREAMS, 2, line=True), 0.0)
+    budget.session_ended()
+    assert budget.usage(0.0)["open_historical"] == 0
+    assert budget.usage(0.0)["market_data_lines"] == 0
+    assert budget.earliest(historical(3), 1.0) == pytest.approx(6.0)  # IB counts per login
+
+
+def test_after_an_error_100_only_urgent_goes_until_the_pause_ends() -> None:
+    budget = Budget(PacingLimits())
+    budget.pause(until=5.0)
+    assert budget.earliest(Cost(Lane.URGENT), 1.0) == 1.0
+    assert budget.earliest(Cost(Lane.SYNC), 1.0) == 5.0
+
+
+def test_every_rule_off() -> None:
+    budget = Budget(NO_PACING)
+    for i in range(1000):
+        budget.spend(historical(i, query()), 0.0)
+        budget.spend(Cost(Lane.STREAMS, 10_000 + i, line=True, realtime_bars=True), 0.0)
+    assert budget.earliest(historical(5000, query()), 0.0) == 0.0
+    assert budget.earliest(Cost(Lane.STREAMS, 9, realtime_bars=True), 0.0) == 0.0
