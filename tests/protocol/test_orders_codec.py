@@ -31,26 +31,28 @@ from ibapi.wrapper import EWrapper
 
 from v6.errors import MalformedOrder, MalformedRequest
 from v6.protocol.codec import ContractSpec
-from v6.protocol.orders import (
-    ORDER_REQUEST_PARSERS,
-    CancelOrder,
+from v6.protocol.orders_messages import (
     CommissionSpec,
-    ExecutionFilter,
     ExecutionSpec,
     OrderSpec,
     OrderStatusSpec,
-    PlaceOrder,
-    ReqExecutions,
-    ReqGlobalCancel,
     commission_report,
     completed_order,
     exec_details,
     open_order,
     order_bound,
     order_status,
+    time_text,
+)
+from v6.protocol.orders_requests import (
+    ORDER_REQUEST_PARSERS,
+    CancelOrder,
+    ExecutionFilter,
+    PlaceOrder,
+    ReqExecutions,
+    ReqGlobalCancel,
     parse_place_order,
 )
-from v6.protocol.orders_messages import time_text
 
 UNSET_DOUBLE = 1.7976931348623157e308
 UNSET_INTEGER = 2**31 - 1
