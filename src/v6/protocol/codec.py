@@ -9,7 +9,9 @@ and re-exports the whole protocol, so ``from v6.protocol import codec; codec.X``
 
 * :mod:`v6.protocol.framing`: fields, frames, the version handshake (wire format described there);
 * :mod:`v6.protocol.ids`: message ids (:class:`ClientMessage`, :class:`ServerMessage`), tick types;
-* :mod:`v6.protocol.requests`: typed client requests and their registry (:func:`parse_request`);
+* :mod:`v6.protocol.requests`: the registry of typed client requests (:func:`parse_request`),
+  defined in ``session_requests``, ``account_requests``, ``market_requests`` and
+  ``orders_requests`` and read by :mod:`v6.protocol.fields`;
 * :mod:`v6.protocol.messages`: encoders of server messages.
 """
 
@@ -25,6 +27,15 @@ from v6.errors import (
     MalformedRequest,
     NoCommonVersion,
     ProtocolError,
+)
+from v6.protocol.account_requests import (
+    CancelAccountSummary,
+    CancelAccountUpdatesMulti,
+    CancelPositions,
+    ReqAccountSummary,
+    ReqAccountUpdates,
+    ReqAccountUpdatesMulti,
+    ReqPositions,
 )
 from v6.protocol.contract import ContractSpec
 from v6.protocol.framing import (
@@ -53,6 +64,12 @@ from v6.protocol.framing import (
     to_message,
 )
 from v6.protocol.ids import ClientMessage, ServerMessage, TickType
+from v6.protocol.market_requests import (
+    CancelHistoricalData,
+    CancelMktData,
+    ReqHistoricalData,
+    ReqMktData,
+)
 from v6.protocol.messages import (
     Bar,
     account_download_end,
@@ -81,31 +98,14 @@ from v6.protocol.orders_requests import (
     CancelOrder,
     ExecutionFilter,
     PlaceOrder,
-    ReqExecutions,
-    ReqGlobalCancel,
-)
-from v6.protocol.requests import (
-    CancelAccountSummary,
-    CancelAccountUpdatesMulti,
-    CancelHistoricalData,
-    CancelMktData,
-    CancelPositions,
-    ReqAccountSummary,
-    ReqAccountUpdates,
-    ReqAccountUpdatesMulti,
     ReqAutoOpenOrders,
     ReqCompletedOrders,
-    ReqCurrentTime,
-    ReqHistoricalData,
-    ReqIds,
-    ReqManagedAccounts,
-    ReqMktData,
+    ReqExecutions,
+    ReqGlobalCancel,
     ReqOpenOrders,
-    ReqPositions,
-    Request,
-    StartApi,
-    parse_request,
 )
+from v6.protocol.requests import Request, parse_request
+from v6.protocol.session_requests import ReqCurrentTime, ReqIds, ReqManagedAccounts, StartApi
 
 __all__ = [
     "MAGIC",
