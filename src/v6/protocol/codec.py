@@ -5,14 +5,16 @@ socket, a clock or an event loop, so the fake gateway, test clients and traffic 
 and it is tested byte by byte.
 
 This module holds the per-connection state machines (:class:`ServerCodec`, :class:`ClientCodec`)
-and re-exports the whole protocol, so ``from v6.protocol import codec; codec.X`` reaches every name:
+and re-exports the protocol's everyday names, so ``from v6.protocol import codec; codec.X``
+reaches them:
 
 * :mod:`v6.protocol.framing`: fields, frames, the version handshake (wire format described there);
 * :mod:`v6.protocol.ids`: message ids (:class:`ClientMessage`, :class:`ServerMessage`), tick types;
-* :mod:`v6.protocol.requests`: the registry of typed client requests (:func:`parse_request`),
-  defined in ``session_requests``, ``account_requests``, ``market_requests`` and
-  ``orders_requests`` and read by :mod:`v6.protocol.fields`;
+* :mod:`v6.protocol.requests`: every client request type and :func:`parse_request`;
 * :mod:`v6.protocol.messages`: encoders of server messages.
+
+Order messages (:mod:`v6.protocol.orders_messages`) and TWS's codes (:mod:`v6.protocol.codes`)
+are imported from their modules.
 """
 
 from __future__ import annotations
