@@ -110,6 +110,7 @@ def index_by_message_id(types: Iterable[_T]) -> dict[int, _T]:
 
 
 _PARSERS: Final = index_by_message_id(REGISTERED)
+"""Message id -> the request type whose ``parse`` reads it."""
 
 
 def parse_request(message: Message, server_version: int = MAX_SERVER_VERSION) -> Request | None:
