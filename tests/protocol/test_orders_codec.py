@@ -30,27 +30,27 @@ from ibapi.order_cancel import OrderCancel
 from ibapi.wrapper import EWrapper
 
 from v6.errors import MalformedOrder, MalformedRequest
-from v6.protocol.codec import ContractSpec
-from v6.protocol.orders import (
-    ORDER_REQUEST_PARSERS,
-    CancelOrder,
+from v6.protocol.codec import ContractSpec, Message, Request, parse_request
+from v6.protocol.orders_messages import (
     CommissionSpec,
-    ExecutionFilter,
     ExecutionSpec,
     OrderSpec,
     OrderStatusSpec,
-    PlaceOrder,
-    ReqExecutions,
-    ReqGlobalCancel,
     commission_report,
     completed_order,
     exec_details,
     open_order,
     order_bound,
     order_status,
-    parse_place_order,
+    time_text,
 )
-from v6.protocol.orders_messages import time_text
+from v6.protocol.orders_requests import (
+    CancelOrder,
+    ExecutionFilter,
+    PlaceOrder,
+    ReqExecutions,
+    ReqGlobalCancel,
+)
 
 UNSET_DOUBLE = 1.7976931348623157e308
 UNSET_INTEGER = 2**31 - 1
@@ -166,6 +166,17 @@ def capture_place_orders(server_version: int) -> list[tuple[tuple[str, ...], tup
 # Requests
 
 
+def parse(fields: tuple[str, ...], server_version: int = 178) -> Request | None:
+    """The request in ``fields``, read as the gateway reads every request."""
+    return parse_request(Message(int(fields[0]), fields), server_version)
+
+
+def parse_place_order(fields: tuple[str, ...], server_version: int = 178) -> PlaceOrder:
+    parsed = parse(fields, server_version)
+    assert isinstance(parsed, PlaceOrder)
+    return parsed
+
+
 @pytest.mark.parametrize("server_version", [178, 170, 157])
 def test_place_order_written_by_both_clients_parses_field_by_field(server_version: int) -> None:
     captured = capture_place_orders(server_version)
@@ -189,10 +200,10 @@ def test_place_order_written_by_both_clients_parses_field_by_field(server_versio
 def test_place_order_parser_is_registered_and_needs_the_right_version() -> None:
     fields, _ = capture_place_orders(157)[0]
     with pytest.raises(MalformedOrder) as caught:
-        ORDER_REQUEST_PARSERS[3](fields)  # a version-157 order read as 178: fields missing
+        parse(fields)  # a version-157 order read as 178: fields missing
     assert caught.value.order_id == 11
     with pytest.raises(ValueError, match="server_version"):
-        parse_place_order(fields, 144)
+        parse(fields, 144)
 
 
 # What ibapi-stable writes for one order at server version 178 (issue 12: a fixed byte string).
@@ -241,7 +252,7 @@ def test_cancel_global_cancel_and_executions_from_both_clients() -> None:
     client.reqGlobalCancel(OrderCancel())
     ia.reqGlobalCancel()
     written = [frame_fields(m) for m in conn.sent] + [ib_async_fields(m) for m in ia.sent]
-    parsed = [ORDER_REQUEST_PARSERS[int(fields[0])](fields) for fields in written]
+    parsed = [parse(fields) for fields in written]
     expected_filter = ExecutionFilter(
         3, "DU111", "20240102 09:30:00", "AAPL", "STK", "SMART", "BUY"
     )
@@ -308,7 +319,7 @@ def test_unset_sentinels_and_infinity_map_to_none_and_inf() -> None:
 )
 def test_malformed_small_requests(fields: tuple[str, ...]) -> None:
     with pytest.raises(MalformedRequest):
-        ORDER_REQUEST_PARSERS[int(fields[0])](fields)
+        parse(fields)
 
 
 # --------------------------------------------------------------------------------------------------

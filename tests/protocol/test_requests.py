@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import typing
+import importlib
+import pkgutil
 from dataclasses import dataclass
 
 import pytest
 
+import v6.protocol
 from v6.errors import MalformedOrder
 from v6.protocol import codec, requests
 from v6.protocol.codec import (
@@ -15,6 +17,7 @@ from v6.protocol.codec import (
     MalformedRequest,
     Message,
 )
+from v6.protocol.fields import CancelRequest, ClientRequest
 
 # ----------------------------------------------------------------------------------------- requests
 
@@ -110,32 +113,39 @@ def test_parse_malformed_requests(msg: Message) -> None:
         codec.parse_request(msg)
 
 
-def test_registry_and_request_union_are_in_step() -> None:
-    assert set(typing.get_args(requests.Request)) == set(requests.REGISTERED)
-    assert len(requests.REGISTERED) == len(set(requests.REGISTERED))
+def test_every_request_type_in_the_package_is_registered() -> None:
+    """A request type left out of the Request union would never be parsed."""
+    defined = set()
+    for module_info in pkgutil.iter_modules(v6.protocol.__path__):
+        module = importlib.import_module(f"v6.protocol.{module_info.name}")
+        defined |= {
+            value
+            for value in vars(module).values()
+            if isinstance(value, type) and issubclass(value, ClientRequest)
+        }
+    bases = {cls for cls in defined if not hasattr(cls, "msg_ids")}
+    assert bases == {ClientRequest, CancelRequest}
+    assert defined - bases == set(requests.REGISTERED)
 
 
 def test_every_registered_request_parses_its_own_minimal_message() -> None:
     """Each registered id decodes to its registered type (zeros for every field)."""
     whole = {ClientMessage.PLACE_ORDER, ClientMessage.CANCEL_ORDER, ClientMessage.REQ_EXECUTIONS,
              ClientMessage.REQ_GLOBAL_CANCEL}  # fmt: skip  # exact field counts: test_orders_codec
-    for msg_id, parse in requests._PARSERS.items():
+    for msg_id, request_type in requests._PARSERS.items():
         if msg_id in whole:
             continue
-        fields = (str(msg_id), *("0" * 40))
-        parsed = parse(requests.Fields(fields, msg_id))
-        assert type(parsed) in requests.REGISTERED
+        parsed = codec.parse_request(Message(msg_id, (str(msg_id), *("0" * 40))))
+        assert type(parsed) is request_type
 
 
 def test_registering_an_id_twice_is_refused() -> None:
-    with pytest.raises(RuntimeError, match="registered twice"):
+    @dataclass(frozen=True)
+    class Again(ClientRequest):
+        msg_ids = (ClientMessage.REQ_IDS,)
 
-        @requests.request(ClientMessage.REQ_IDS)
-        @dataclass(frozen=True)
-        class Again:
-            @classmethod
-            def parse(cls, f: requests.Fields) -> Again:
-                return cls()
+    with pytest.raises(RuntimeError, match="registered twice: ReqIds, Again"):
+        requests.index_by_message_id([codec.ReqIds, Again])
 
 
 @pytest.mark.parametrize("value", ["\u0661", "\u00b2", " 5", "1_0", "5 ", "+5", "0x10"])

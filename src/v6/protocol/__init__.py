@@ -1,39 +1,18 @@
-"""The TWS API wire protocol as a pure (Sans-I/O) codec; see :mod:`v6.protocol.codec`."""
+"""The TWS API wire protocol as a pure (Sans-I/O) codec: bytes in, typed values out, and back. No
+socket, clock or event loop; the fake gateway and anything that reads traffic share it.
 
-from v6.errors import ProtocolError
-from v6.protocol.codec import (
-    MAGIC,
-    MAX_SERVER_VERSION,
-    MIN_SERVER_VERSION,
-    BadFrame,
-    ClientCodec,
-    ClientMessage,
-    FrameBuffer,
-    Hello,
-    Message,
-    ServerCodec,
-    ServerHello,
-    ServerMessage,
-    encode_hello,
-    encode_message,
-    parse_request,
-)
+Its modules, bottom up:
 
-__all__ = [
-    "MAGIC",
-    "MAX_SERVER_VERSION",
-    "MIN_SERVER_VERSION",
-    "BadFrame",
-    "ClientCodec",
-    "ClientMessage",
-    "FrameBuffer",
-    "Hello",
-    "Message",
-    "ProtocolError",
-    "ServerCodec",
-    "ServerHello",
-    "ServerMessage",
-    "encode_hello",
-    "encode_message",
-    "parse_request",
-]
+* :mod:`~v6.protocol.framing`: fields, frames, the version handshake, TWS's unset texts;
+* :mod:`~v6.protocol.ids`: message ids (both directions) and tick types;
+  :mod:`~v6.protocol.codes`: TWS's error codes and texts; :mod:`~v6.protocol.contract`: the
+  contract fields;
+* :mod:`~v6.protocol.fields`: the one reader of a request's fields and the base of every request
+  type;
+* ``session_requests``, ``account_requests``, ``market_requests``, ``orders_requests``: the
+  request types, by room; :mod:`~v6.protocol.requests`: their registry and :func:`parse_request`,
+  the one entry that parses any request;
+* :mod:`~v6.protocol.messages`, :mod:`~v6.protocol.orders_messages`: server message encoders;
+* :mod:`~v6.protocol.codec`: the per-connection state machines; it re-exports framing, ids, the
+  requests and the (non-order) messages, so ``codec.X`` reaches those.
+"""

@@ -5,12 +5,16 @@ socket, a clock or an event loop, so the fake gateway, test clients and traffic 
 and it is tested byte by byte.
 
 This module holds the per-connection state machines (:class:`ServerCodec`, :class:`ClientCodec`)
-and re-exports the whole protocol, so ``from v6.protocol import codec; codec.X`` reaches every name:
+and re-exports the protocol's everyday names, so ``from v6.protocol import codec; codec.X``
+reaches them:
 
 * :mod:`v6.protocol.framing`: fields, frames, the version handshake (wire format described there);
 * :mod:`v6.protocol.ids`: message ids (:class:`ClientMessage`, :class:`ServerMessage`), tick types;
-* :mod:`v6.protocol.requests`: typed client requests and their registry (:func:`parse_request`);
+* :mod:`v6.protocol.requests`: every client request type and :func:`parse_request`;
 * :mod:`v6.protocol.messages`: encoders of server messages.
+
+Order messages (:mod:`v6.protocol.orders_messages`) and TWS's codes (:mod:`v6.protocol.codes`)
+are imported from their modules.
 """
 
 from __future__ import annotations
@@ -25,6 +29,15 @@ from v6.errors import (
     MalformedRequest,
     NoCommonVersion,
     ProtocolError,
+)
+from v6.protocol.account_requests import (
+    CancelAccountSummary,
+    CancelAccountUpdatesMulti,
+    CancelPositions,
+    ReqAccountSummary,
+    ReqAccountUpdates,
+    ReqAccountUpdatesMulti,
+    ReqPositions,
 )
 from v6.protocol.contract import ContractSpec
 from v6.protocol.framing import (
@@ -53,6 +66,12 @@ from v6.protocol.framing import (
     to_message,
 )
 from v6.protocol.ids import ClientMessage, ServerMessage, TickType
+from v6.protocol.market_requests import (
+    CancelHistoricalData,
+    CancelMktData,
+    ReqHistoricalData,
+    ReqMktData,
+)
 from v6.protocol.messages import (
     Bar,
     account_download_end,
@@ -81,31 +100,14 @@ from v6.protocol.orders_requests import (
     CancelOrder,
     ExecutionFilter,
     PlaceOrder,
-    ReqExecutions,
-    ReqGlobalCancel,
-)
-from v6.protocol.requests import (
-    CancelAccountSummary,
-    CancelAccountUpdatesMulti,
-    CancelHistoricalData,
-    CancelMktData,
-    CancelPositions,
-    ReqAccountSummary,
-    ReqAccountUpdates,
-    ReqAccountUpdatesMulti,
     ReqAutoOpenOrders,
     ReqCompletedOrders,
-    ReqCurrentTime,
-    ReqHistoricalData,
-    ReqIds,
-    ReqManagedAccounts,
-    ReqMktData,
+    ReqExecutions,
+    ReqGlobalCancel,
     ReqOpenOrders,
-    ReqPositions,
-    Request,
-    StartApi,
-    parse_request,
 )
+from v6.protocol.requests import Request, parse_request
+from v6.protocol.session_requests import ReqCurrentTime, ReqIds, ReqManagedAccounts, StartApi
 
 __all__ = [
     "MAGIC",

@@ -38,6 +38,13 @@ MAX_FRAME_SIZE: Final = 0xFFFFFF
 NO_REQUEST_ID: Final = -1
 """Request id of system messages (errors not tied to a request)."""
 
+UNSET_INTEGER_TEXT: Final = "2147483647"
+"""An unset int field as TWS writes it (``Integer.MAX_VALUE``, the clients' ``UNSET_INTEGER``)."""
+UNSET_DOUBLE_TEXT: Final = "1.7976931348623157E308"
+"""An unset double field as TWS writes it (``Double.MAX_VALUE``, the clients' ``UNSET_DOUBLE``)."""
+INFINITY_TEXT: Final = "Infinite"
+"""An infinite double field, as TWS and both clients write it (ibapi's ``INFINITY_STR``)."""
+
 _HEADER: Final = struct.Struct(">I")
 # [0-9], never \d or str.isdigit(): those accept Unicode digits (superscripts, Arabic-Indic) that
 # int() rejects or reads as another number.

@@ -18,20 +18,17 @@ from datetime import UTC, datetime
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from v6.protocol.codec import ContractSpec, encode_message
-
-ORDER_STATUS: Final = 3
-OPEN_ORDER: Final = 5
-EXECUTION_DATA: Final = 11
-COMMISSION_REPORT: Final = 59
-ORDER_BOUND: Final = 100
-COMPLETED_ORDER: Final = 101
-
-UNSET_DOUBLE_TEXT: Final = "1.7976931348623157E308"
-UNSET_INT_TEXT: Final = "2147483647"
+from v6.protocol.contract import ContractSpec
+from v6.protocol.framing import (
+    INFINITY_TEXT,
+    UNSET_DOUBLE_TEXT,
+    UNSET_INTEGER_TEXT,
+    encode_message,
+)
+from v6.protocol.ids import ServerMessage
 
 _U: Final = UNSET_DOUBLE_TEXT
-_UI: Final = UNSET_INT_TEXT
+_UI: Final = UNSET_INTEGER_TEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +115,7 @@ def price_text(value: float | None) -> str:
     if value is None:
         return _U
     if math.isinf(value):
-        return "Infinite"
+        return INFINITY_TEXT
     return repr(float(value))
 
 
@@ -161,7 +158,7 @@ def open_order(order: OrderSpec, status: str) -> bytes:
     margin and commission field of the order state is empty / unset)."""
     o = order
     return encode_message(
-        OPEN_ORDER, o.order_id, *_contract(o.contract), *_order_head(o),
+        ServerMessage.OPEN_ORDER, o.order_id, *_contract(o.contract), *_order_head(o),
         o.client_id, o.perm_id, o.outside_rth, o.hidden, 0, o.good_after_time,
         "",  # sharesAllocation (deprecated)
         "", "", "",  # faGroup, faMethod, faPercentage (no faProfile from 177 on)
@@ -198,7 +195,7 @@ def completed_order(
     """``101,<contract>,...`` at version 178 (no version field, no order id, no client id)."""
     o = order
     return encode_message(
-        COMPLETED_ORDER, *_contract(o.contract), *_order_head(o),
+        ServerMessage.COMPLETED_ORDER, *_contract(o.contract), *_order_head(o),
         o.perm_id, o.outside_rth, o.hidden, 0, o.good_after_time,
         "", "", "",  # faGroup, faMethod, faPercentage
         "", o.good_till_date, "", _U, "",  # modelCode, goodTillDate, rule80A, %offset, firm
@@ -229,9 +226,9 @@ def order_status(s: OrderStatusSpec) -> bytes:
     """``3,orderId,status,filled,remaining,avgFillPrice,permId,parentId,lastFillPrice,clientId,
     whyHeld,mktCapPrice`` (12 fields; no version field from server version 131 on)."""
     return encode_message(
-        ORDER_STATUS, s.order_id, s.status, quantity_text(s.filled), quantity_text(s.remaining),
-        s.avg_fill_price, s.perm_id, s.parent_id, s.last_fill_price, s.client_id, s.why_held,
-        s.mkt_cap_price,
+        ServerMessage.ORDER_STATUS, s.order_id, s.status, quantity_text(s.filled),
+        quantity_text(s.remaining), s.avg_fill_price, s.perm_id, s.parent_id, s.last_fill_price,
+        s.client_id, s.why_held, s.mkt_cap_price,
     )  # fmt: skip
 
 
@@ -239,9 +236,9 @@ def exec_details(req_id: int, e: ExecutionSpec) -> bytes:
     """``11,reqId,orderId,<contract>,execId,time,...,pendingPriceRevision`` (32 fields at 178;
     no version field from 136 on). ``req_id`` is -1 for an unsolicited execution."""
     return encode_message(
-        EXECUTION_DATA, req_id, e.order_id, *_contract(e.contract), e.exec_id, time_text(e.time),
-        e.account, e.exchange, e.side, quantity_text(e.shares), e.price, e.perm_id, e.client_id,
-        e.liquidation, quantity_text(e.cum_qty), e.avg_price, e.order_ref,
+        ServerMessage.EXECUTION_DATA, req_id, e.order_id, *_contract(e.contract), e.exec_id,
+        time_text(e.time), e.account, e.exchange, e.side, quantity_text(e.shares), e.price,
+        e.perm_id, e.client_id, e.liquidation, quantity_text(e.cum_qty), e.avg_price, e.order_ref,
         "", "",  # evRule, evMultiplier
         e.model_code, e.last_liquidity, e.pending_price_revision,
     )  # fmt: skip
@@ -250,11 +247,11 @@ def exec_details(req_id: int, e: ExecutionSpec) -> bytes:
 def commission_report(c: CommissionSpec) -> bytes:
     """``59,1,execId,commission,currency,realizedPNL,yield,yieldRedemptionDate`` (8 fields)."""
     return encode_message(
-        COMMISSION_REPORT, 1, c.exec_id, c.commission, c.currency, price_text(c.realized_pnl),
-        price_text(c.yield_), c.yield_redemption_date,
+        ServerMessage.COMMISSION_REPORT, 1, c.exec_id, c.commission, c.currency,
+        price_text(c.realized_pnl), price_text(c.yield_), c.yield_redemption_date,
     )  # fmt: skip
 
 
 def order_bound(perm_id: int, client_id: int, order_id: int) -> bytes:
     """``100,permId,clientId,orderId``: a manual / other client's order bound to client 0."""
-    return encode_message(ORDER_BOUND, perm_id, client_id, order_id)
+    return encode_message(ServerMessage.ORDER_BOUND, perm_id, client_id, order_id)

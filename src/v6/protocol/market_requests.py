@@ -1,0 +1,87 @@
+"""Market-data requests (client -> gateway): streaming quotes and historical bars.
+Pure, no I/O; fields are read by :mod:`v6.protocol.fields`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Self
+
+from v6.protocol.contract import ContractSpec
+from v6.protocol.fields import CancelRequest, ClientRequest, Fields
+from v6.protocol.ids import ClientMessage
+
+
+def _skip_combo_legs(f: Fields, contract: ContractSpec) -> None:
+    """A BAG contract's legs in a data request: a count, then conId, ratio, action, exchange."""
+    if contract.sec_type == "BAG":
+        f.skip(4 * f.integer())
+
+
+@dataclass(frozen=True, slots=True)
+class ReqMktData(ClientRequest):
+    """``1,11,reqId,<contract>,[legs],deltaNeutral,genericTicks,snapshot,...`` (the regulatory
+    snapshot flag and mktDataOptions after ``snapshot`` are not read)."""
+
+    msg_ids = (ClientMessage.REQ_MKT_DATA,)
+
+    req_id: int
+    contract: ContractSpec
+    generic_ticks: str = ""
+    snapshot: bool = False
+
+    @classmethod
+    def parse(cls, f: Fields) -> Self:
+        req_id = f.integer()
+        contract = f.contract()
+        _skip_combo_legs(f, contract)
+        if f.flag():  # delta-neutral contract: conId, delta, price
+            f.skip(3)
+        generic_ticks = f.text()
+        return cls(req_id, contract, generic_ticks, f.flag())
+
+
+@dataclass(frozen=True, slots=True)
+class CancelMktData(CancelRequest):
+    """``2,2,reqId``."""
+
+    msg_ids = (ClientMessage.CANCEL_MKT_DATA,)
+
+
+@dataclass(frozen=True, slots=True)
+class ReqHistoricalData(ClientRequest):
+    """``20,reqId,<contract>,includeExpired,end,barSize,duration,useRTH,whatToShow,formatDate,
+    [legs],keepUpToDate,chartOptions`` (no version field from server version 124 on)."""
+
+    msg_ids = (ClientMessage.REQ_HISTORICAL_DATA,)
+    versioned = False
+
+    req_id: int
+    contract: ContractSpec
+    end_date_time: str
+    bar_size: str
+    duration: str
+    use_rth: bool
+    what_to_show: str
+    format_date: int
+    keep_up_to_date: bool = False
+
+    @classmethod
+    def parse(cls, f: Fields) -> Self:
+        req_id = f.integer()
+        contract = f.contract()
+        f.skip()  # includeExpired
+        end, bar_size, duration = f.text(), f.text(), f.text()
+        use_rth = f.flag()
+        what_to_show = f.text()
+        format_date = f.integer()
+        _skip_combo_legs(f, contract)
+        keep_up_to_date = f.flag() if f.more() else False
+        return cls(req_id, contract, end, bar_size, duration, use_rth, what_to_show, format_date,
+                   keep_up_to_date)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class CancelHistoricalData(CancelRequest):
+    """``25,1,reqId``."""
+
+    msg_ids = (ClientMessage.CANCEL_HISTORICAL_DATA,)
