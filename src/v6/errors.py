@@ -31,7 +31,9 @@ plan) and ``except TimeoutError`` keep working::
         │                                            invalid address); ``__cause__`` is the original
         ├── CircuitOpenError                         the breaker is OPEN; nothing was sent
         ├── HeartbeatTimeout(…, TimeoutError)        a probe got no answer within heartbeat_timeout
-        └── NotConnected                             an operation needs a live connection
+        ├── NotConnected                             an operation needs a live connection
+        └── RequestTimeout(…, TimeoutError)          a paced request (manager.request) was not
+                                                     answered within its timeout, across sessions
 
 Each failed connection attempt is counted in ``ConnectionStats.attempts`` under one label
 (:func:`v6.connection.retry.attempt_label`): ``refused``, ``unreachable``, ``timeout``,
@@ -102,6 +104,11 @@ class HeartbeatTimeout(IBConnectionError, TimeoutError):
 
 class NotConnected(IBConnectionError):
     """The operation needs a live API connection and there is none."""
+
+
+class RequestTimeout(IBConnectionError, TimeoutError):
+    """A request run through the scheduler (``manager.request``) was not answered in time: it
+    waited for its pacing slot, a live connection or its answer."""
 
 
 class ProtocolError(V6Error, ValueError):

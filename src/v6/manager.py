@@ -3,9 +3,10 @@
 It composes one :class:`~v6.connection.keeper.Connection` (kept alive and honest, knowing no
 participant) and the participants that ride on it through the lifecycle seam
 (:mod:`v6.connection.lifecycle`): :class:`~v6.orders.tracking.OrderTracking` (every fill once,
-Trade handles kept). It owns nothing else: settings are read from the connection, hooks are the
-connection's and the participants' listener lists, health is the connection's with every
-participant's fields.
+Trade handles kept) and :class:`~v6.pacing.participant.RequestPacing` (every request paced by
+IB's rules, in priority lanes). It owns nothing else: settings are read from the connection,
+hooks are the connection's and the participants' listener lists, health is the connection's with
+every participant's fields.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import Any, Self, TypeVar, Unpack
 
 from ib_async import IB
 
@@ -27,6 +28,7 @@ from v6.connection.circuit_breaker import CircuitBreaker, Clock
 from v6.connection.connector import Classify, SleepFunc
 from v6.connection.health import ConnectionStats, Health
 from v6.connection.keeper import Connection
+from v6.connection.lanes import Lane
 from v6.connection.link import IbAsyncLink, Link
 from v6.connection.maintenance import utc_now
 from v6.connection.planner import Backoff
@@ -35,7 +37,13 @@ from v6.connection.settings import ConnectionOptions, ConnectionSettings, manage
 from v6.connection.state import ConnectionState
 from v6.orders.journal import Journal
 from v6.orders.tracking import CommissionHook, FillHook, OrderTracking
+from v6.pacing.participant import RequestPacing
+from v6.protocol.pacing import PacingLimits
 from v6.validation import require_bool
+
+T = TypeVar("T")
+#: The request scheduler's limits unless told otherwise: IB's published ones.
+DEFAULT_PACING = PacingLimits()
 
 
 class IBConnectionManager:
@@ -68,6 +76,8 @@ class IBConnectionManager:
     ``ValueError``) naming the field.
 
     ``journal``: the fill journal's path (None: exactly once for the life of the process).
+    ``pacing``: IB's pacing limits the request scheduler keeps to (default
+    :class:`~v6.protocol.pacing.PacingLimits`, IB's published ones; None: no scheduler).
     ``supervise``: ``async with`` also starts supervision.
 
     Strategies, as websockets' ``reconnect_delays`` / ``process_exception``: ``backoff`` (an
@@ -88,6 +98,7 @@ class IBConnectionManager:
         retry_delay: float = d.DEFAULT_RETRY_DELAY,
         *,
         journal: str | os.PathLike[str] | None = None,
+        pacing: PacingLimits | None = DEFAULT_PACING,
         supervise: bool = False,
         circuit_breaker: CircuitBreaker | None = None,
         backoff: Backoff | None = None,
@@ -118,6 +129,9 @@ class IBConnectionManager:
             wall_clock=lambda: wall_clock().timestamp(),
         )  # fmt: skip
         connection.join(self._orders)
+        # Every request paced by IB's rules, in lanes (v6.pacing, issue 17).
+        self._pacing = RequestPacing(self.ib, pacing, connection=connection, clock=clock)
+        connection.join(self._pacing)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Self:
@@ -332,6 +346,31 @@ class IBConnectionManager:
         with the trading state: ``open_orders``, ``fills_delivered``, ``fills_recovered``
         (delivered by reconciliation, not live) and ``last_reconcile_seconds``."""
         return self._connection.connection_health()
+
+    # ----------------------------------------------------------------------- requests
+
+    async def request(
+        self,
+        call: Callable[[IB], Awaitable[T]],
+        *,
+        lane: Lane = Lane.BULK,
+        timeout: float | None = None,
+        key: Hashable | None = None,
+    ) -> T:
+        """``await call(manager.ib)`` once connected, paced in ``lane``; run again in the next
+        session if the socket closes before the answer (a request through ``manager.ib``
+        directly is paced too, but dies with its session). :class:`~v6.errors.RequestTimeout`
+        after ``timeout`` seconds. Calls with the same ``key`` under way share one run::
+
+            bars = await manager.request(
+                lambda ib: ib.reqHistoricalDataAsync(contract, "", "1 D", "1 min", "TRADES",
+                                                     True, timeout=0),
+                timeout=600,
+            )
+
+        (``timeout=0`` for ib_async: its own timeout would start before the scheduler sends.)
+        """
+        return await self._pacing.run(call, lane=lane, timeout=timeout, key=key)
 
     # ----------------------------------------------------------------- trading state
 

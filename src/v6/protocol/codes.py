@@ -14,15 +14,18 @@ class ErrorCode(IntEnum):
     """TWS error / system message codes v6 sends or acts on."""
 
     MAX_RATE_EXCEEDED = 100
+    MAX_TICKERS = 101
     DUPLICATE_ORDER_ID = 103
     PRICE_NOT_ON_TICK = 110
     CANCEL_NOT_FOUND = 135
     NOT_CANCELLABLE = 161
+    HISTORICAL_DATA_ERROR = 162
     ORDER_REJECTED = 201
     ORDER_CANCELLED = 202
     VALIDATION_ERROR = 321
     ACCOUNT_SUMMARY_LIMIT = 322
     CLIENT_ID_IN_USE = 326
+    INVALID_REALTIME_QUERY = 420
     CONNECTIVITY_LOST = 1100
     RESTORED_DATA_LOST = 1101
     RESTORED_DATA_MAINTAINED = 1102
@@ -36,6 +39,8 @@ class ErrorCode(IntEnum):
     SEC_DEF_FARM_OK = 2158
     CANCEL_UNKNOWN_ORDER = 10147
     CANCEL_FINISHED_ORDER = 10148
+    LIVE_UPDATES_FAILED = 10182
+    COMPETING_LIVE_SESSION = 10197
 
 
 #: TWS lost its link to IB; the API socket stays up.
@@ -92,6 +97,26 @@ TEXT_ACCOUNT_SUMMARY_LIMIT: Final = (
 def max_rate_text(limit: int, received: int) -> str:
     """TWS's error 100 text."""
     return f"Max rate of messages per second has been exceeded:max={limit} rec={received} (1)"
+
+
+# Pacing (v6.protocol.pacing): what IB answers a request over one of its rules.
+TEXT_PACING_VIOLATION: Final = "Historical data request pacing violation"
+TEXT_HISTORICAL_PACING: Final = (
+    f"Historical Market Data Service error message:{TEXT_PACING_VIOLATION}"
+)  # 162
+TEXT_REALTIME_PACING: Final = f"Invalid Real-time Query:{TEXT_PACING_VIOLATION}"  # 420
+TEXT_OPEN_HISTORICAL_LIMIT: Final = (
+    "Error processing request:Only 50 simultaneous API historical data requests allowed."
+)  # 322
+TEXT_MAX_TICKERS: Final = "Max number of tickers has been reached"  # 101
+
+
+def is_pacing_violation(code: int, text: str) -> bool:
+    """IB refused a request for pacing (and would take it later): 162 / 420 "pacing
+    violation", or 322 "simultaneous" historical requests."""
+    if code in (ErrorCode.HISTORICAL_DATA_ERROR, ErrorCode.INVALID_REALTIME_QUERY):
+        return "pacing violation" in text.lower()
+    return code == ErrorCode.ACCOUNT_SUMMARY_LIMIT and "simultaneous" in text.lower()
 
 
 # Order errors (sent by the fake gateway's simulated broker).
