@@ -45,18 +45,32 @@ def test_keyed_logs_forget_idle_keys() -> None:
     assert len(logs) <= 2  # each sweep forgets the keys whose window emptied
 
 
-def test_messages_keep_a_margin_and_a_reserve_for_urgent() -> None:
-    budget = Budget(PacingLimits(messages_per_second=10), message_margin=1, urgent_reserve=2)
+def test_messages_keep_a_guard_and_a_reserve_for_urgent() -> None:
+    budget = Budget(PacingLimits(messages_per_second=10), message_guard=0.5, urgent_reserve=2,
+                    burst=100)  # fmt: skip
     now = 100.0
-    for _ in range(7):  # 10 - 1 margin - 2 reserve
+    for _ in range(8):  # 10 - 2 reserve
         assert budget.earliest(Cost(Lane.BULK), now) == now
         budget.spend(Cost(Lane.BULK), now)
-    assert budget.earliest(Cost(Lane.BULK), now) == now + 1.0
-    assert budget.earliest(Cost(Lane.SYNC), now) == now + 1.0
+    assert budget.earliest(Cost(Lane.BULK), now) == now + 1.5  # IB's second + the guard
+    assert budget.earliest(Cost(Lane.SYNC), now) == now + 1.5
     for _ in range(2):  # the reserve is the URGENT lane's
         assert budget.earliest(Cost(Lane.URGENT), now) == now
         budget.spend(Cost(Lane.URGENT), now)
-    assert budget.earliest(Cost(Lane.URGENT), now) == now + 1.0  # the margin is nobody's
+    assert budget.earliest(Cost(Lane.URGENT), now) == now + 1.5
+
+
+def test_a_sustained_stream_fills_the_rate_and_never_overfills_a_window() -> None:
+    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1,
+                    burst=3)  # fmt: skip
+    now, sent = 0.0, []
+    while now < 20.0:
+        now = budget.earliest(Cost(Lane.BULK), now)
+        budget.spend(Cost(Lane.BULK), now)
+        sent.append(now)
+    assert max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent) == 10
+    assert len(sent) >= 0.95 * 20 * 10  # 10 per second for the other lanes (11 - 1 reserved)
+    assert budget.earliest(Cost(Lane.URGENT), now) == now  # the reserve stays URGENT's
 
 
 def test_identical_small_bar_requests_wait_the_identical_window() -> None:

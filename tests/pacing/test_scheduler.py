@@ -19,8 +19,9 @@ class Clock:
 
 def make(limits: PacingLimits | None = None) -> tuple[Scheduler, Clock, list[str]]:
     clock = Clock()
-    scheduler = Scheduler(Budget(limits or PacingLimits(messages_per_second=6), message_margin=1,
-                                 urgent_reserve=1), clock)  # fmt: skip
+    budget = Budget(limits or PacingLimits(messages_per_second=5), message_guard=0.0,
+                    urgent_reserve=1, burst=100)  # fmt: skip
+    scheduler = Scheduler(budget, clock)
     return scheduler, clock, []
 
 
@@ -34,7 +35,7 @@ def hist(req_id: int, contract: str = "1") -> Cost:
 
 
 async def test_messages_go_at_once_until_the_rate_is_spent_then_at_its_slots() -> None:
-    scheduler, clock, sent = make()  # 6/s - 1 margin - 1 urgent reserve = 4 for others
+    scheduler, clock, sent = make()  # 5/s - 1 urgent reserve = 4 for others
     for i in range(6):
         offer(scheduler, sent, f"b{i}", Cost(Lane.BULK))
     assert sent == ["b0", "b1", "b2", "b3"]

@@ -5,10 +5,12 @@ Every request is described by a :class:`Cost`: its :class:`Lane`, and what IB's 
 a later time, or ``math.inf`` while a concurrent cap is full); :meth:`Budget.spend` records it.
 Nothing here sleeps or reads a clock: every call takes ``now``.
 
-Two margins keep the message window honest: ``message_margin`` units of the message rate are
-never used (the gateway counts at arrival, this budget at sending; a burst that the network
-squeezes together must not read as one message too many), and ``urgent_reserve`` more are kept
-for the URGENT lane, so an order goes out at once even while a backfill saturates the rate.
+The message window is kept honestly: IB counts messages when they arrive, this budget when they
+are sent, and a message delayed on its way stays in IB's window longer; so the window here is
+``message_guard`` seconds longer than IB's second. ``urgent_reserve`` messages of the rate are
+kept for the URGENT lane, so an order goes out at once even while a backfill saturates the rate,
+and the other lanes are spread evenly once their burst of ``burst`` is spent (a sustained stream
+never reaches IB as a burst at a window boundary).
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from v6.connection.lanes import Lane
-from v6.pacing.windows import KeyedLogs, SlidingLog
+from v6.pacing.windows import KeyedLogs, SlidingLog, TokenBucket
 from v6.protocol.pacing import MESSAGE_WINDOW, HistoricalQuery, PacingLimits
 
-#: Units of the message rate never used (see the module docstring).
-DEFAULT_MESSAGE_MARGIN: Final = 1
-#: Units of the message rate only the URGENT lane may use.
+#: Seconds added to IB's one-second message window (see the module docstring).
+DEFAULT_MESSAGE_GUARD: Final = 0.02
+#: Messages of each window only the URGENT lane may use.
 DEFAULT_URGENT_RESERVE: Final = 1
+#: Messages the other lanes may send at once after a quiet spell (a connect's start-up sync).
+DEFAULT_BURST: Final = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,16 +50,19 @@ class Budget:
         self,
         limits: PacingLimits,
         *,
-        message_margin: int = DEFAULT_MESSAGE_MARGIN,
+        message_guard: float = DEFAULT_MESSAGE_GUARD,
         urgent_reserve: int = DEFAULT_URGENT_RESERVE,
+        burst: int = DEFAULT_BURST,
     ) -> None:
         self.limits = limits
         rate = limits.messages_per_second
-        self._messages = None if rate is None else SlidingLog(rate, MESSAGE_WINDOW)
-        self._urgent_limit = 0 if rate is None else max(1, rate - message_margin)
+        seconds = MESSAGE_WINDOW + message_guard
+        self._messages = None if rate is None else SlidingLog(rate, seconds)
+        self._urgent_limit = rate or 0
         self._other_limit = max(1, self._urgent_limit - urgent_reserve)
-        window = limits.scaled_identical_window
-        self._identical = None if window is None else KeyedLogs[HistoricalQuery](1, window)
+        self._spread = None if rate is None else TokenBucket(burst, self._other_limit / seconds)
+        identical = limits.scaled_identical_window
+        self._identical = None if identical is None else KeyedLogs[HistoricalQuery](1, identical)
         self._same_contract = _keyed(limits.same_contract, limits.same_contract_window)
         self._historical = _log(limits.historical, limits.historical_window)
         self._realtime_bars = _log(limits.realtime_bars, limits.realtime_bars_window)
@@ -82,8 +89,11 @@ class Budget:
         at = now if lane is Lane.URGENT else max(now, self.paused_until)
         if self._messages is None:
             return at
-        limit = self._urgent_limit if lane is Lane.URGENT else self._other_limit
-        return max(at, self._messages.earliest(now, 1, limit))
+        if lane is Lane.URGENT:
+            return max(at, self._messages.earliest(now, 1, self._urgent_limit))
+        assert self._spread is not None
+        return max(at, self._messages.earliest(now, 1, self._other_limit),
+                   self._spread.earliest(now))  # fmt: skip
 
     def _historical_slot(self, query: HistoricalQuery, now: float) -> float:
         cap = self.limits.open_historical
@@ -107,6 +117,8 @@ class Budget:
     def spend(self, cost: Cost, now: float) -> None:
         if self._messages is not None:
             self._messages.add(now)
+        if self._spread is not None and cost.lane is not Lane.URGENT:
+            self._spread.take(now)
         if cost.ends is not None:
             self.ended(cost.ends)
         query = cost.historical
