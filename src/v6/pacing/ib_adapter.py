@@ -64,8 +64,8 @@ _BULK: Final = frozenset({
 })  # fmt: skip
 # Cancels the registry does not decode: the field that holds their request id.
 _REQ_ID_FIELD: Final[dict[int, int]] = {
-    M.CANCEL_REAL_TIME_BARS: 2, M.CANCEL_TICK_BY_TICK_DATA: 1, M.CANCEL_PNL: 2,
-    M.CANCEL_PNL_SINGLE: 2, M.CANCEL_ACCOUNT_SUMMARY: 2, M.CANCEL_ACCOUNT_UPDATES_MULTI: 2,
+    M.CANCEL_REAL_TIME_BARS: 2, M.CANCEL_TICK_BY_TICK_DATA: 1, M.CANCEL_PNL: 1,
+    M.CANCEL_PNL_SINGLE: 1, M.CANCEL_ACCOUNT_SUMMARY: 2, M.CANCEL_ACCOUNT_UPDATES_MULTI: 2,
 }  # fmt: skip
 _LINE_HOLDERS: Final = frozenset({M.REQ_TICK_BY_TICK_DATA})
 #: A retried request's first backoff, in IB's same-contract windows (2 s, scaled); doubled per
@@ -171,7 +171,7 @@ class IbAsyncPacing:
             return
         fields = msg.split("\0")
         try:
-            message = Message(int(fields[0]), tuple(fields[1:-1]))
+            message = Message(int(fields[0]), tuple(fields[:-1]))
         except ValueError:
             self._send_msg(msg)  # not a message this layer can read: not its to hold
             return
