@@ -46,35 +46,40 @@ def test_keyed_logs_forget_idle_keys() -> None:
 
 
 def test_messages_keep_a_guard_and_a_reserve_for_urgent() -> None:
-    budget = Budget(PacingLimits(messages_per_second=10), message_guard=0.5, urgent_reserve=2,
-                    burst=100)  # fmt: skip
+    budget = Budget(PacingLimits(messages_per_second=10), message_guard=0.5, urgent_reserve=2)
     now = 100.0
     for _ in range(8):  # 10 - 2 reserve
-        assert budget.earliest(Cost(Lane.BULK), now) == now
-        budget.spend(Cost(Lane.BULK), now)
-    assert budget.earliest(Cost(Lane.BULK), now) == now + 1.5  # IB's second + the guard
-    assert budget.earliest(Cost(Lane.SYNC), now) == now + 1.5
+        assert budget.earliest(Cost(Lane.SYNC), now) == now
+        budget.spend(Cost(Lane.SYNC), now)
+    assert budget.earliest(Cost(Lane.SYNC), now) == now + 1.5  # IB's second + the guard
     for _ in range(2):  # the reserve is the URGENT lane's
         assert budget.earliest(Cost(Lane.URGENT), now) == now
         budget.spend(Cost(Lane.URGENT), now)
     assert budget.earliest(Cost(Lane.URGENT), now) == now + 1.5
 
 
-def test_a_sustained_stream_fills_the_rate_and_never_overfills_a_window() -> None:
-    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1,
-                    burst=3)  # fmt: skip
+def test_streams_and_bulk_are_spread_evenly_and_fill_the_rate() -> None:
+    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1)
     now, sent = 0.0, []
     while now < 20.0:
         now = budget.earliest(Cost(Lane.BULK), now)
         budget.spend(Cost(Lane.BULK), now)
         sent.append(now)
-    assert max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent) == 10
-    assert len(sent) >= 0.95 * 20 * 10  # 10 per second for the other lanes (11 - 1 reserved)
+    gaps = {round(b - a, 9) for a, b in zip(sent, sent[1:], strict=False)}
+    assert gaps == {0.1}  # 10 per second (11 - 1 reserved), one every tenth, never a burst
     assert budget.earliest(Cost(Lane.URGENT), now) == now  # the reserve stays URGENT's
 
 
+def test_sync_goes_as_a_burst_within_the_window() -> None:
+    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1)
+    for _ in range(10):
+        assert budget.earliest(Cost(Lane.SYNC), 5.0) == 5.0
+        budget.spend(Cost(Lane.SYNC), 5.0)
+    assert budget.earliest(Cost(Lane.SYNC), 5.0) == 6.0
+
+
 def test_identical_small_bar_requests_wait_the_identical_window() -> None:
-    budget = Budget(PacingLimits(scale=0.1))
+    budget = Budget(PacingLimits(scale=0.1, messages_per_second=None))
     q = query()
     budget.spend(Cost(Lane.BULK, 1, historical=q), 0.0)
     budget.ended(1)
@@ -85,7 +90,7 @@ def test_identical_small_bar_requests_wait_the_identical_window() -> None:
 
 
 def test_the_sixth_request_for_one_contract_waits_two_seconds() -> None:
-    budget = Budget(PacingLimits(scale=1.0))
+    budget = Budget(PacingLimits(scale=1.0, messages_per_second=None))
     for i in range(5):
         budget.spend(historical(i, query(end=f"e{i}")), 10.0 + i * 0.1)
     assert budget.earliest(historical(9, query(end="e9")), 10.5) == pytest.approx(12.0)
@@ -96,7 +101,7 @@ def test_the_sixth_request_for_one_contract_waits_two_seconds() -> None:
 
 
 def test_sixty_per_ten_minutes_with_bid_ask_counting_twice() -> None:
-    budget = Budget(PacingLimits(scale=0.01, same_contract=None))  # 10 min -> 6 s
+    budget = Budget(PacingLimits(scale=0.01, same_contract=None, messages_per_second=None))
     for i in range(29):
         budget.spend(historical(i, query(str(i), what="BID_ASK")), 0.0)
     budget.spend(historical(29, query("29")), 0.0)  # 2 * 29 + 1 = 59 units
@@ -108,7 +113,8 @@ def test_sixty_per_ten_minutes_with_bid_ask_counting_twice() -> None:
 
 
 def test_fifty_open_historical_requests_wait_for_one_to_end() -> None:
-    budget = Budget(PacingLimits(open_historical=2, same_contract=None, identical_window=None))
+    budget = Budget(PacingLimits(open_historical=2, same_contract=None, identical_window=None,
+                                 messages_per_second=None))  # fmt: skip
     budget.spend(historical(1, query(keep=True)), 0.0)
     budget.spend(historical(2, query("2")), 0.0)
     assert budget.earliest(historical(3, query("3")), 0.0) == math.inf
@@ -125,7 +131,7 @@ def test_a_cancel_ends_what_it_cancels() -> None:
 
 
 def test_realtime_bars_sixty_per_window_and_a_line_each() -> None:
-    budget = Budget(PacingLimits(realtime_bars=2, scale=0.01))  # 10 min -> 6 s
+    budget = Budget(PacingLimits(realtime_bars=2, scale=0.01, messages_per_second=None))
     budget.spend(Cost(Lane.STREAMS, 1, realtime_bars=True), 0.0)
     budget.spend(Cost(Lane.STREAMS, 2, realtime_bars=True), 0.0)
     budget.ended(1)
@@ -135,7 +141,7 @@ def test_realtime_bars_sixty_per_window_and_a_line_each() -> None:
 
 
 def test_a_session_end_frees_open_requests_and_lines_but_not_the_windows() -> None:
-    budget = Budget(PacingLimits(historical=1, scale=0.01))
+    budget = Budget(PacingLimits(historical=1, scale=0.01, messages_per_second=None))
     budget.spend(historical(1), 0.0)
     budget.spend(Cost(Lane.STREAMS, 2, line=True), 0.0)
     budget.session_ended()

@@ -20,7 +20,7 @@ class Clock:
 def make(limits: PacingLimits | None = None) -> tuple[Scheduler, Clock, list[str]]:
     clock = Clock()
     budget = Budget(limits or PacingLimits(messages_per_second=5), message_guard=0.0,
-                    urgent_reserve=1, burst=100)  # fmt: skip
+                    urgent_reserve=1)  # fmt: skip
     scheduler = Scheduler(budget, clock)
     return scheduler, clock, []
 
@@ -34,17 +34,28 @@ def hist(req_id: int, contract: str = "1") -> Cost:
     return Cost(Lane.BULK, req_id, historical=q)
 
 
-async def test_messages_go_at_once_until_the_rate_is_spent_then_at_its_slots() -> None:
+async def test_sync_goes_at_once_until_the_rate_is_spent_then_at_its_slots() -> None:
     scheduler, clock, sent = make()  # 5/s - 1 urgent reserve = 4 for others
     for i in range(6):
-        offer(scheduler, sent, f"b{i}", Cost(Lane.BULK))
-    assert sent == ["b0", "b1", "b2", "b3"]
-    assert scheduler.queued()["bulk"] == 2
+        offer(scheduler, sent, f"s{i}", Cost(Lane.SYNC))
+    assert sent == ["s0", "s1", "s2", "s3"]
+    assert scheduler.queued()["sync"] == 2
     assert scheduler.next_slot() == clock.now + 1.0
     clock.now += 1.0
     scheduler.pump()
-    assert sent == [f"b{i}" for i in range(6)]
-    assert scheduler.stats.waited[Lane.BULK] == 2
+    assert sent == [f"s{i}" for i in range(6)]
+    assert scheduler.stats.waited[Lane.SYNC] == 2
+
+
+async def test_bulk_goes_one_per_spacing() -> None:
+    scheduler, clock, sent = make()  # 4 per second for the other lanes: one per 0.25 s
+    for i in range(3):
+        offer(scheduler, sent, f"b{i}", Cost(Lane.BULK))
+    assert sent == ["b0"]
+    assert scheduler.next_slot() == clock.now + 0.25
+    clock.now += 0.25
+    scheduler.pump()
+    assert sent == ["b0", "b1"]
 
 
 async def test_an_order_overtakes_a_saturated_backfill() -> None:
@@ -53,14 +64,17 @@ async def test_an_order_overtakes_a_saturated_backfill() -> None:
         offer(scheduler, sent, f"b{i}", Cost(Lane.BULK))
     offer(scheduler, sent, "order", Cost(Lane.URGENT))
     assert sent[-1] == "order"  # the reserve: no wait at all
-    offer(scheduler, sent, "sync", Cost(Lane.SYNC))
+    offer(scheduler, sent, "sync", Cost(Lane.SYNC))  # behind nothing of its lane: at once
+    offer(scheduler, sent, "sync 2", Cost(Lane.SYNC))
+    offer(scheduler, sent, "sync 3", Cost(Lane.SYNC))  # the window (4 + 1 reserved) is full
+    assert sent == ["b0", "order", "sync", "sync 2"]
     clock.now += 1.0
     scheduler.pump()
-    assert sent[5] == "sync"  # the first freed slot goes to the earlier lane
+    assert sent[4] == "sync 3"  # the first freed slot goes to the earlier lane
 
 
 async def test_a_request_held_by_its_contract_does_not_hold_the_next_one() -> None:
-    scheduler, clock, sent = make(PacingLimits(same_contract=1, messages_per_second=100))
+    scheduler, clock, sent = make(PacingLimits(same_contract=1, messages_per_second=None))
     offer(scheduler, sent, "a1", hist(1, "A"))
     offer(scheduler, sent, "a2", hist(2, "A"))  # A's window: held 2 s
     offer(scheduler, sent, "b1", hist(3, "B"))  # not held behind a2
@@ -71,7 +85,7 @@ async def test_a_request_held_by_its_contract_does_not_hold_the_next_one() -> No
 
 
 async def test_a_cancel_of_a_waiting_request_withdraws_both() -> None:
-    scheduler, clock, sent = make(PacingLimits(same_contract=1, messages_per_second=100))
+    scheduler, clock, sent = make(PacingLimits(same_contract=1, messages_per_second=None))
     offer(scheduler, sent, "a1", hist(1))
     offer(scheduler, sent, "a2", hist(2))
     offer(scheduler, sent, "cancel a2", Cost(Lane.URGENT, ends=2))
@@ -83,7 +97,7 @@ async def test_a_cancel_of_a_waiting_request_withdraws_both() -> None:
 
 async def test_an_ended_request_frees_its_slot_at_once() -> None:
     scheduler, _, sent = make(PacingLimits(open_historical=1, same_contract=None,
-                                           messages_per_second=100))  # fmt: skip
+                                           messages_per_second=None))  # fmt: skip
     offer(scheduler, sent, "a", hist(1))
     offer(scheduler, sent, "b", hist(2, "B"))
     assert sent == ["a"]
@@ -97,8 +111,8 @@ async def test_a_closed_sockets_waiting_messages_are_dropped() -> None:
     for i in range(6):
         offer(scheduler, sent, f"b{i}", Cost(Lane.BULK))
     scheduler.session_ended()
-    assert scheduler.stats.dropped == 2
+    assert scheduler.stats.dropped == 5
     assert scheduler.next_slot() is None
     clock.now += 1.0
     offer(scheduler, sent, "next session", Cost(Lane.STREAMS))
-    assert sent == ["b0", "b1", "b2", "b3", "next session"]
+    assert sent == ["b0", "next session"]

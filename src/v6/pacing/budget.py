@@ -5,12 +5,15 @@ Every request is described by a :class:`Cost`: its :class:`Lane`, and what IB's 
 a later time, or ``math.inf`` while a concurrent cap is full); :meth:`Budget.spend` records it.
 Nothing here sleeps or reads a clock: every call takes ``now``.
 
-The message window is kept honestly: IB counts messages when they arrive, this budget when they
-are sent, and a message delayed on its way stays in IB's window longer; so the window here is
-``message_guard`` seconds longer than IB's second. ``urgent_reserve`` messages of the rate are
-kept for the URGENT lane, so an order goes out at once even while a backfill saturates the rate,
-and the other lanes are spread evenly once their burst of ``burst`` is spent (a sustained stream
-never reaches IB as a burst at a window boundary).
+The message window is kept honestly. IB counts messages when they arrive, this budget when they
+are sent, and a message that waits on its way (behind a burst the receiver is still reading)
+stays in IB's window longer: so the window here is ``message_guard`` seconds longer than IB's
+second, and the STREAMS and BULK lanes, which can saturate it, are spread evenly (one message per
+window / rate) instead of going as whole windows at once; a full window sent as one burst at the
+boundary of the last one is exactly what trips IB's count (seen on the fake gateway). URGENT and
+SYNC go as bursts within the window (an order; a connect's start-up sync of about ten messages).
+``urgent_reserve`` messages of each window are kept for the URGENT lane, so an order goes out at
+once even while a backfill saturates the rate.
 """
 
 from __future__ import annotations
@@ -20,15 +23,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from v6.connection.lanes import Lane
-from v6.pacing.windows import KeyedLogs, SlidingLog, TokenBucket
+from v6.pacing.windows import KeyedLogs, SlidingLog
 from v6.protocol.pacing import MESSAGE_WINDOW, HistoricalQuery, PacingLimits
 
 #: Seconds added to IB's one-second message window (see the module docstring).
 DEFAULT_MESSAGE_GUARD: Final = 0.02
 #: Messages of each window only the URGENT lane may use.
 DEFAULT_URGENT_RESERVE: Final = 1
-#: Messages the other lanes may send at once after a quiet spell (a connect's start-up sync).
-DEFAULT_BURST: Final = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,6 @@ class Budget:
         *,
         message_guard: float = DEFAULT_MESSAGE_GUARD,
         urgent_reserve: int = DEFAULT_URGENT_RESERVE,
-        burst: int = DEFAULT_BURST,
     ) -> None:
         self.limits = limits
         rate = limits.messages_per_second
@@ -60,7 +60,8 @@ class Budget:
         self._messages = None if rate is None else SlidingLog(rate, seconds)
         self._urgent_limit = rate or 0
         self._other_limit = max(1, self._urgent_limit - urgent_reserve)
-        self._spread = None if rate is None else TokenBucket(burst, self._other_limit / seconds)
+        self._spacing = seconds / self._other_limit  # STREAMS and BULK: one per spacing
+        self._last_spread = -math.inf
         identical = limits.scaled_identical_window
         self._identical = None if identical is None else KeyedLogs[HistoricalQuery](1, identical)
         self._same_contract = _keyed(limits.same_contract, limits.same_contract_window)
@@ -89,11 +90,10 @@ class Budget:
         at = now if lane is Lane.URGENT else max(now, self.paused_until)
         if self._messages is None:
             return at
-        if lane is Lane.URGENT:
-            return max(at, self._messages.earliest(now, 1, self._urgent_limit))
-        assert self._spread is not None
-        return max(at, self._messages.earliest(now, 1, self._other_limit),
-                   self._spread.earliest(now))  # fmt: skip
+        limit = self._urgent_limit if lane is Lane.URGENT else self._other_limit
+        if lane >= Lane.STREAMS:
+            at = max(at, self._last_spread + self._spacing)
+        return max(at, self._messages.earliest(now, 1, limit))
 
     def _historical_slot(self, query: HistoricalQuery, now: float) -> float:
         cap = self.limits.open_historical
@@ -117,8 +117,8 @@ class Budget:
     def spend(self, cost: Cost, now: float) -> None:
         if self._messages is not None:
             self._messages.add(now)
-        if self._spread is not None and cost.lane is not Lane.URGENT:
-            self._spread.take(now)
+            if cost.lane >= Lane.STREAMS:
+                self._last_spread = now
         if cost.ends is not None:
             self.ended(cost.ends)
         query = cost.historical

@@ -86,29 +86,3 @@ class KeyedLogs(Generic[K]):
             for gone in [k for k, log in self._logs.items() if log.used(now) == 0]:
                 del self._logs[gone]
 
-
-class TokenBucket:
-    """A burst of up to ``capacity`` at once, then one per ``1 / rate`` seconds: spreads a
-    sustained stream evenly instead of letting it arrive in bursts at window boundaries."""
-
-    __slots__ = ("_at", "_tokens", "capacity", "rate")
-
-    def __init__(self, capacity: float, rate: float) -> None:
-        self.capacity = capacity
-        self.rate = rate
-        self._tokens = capacity
-        self._at = -float("inf")
-
-    def _refill(self, now: float) -> float:
-        if now <= self._at:
-            return self._tokens
-        return min(self.capacity, self._tokens + (now - self._at) * self.rate)
-
-    def earliest(self, now: float) -> float:
-        """The earliest time >= ``now`` at which one token is there."""
-        tokens = self._refill(now)
-        return now if tokens >= 1 else now + (1 - tokens) / self.rate
-
-    def take(self, now: float) -> None:
-        self._tokens = self._refill(now) - 1
-        self._at = max(self._at, now)
