@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -65,7 +66,7 @@ def test_streams_and_bulk_are_spread_evenly_and_fill_the_rate() -> None:
         now = budget.earliest(Cost(Lane.BULK), now)
         budget.spend(Cost(Lane.BULK), now)
         sent.append(now)
-    gaps = {round(b - a, 9) for a, b in zip(sent, sent[1:], strict=False)}
+    gaps = {round(b - a, 9) for a, b in itertools.pairwise(sent)}
     assert gaps == {0.1}  # 10 per second (11 - 1 reserved), one every tenth, never a burst
     assert budget.earliest(Cost(Lane.URGENT), now) == now  # the reserve stays URGENT's
 
