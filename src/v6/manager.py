@@ -3,10 +3,11 @@
 It composes one :class:`~v6.connection.keeper.Connection` (kept alive and honest, knowing no
 participant) and the participants that ride on it through the lifecycle seam
 (:mod:`v6.connection.lifecycle`): :class:`~v6.orders.tracking.OrderTracking` (every fill once,
-Trade handles kept) and :class:`~v6.pacing.participant.RequestPacing` (every request paced by
-IB's rules, in priority lanes). It owns nothing else: settings are read from the connection,
-hooks are the connection's and the participants' listener lists, health is the connection's with
-every participant's fields.
+Trade handles kept), :class:`~v6.pacing.participant.RequestPacing` (every request paced by
+IB's rules, in priority lanes) and :class:`~v6.data.live_data.LiveData` (``manager.data``:
+subscriptions replayed onto the application's own objects, stale feeds found). It owns nothing
+else: settings are read from the connection, hooks are the connection's and the participants'
+listener lists, health is the connection's with every participant's fields.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from v6.connection.planner import Backoff
 from v6.connection.restarts import Restarts
 from v6.connection.settings import ConnectionOptions, ConnectionSettings, manager_kwargs_from_env
 from v6.connection.state import ConnectionState
+from v6.data.feeds import DEFAULT_MAX_RESUBSCRIBES, DEFAULT_STALE_AFTER
+from v6.data.live_data import LiveData
 from v6.orders.journal import Journal
 from v6.orders.tracking import CommissionHook, FillHook, OrderTracking
 from v6.pacing.participant import RequestPacing
@@ -78,6 +81,9 @@ class IBConnectionManager:
     ``journal``: the fill journal's path (None: exactly once for the life of the process).
     ``pacing``: IB's pacing limits the request scheduler keeps to (default
     :class:`~v6.protocol.pacing.PacingLimits`, IB's published ones; None: no scheduler).
+    ``stale_after``: seconds without data after which a subscription is re-requested (each
+    subscription may set its own; None: never), ``max_resubscribes`` re-requests in a row before
+    the manager reconnects once for it (see :mod:`v6.data.feeds`).
     ``supervise``: ``async with`` also starts supervision.
 
     Strategies, as websockets' ``reconnect_delays`` / ``process_exception``: ``backoff`` (an
@@ -99,6 +105,8 @@ class IBConnectionManager:
         *,
         journal: str | os.PathLike[str] | None = None,
         pacing: PacingLimits | None = DEFAULT_PACING,
+        stale_after: float | None = DEFAULT_STALE_AFTER,
+        max_resubscribes: int = DEFAULT_MAX_RESUBSCRIBES,
         supervise: bool = False,
         circuit_breaker: CircuitBreaker | None = None,
         backoff: Backoff | None = None,
@@ -132,6 +140,13 @@ class IBConnectionManager:
         # Every request paced by IB's rules, in lanes (v6.pacing, issue 17).
         self._pacing = RequestPacing(self.ib, pacing, connection=connection, clock=clock)
         connection.join(self._pacing)
+        #: Live data: ``manager.data.market_data(contract)`` ... (v6.data, issue 18).
+        self.data = LiveData(
+            self.ib, connection=connection, reconnect=connection.reconnect, log=connection.log,
+            clock=clock, wall_clock=wall_clock, stale_after=stale_after,
+            max_resubscribes=max_resubscribes,
+        )  # fmt: skip
+        connection.join(self.data)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Self:

@@ -167,6 +167,12 @@ class Connection:
         async with asyncio.timeout(timeout):
             await self._supervisor.wait_live(self._states.live, lambda: self.is_connected)
 
+    def reconnect(self, reason: str) -> None:
+        """End the live session now (a participant found it unusable); supervision, when it
+        runs, connects again at once."""
+        if self._states.current in LIVE_STATES:
+            self._teardown(reason)
+
     def check_loop(self) -> None:
         """Raise WrongEventLoop unless called from the loop this connection first ran in."""
         self._loop.check()
