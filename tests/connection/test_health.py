@@ -72,8 +72,8 @@ async def test_a_new_manager_reports_the_same_keys() -> None:
     manager = IBConnectionManager(port=4002, client_id=[7, 8])
     health = await manager.connection_health()
     trading = ["open_orders", "fills_delivered", "fills_recovered", "last_reconcile_seconds"]
-    # each participant's fields follow, in the order they joined: orders, then pacing
-    assert list(health) == [*KEYS, *trading, "pacing"]
+    # each participant's fields follow, in the order they joined: orders, pacing, live data
+    assert list(health) == [*KEYS, *trading, "pacing", "subscriptions", "data"]
     assert health["state"] == "disconnected"
     assert health["healthy"] is False
     assert health["client_id"] == 7

@@ -24,7 +24,8 @@ next client id, or does this id own something?) and :meth:`~Participant.health` 
 unhealthy, e.g. a journal that cannot be written).
 
 A participant's own failure inside a notification (not ``before_live``) is logged and never
-reaches the reconnect loop, as a user's hook.
+reaches the reconnect loop, as a user's hook. What a participant may read of the connection is
+:class:`ConnectionView`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from loguru import Logger
+
+    from v6.connection.settings import ConnectionSettings
+    from v6.connection.state import ConnectionState
 
 
 class Endpoint(NamedTuple):
@@ -50,6 +54,33 @@ class SessionStart(NamedTuple):
 
     number: int
     endpoint: Endpoint
+
+
+class ConnectionView(Protocol):
+    """What a participant may read of the connection it rides on (and wait for)."""
+
+    @property
+    def state(self) -> ConnectionState: ...
+
+    @property
+    def is_connected(self) -> bool:
+        """The API connection is ready (CONNECTED or DEGRADED)."""
+        ...
+
+    @property
+    def socket_up(self) -> bool:
+        """The API socket is up (the state may still be CONNECTING)."""
+        ...
+
+    @property
+    def supervised(self) -> bool:
+        """Supervision runs: a session ended is connected again."""
+        ...
+
+    @property
+    def settings(self) -> ConnectionSettings: ...
+
+    async def wait_connected(self, timeout: float | None = None) -> None: ...
 
 
 class Participant(Protocol):

@@ -14,22 +14,14 @@ outside regular trading hours are absent with ``use_rth=True`` by IB's design.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import MutableSequence, Sequence
 from typing import Any, Final
 
-_DURATION: Final = re.compile(r"^\s*(\d+)\s*([SDWMY])\s*$", re.IGNORECASE)
-_UNIT: Final = {"S": 1, "D": 86_400, "W": 604_800, "M": 2_592_000, "Y": 31_536_000}
+from v6.protocol.pacing import duration_seconds
+
 DAY: Final = 86_400
 #: Bars of overlap asked for beyond the gap (the bar that was forming, and one for safety).
 OVERLAP_BARS: Final = 2
-
-
-def duration_seconds(duration: str) -> float | None:
-    match = _DURATION.match(duration)
-    if match is None:
-        return None
-    return float(int(match.group(1)) * _UNIT[match.group(2).upper()])
 
 
 def gap_duration(gap: float, bar: float, original: str) -> tuple[str, bool]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ib_async import IB, BarDataList, Contract, PnL, PnLSingle, RealTimeBarList, Ticker
 
-from v6.connection.lifecycle import SessionStart
+from v6.connection.lifecycle import ConnectionView, SessionStart
 from v6.data.feeds import (
     DEFAULT_COMPETING_RETRY,
     DEFAULT_MAX_RESUBSCRIBES,
@@ -28,7 +28,7 @@ from v6.data.feeds import (
     Feed,
     FeedState,
 )
-from v6.data.registry import ConnectionView, FeedRegistry
+from v6.data.registry import FeedRegistry
 from v6.data.responses import farm_notice
 from v6.data.specs import (
     HistoricalBars,
@@ -37,7 +37,7 @@ from v6.data.specs import (
     PnLSingleOf,
     RealtimeBars,
     TickByTick,
-    describe,
+    feed_name,
 )
 from v6.data.watch import FeedWatch
 from v6.protocol.pacing import bar_seconds
@@ -241,7 +241,7 @@ def _feed_health(feed: Feed, now: float) -> dict[str, Any]:
     return {
         "number": feed.number,
         "kind": feed.spec.kind.value,
-        "contract": describe(feed.spec),
+        "contract": feed_name(feed.spec),
         "state": feed.state.value,
         "last_update_age_seconds": age,
         "resubscribes": feed.resubscribes,

@@ -11,34 +11,21 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ib_async import IB, BarDataList, Contract
 
 from v6.connection.lanes import Lane, in_lane
-from v6.connection.state import ConnectionState
+from v6.connection.lifecycle import ConnectionView
 from v6.data.feeds import Feed, FeedState
 from v6.data.gaps import gap_duration, merge_bars
 from v6.data.ib_adapter import IbAsyncData
 from v6.data.responses import COMPETING_BURST, Episodes, Response, response_to
-from v6.data.specs import HistoricalBars, Kind, Spec, contract_of, describe
+from v6.data.specs import FeedKind, HistoricalBars, Spec, contract_of, feed_name
 from v6.protocol.pacing import bar_seconds
 
 if TYPE_CHECKING:
     from loguru import Logger
-
-
-class ConnectionView(Protocol):
-    """What live data reads of the connection it rides on."""
-
-    @property
-    def state(self) -> ConnectionState: ...
-
-    @property
-    def is_connected(self) -> bool: ...
-
-    @property
-    def supervised(self) -> bool: ...
 
 
 class FeedRegistry:
@@ -151,7 +138,7 @@ class FeedRegistry:
             duration, whole = gap_duration(self._clock() - feed.last_update, bar, spec.duration)
             if not whole:
                 self._log.warning("{}: outage longer than {}: a gap stays before the replayed "
-                                  "bars", describe(spec), spec.duration)  # fmt: skip
+                                  "bars", feed_name(spec), spec.duration)  # fmt: skip
         feed.requested(None, self._clock())
         try:
             with in_lane(Lane.STREAMS):
@@ -194,7 +181,7 @@ class FeedRegistry:
         feed.last_error = f"{code}: {text}"
         if response is Response.RESUBSCRIBE:
             self._log.warning("{} {}: IB {} ({}); re-requested", feed.spec.kind,
-                              describe(feed.spec), code, text)  # fmt: skip
+                              feed_name(feed.spec), code, text)  # fmt: skip
             feed.failures += 1
             self.resubscribe(feed)
         elif response is Response.COMPETING:
@@ -209,7 +196,7 @@ class FeedRegistry:
     def _refused(self, feed: Feed, code: int, text: str) -> None:
         if feed.state is not FeedState.REFUSED:
             self.refusals += 1
-            self._log.warning("{} {} refused by IB {}: {}", feed.spec.kind, describe(feed.spec),
+            self._log.warning("{} {} refused by IB {}: {}", feed.spec.kind, feed_name(feed.spec),
                               code, text)  # fmt: skip
         feed.state = FeedState.REFUSED
         _wake_first(feed)
@@ -234,9 +221,9 @@ def _brought_data(feed: Feed, handle: Any) -> bool:
     """This update of ``handle`` carries data for ``feed`` (a Ticker is shared by a contract's
     market data and tick-by-tick feeds)."""
     kind = feed.spec.kind
-    if kind is Kind.MARKET_DATA:
+    if kind is FeedKind.MARKET_DATA:
         return bool(handle.ticks)
-    if kind is Kind.TICK_BY_TICK:
+    if kind is FeedKind.TICK_BY_TICK:
         return bool(handle.tickByTicks)
     return True
 

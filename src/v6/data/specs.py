@@ -8,7 +8,7 @@ from enum import StrEnum
 from ib_async import Contract, TagValue
 
 
-class Kind(StrEnum):
+class FeedKind(StrEnum):
     MARKET_DATA = "market_data"
     TICK_BY_TICK = "tick_by_tick"
     REALTIME_BARS = "realtime_bars"
@@ -19,11 +19,11 @@ class Kind(StrEnum):
 
 #: The data-farm family each kind streams from: a farm notice (2103/2104 market data,
 #: 2105/2106 historical) concerns the feeds of its family only.
-FARM_FAMILY: dict[Kind, str] = {
-    Kind.MARKET_DATA: "market_data",
-    Kind.TICK_BY_TICK: "market_data",
-    Kind.REALTIME_BARS: "market_data",
-    Kind.HISTORICAL_BARS: "historical_data",
+FARM_FAMILY: dict[FeedKind, str] = {
+    FeedKind.MARKET_DATA: "market_data",
+    FeedKind.TICK_BY_TICK: "market_data",
+    FeedKind.REALTIME_BARS: "market_data",
+    FeedKind.HISTORICAL_BARS: "historical_data",
 }
 
 
@@ -32,7 +32,7 @@ class MarketData:
     contract: Contract
     generic_ticks: str = ""
     options: tuple[TagValue, ...] = ()
-    kind: Kind = field(default=Kind.MARKET_DATA, init=False)
+    kind: FeedKind = field(default=FeedKind.MARKET_DATA, init=False)
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class TickByTick:
     tick_type: str = "Last"  # Last, AllLast, BidAsk or MidPoint
     number_of_ticks: int = 0
     ignore_size: bool = False
-    kind: Kind = field(default=Kind.TICK_BY_TICK, init=False)
+    kind: FeedKind = field(default=FeedKind.TICK_BY_TICK, init=False)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class RealtimeBars:
     what_to_show: str = "TRADES"
     use_rth: bool = False
     options: tuple[TagValue, ...] = ()
-    kind: Kind = field(default=Kind.REALTIME_BARS, init=False)
+    kind: FeedKind = field(default=FeedKind.REALTIME_BARS, init=False)
 
 
 @dataclass(frozen=True)
@@ -65,14 +65,14 @@ class HistoricalBars:
     what_to_show: str = "TRADES"
     use_rth: bool = True
     format_date: int = 1
-    kind: Kind = field(default=Kind.HISTORICAL_BARS, init=False)
+    kind: FeedKind = field(default=FeedKind.HISTORICAL_BARS, init=False)
 
 
 @dataclass(frozen=True)
 class PnLOf:
     account: str
     model_code: str = ""
-    kind: Kind = field(default=Kind.PNL, init=False)
+    kind: FeedKind = field(default=FeedKind.PNL, init=False)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class PnLSingleOf:
     account: str
     model_code: str
     con_id: int
-    kind: Kind = field(default=Kind.PNL_SINGLE, init=False)
+    kind: FeedKind = field(default=FeedKind.PNL_SINGLE, init=False)
 
 
 Spec = MarketData | TickByTick | RealtimeBars | HistoricalBars | PnLOf | PnLSingleOf
@@ -90,7 +90,7 @@ def contract_of(spec: Spec) -> Contract | None:
     return None if isinstance(spec, PnLOf | PnLSingleOf) else spec.contract
 
 
-def describe(spec: Spec) -> str:
+def feed_name(spec: Spec) -> str:
     """A short name for logs and health: ``AAPL (265598)``, ``PnL DU123``."""
     match spec:
         case PnLOf(account=account):

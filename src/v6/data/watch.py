@@ -24,7 +24,7 @@ from v6.data.feeds import Feed, FeedAction, FeedState, judge
 from v6.data.hours import LiquidHours, parse_liquid_hours
 from v6.data.registry import FeedRegistry
 from v6.data.responses import FarmNotice
-from v6.data.specs import FARM_FAMILY, contract_of, describe
+from v6.data.specs import FARM_FAMILY, contract_of, feed_name
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -157,7 +157,7 @@ class FeedWatch:
     def _act(self, feed: Feed, now: float) -> None:
         action = judge(feed, now, max_resubscribes=self._max_resubscribes,
                        competing_retry=self._competing_retry)  # fmt: skip
-        name = f"{feed.spec.kind} {describe(feed.spec)}"
+        name = f"{feed.spec.kind} {feed_name(feed.spec)}"
         if action is FeedAction.RESUBSCRIBE:
             level = "WARNING" if feed.failures == 0 else "DEBUG"  # once per silent episode
             self._log.log(level, "{} silent for {:.3g}s; re-requested", name,

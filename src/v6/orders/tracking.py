@@ -22,13 +22,12 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ib_async import IB, CommissionReport, Fill, Trade
 
-from v6.connection.lifecycle import SessionStart
+from v6.connection.lifecycle import ConnectionView, SessionStart
 from v6.connection.listeners import ListenerRegistry, Listeners
-from v6.connection.settings import ConnectionSettings
 from v6.connection.state import ConnectionState
 from v6.orders.ib_adapter import IbAsyncOrders
 from v6.orders.journal import Journal
@@ -40,22 +39,6 @@ if TYPE_CHECKING:
 
 FillHook = Callable[[Trade, Fill], Any]
 CommissionHook = Callable[[Trade, Fill, CommissionReport], Any]
-
-
-class ConnectionView(Protocol):
-    """What order tracking reads of the connection it rides on."""
-
-    @property
-    def state(self) -> ConnectionState: ...
-
-    @property
-    def socket_up(self) -> bool: ...
-
-    @property
-    def is_connected(self) -> bool: ...
-
-    @property
-    def settings(self) -> ConnectionSettings: ...
 
 
 class OrderTracking:

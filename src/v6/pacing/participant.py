@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from ib_async import IB
 
 from v6.connection.lanes import Lane, in_lane
-from v6.connection.lifecycle import SessionStart
+from v6.connection.lifecycle import ConnectionView, SessionStart
 from v6.errors import RequestTimeout
 from v6.pacing.budget import Budget
 from v6.pacing.ib_adapter import IbAsyncPacing
@@ -30,15 +30,6 @@ from v6.pacing.scheduler import Scheduler
 from v6.protocol.pacing import PacingLimits
 
 T = TypeVar("T")
-
-
-class LiveConnection(Protocol):
-    """What pacing reads of the connection it rides on."""
-
-    @property
-    def is_connected(self) -> bool: ...
-
-    async def wait_connected(self, timeout: float | None = None) -> None: ...
 
 
 class RequestPacing:
@@ -49,7 +40,7 @@ class RequestPacing:
         ib: IB,
         limits: PacingLimits | None,
         *,
-        connection: LiveConnection,
+        connection: ConnectionView,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``limits`` None: the scheduler is off (ib_async's own throttle stays); :meth:`run`

@@ -54,6 +54,8 @@ _UNIT_SECONDS: Final = {
     "month": 2_592_000, "months": 2_592_000,
 }  # fmt: skip
 _BAR_SIZE = re.compile(r"^\s*(\d+)\s+([A-Za-z]+)\s*$")
+_DURATION: Final = re.compile(r"^\s*(\d+)\s*([SDWMY])\s*$", re.IGNORECASE)
+_DURATION_SECONDS: Final = {"S": 1, "D": 86_400, "W": 604_800, "M": 2_592_000, "Y": 31_536_000}
 
 
 def bar_seconds(bar_size: str) -> float | None:
@@ -64,6 +66,15 @@ def bar_seconds(bar_size: str) -> float | None:
         return None
     unit = _UNIT_SECONDS.get(match.group(2).lower())
     return None if unit is None else float(int(match.group(1)) * unit)
+
+
+def duration_seconds(duration: str) -> float | None:
+    """Seconds in an IB duration (``"1800 S"``, ``"1 D"``, ``"2 W"``, ``"1 M"``, ``"1 Y"``);
+    None if TWS would not accept it."""
+    match = _DURATION.match(duration)
+    if match is None:
+        return None
+    return float(int(match.group(1)) * _DURATION_SECONDS[match.group(2).upper()])
 
 
 @dataclass(frozen=True)
