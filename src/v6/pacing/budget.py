@@ -77,6 +77,8 @@ class Budget:
         """When ``cost`` may be spent: ``now``, a later time, or ``math.inf`` (a concurrent cap
         is full: ask again when a request ends)."""
         at = self.message_slot(cost.lane, now)
+        if cost.ends is not None or not (cost.historical or cost.realtime_bars or cost.line):
+            return at  # a plain message, or a cancel: the message rate alone
         if cost.historical is not None:
             at = max(at, self._historical_slot(cost.historical, now))
         if cost.realtime_bars and self._realtime_bars is not None:

@@ -73,24 +73,31 @@ _LINE_HOLDERS: Final = frozenset({M.REQ_TICK_BY_TICK_DATA})
 _FIRST_BACKOFF_WINDOWS: Final = 1.0
 
 
+_LANES: Final[dict[int, Lane]] = {
+    **dict.fromkeys(_BULK, Lane.BULK), **dict.fromkeys(_SYNC, Lane.SYNC),
+    **dict.fromkeys(_URGENT, Lane.URGENT),
+}  # fmt: skip
+#: Messages whose fields a rule reads (the others cost one message of their lane).
+_READ: Final = frozenset({
+    M.REQ_HISTORICAL_DATA, M.REQ_MKT_DATA, M.CANCEL_MKT_DATA, M.CANCEL_HISTORICAL_DATA,
+    M.REQ_REAL_TIME_BARS, *_LINE_HOLDERS, *_REQ_ID_FIELD,
+})  # fmt: skip
+_PLAIN: Final = {lane: Cost(lane) for lane in Lane}
+
+
 def lane_of(msg_id: int) -> Lane:
-    """A message's lane by its id alone."""
-    if msg_id in _URGENT:
-        return Lane.URGENT
-    if msg_id in _SYNC:
-        return Lane.SYNC
-    if msg_id in _BULK:
-        return Lane.BULK
-    return Lane.STREAMS
+    """A message's lane, by its id and the lane the running code marked (a marked lane never
+    demotes an URGENT message)."""
+    lane = _LANES.get(msg_id, Lane.STREAMS)
+    marked = marked_lane()
+    return lane if marked is None or lane is Lane.URGENT else marked
 
 
 def cost_of(message: Message, server_version: int) -> Cost:
-    """What ``message`` spends of IB's budget, in the lane it asked for (a marked lane never
-    demotes an URGENT message)."""
+    """What ``message`` spends of IB's budget, in its lane (:func:`lane_of`)."""
     lane = lane_of(message.msg_id)
-    marked = marked_lane()
-    if marked is not None and lane is not Lane.URGENT:
-        lane = marked
+    if message.msg_id not in _READ:
+        return _PLAIN[lane]
     try:
         request = parse_request(message, server_version)
     except ProtocolError:
@@ -169,14 +176,21 @@ class IbAsyncPacing:
         if not msg:
             self._send_msg(msg)
             return
-        fields = msg.split("\0")
+        head = msg[: msg.find("\0")]
         try:
-            message = Message(int(fields[0]), tuple(fields[:-1]))
+            msg_id = int(head)
         except ValueError:
             self._send_msg(msg)  # not a message this layer can read: not its to hold
             return
-        cost = cost_of(message, self._client.serverVersion())
-        self._scheduler.offer(cost, lambda: self._send(cost, msg))
+        if msg_id in _READ:
+            fields = tuple(msg.split("\0")[:-1])
+            cost = cost_of(Message(msg_id, fields), self._client.serverVersion())
+        else:
+            cost = _PLAIN[lane_of(msg_id)]
+        if self._scheduler.go(cost):
+            self._send(cost, msg)
+        else:
+            self._scheduler.hold(cost, lambda: self._send(cost, msg))
 
     def _send(self, cost: Cost, msg: str) -> None:
         if cost.req_id is not None and (cost.historical is not None or cost.realtime_bars):

@@ -58,6 +58,8 @@ class Scheduler:
         self._lanes: dict[Lane, deque[Waiting]] = {lane: deque() for lane in Lane}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
+        self._waiting = 0  # messages waiting, over all lanes
+        self._withdrawn_cancel: Cost | None = None  # go() withdrew its request: hold() drops it
         self.stats = SchedulerStats()
 
     def queued(self) -> dict[str, int]:
@@ -69,13 +71,33 @@ class Scheduler:
 
     def offer(self, cost: Cost, send: Callable[[], None]) -> None:
         """Send now, or hold until the budget and the lanes allow it."""
+        if self.go(cost):
+            send()
+        else:
+            self.hold(cost, send)
+
+    def go(self, cost: Cost) -> bool:
+        """True: the message may go now, and is counted as sent (the caller sends it). False:
+        it must wait (:meth:`hold`); or it is a cancel whose request was still waiting, and
+        both are withdrawn (:meth:`hold` then does nothing)."""
         now = self._clock()
-        if cost.ends is not None and self._withdraw(cost.ends):
-            return  # the request never went: neither does its cancel
-        if not self._ahead_of(cost.lane) and self.budget.earliest(cost, now) <= now:
-            self._send(cost, send, now)
+        if self._waiting and cost.ends is not None and self._withdraw(cost.ends):
+            self._withdrawn_cancel = cost
+            return False
+        if self._waiting and self._ahead_of(cost.lane):
+            return False
+        if self.budget.earliest(cost, now) > now:
+            return False
+        self._count(cost, now)
+        return True
+
+    def hold(self, cost: Cost, send: Callable[[], None]) -> None:
+        """Let ``cost`` wait in its lane (after :meth:`go` said False)."""
+        if self._withdrawn_cancel is cost:
+            self._withdrawn_cancel = None
             return
-        self._lanes[cost.lane].append(Waiting(cost, send, now))
+        self._lanes[cost.lane].append(Waiting(cost, send, self._clock()))
+        self._waiting += 1
         self.pump()
 
     def pump(self) -> None:
@@ -99,7 +121,9 @@ class Scheduler:
             item = waiting.popleft()
             at = self.budget.earliest(item.cost, now)
             if at <= now:
-                self._send(item.cost, item.send, now, since=item.since)
+                self._waiting -= 1
+                self._count(item.cost, now, since=item.since)
+                item.send()
                 if self.budget.message_slot(item.cost.lane, now) > now:
                     break  # the message rate is spent for this lane
             else:
@@ -121,6 +145,7 @@ class Scheduler:
         for waiting in self._lanes.values():
             self.stats.dropped += len(waiting)
             waiting.clear()
+        self._waiting = 0
         self.budget.session_ended()
         self._set_timer(math.inf)
 
@@ -133,7 +158,7 @@ class Scheduler:
         """A message of ``lane`` or an earlier one waits (a new one must queue behind it)."""
         return any(self._lanes[earlier] for earlier in Lane if earlier <= lane)
 
-    def _send(self, cost: Cost, send: Callable[[], None], now: float, since: float = -1) -> None:
+    def _count(self, cost: Cost, now: float, since: float = -1) -> None:
         self.budget.spend(cost, now)
         self.stats.sent[cost.lane] += 1
         if since >= 0:
@@ -141,13 +166,13 @@ class Scheduler:
             self.stats.waited[cost.lane] += 1
             self.stats.wait_seconds += waited
             self.stats.longest_wait = max(self.stats.longest_wait, waited)
-        send()
 
     def _withdraw(self, req_id: int) -> bool:
         for waiting in self._lanes.values():
             for item in waiting:
                 if item.cost.req_id == req_id:
                     waiting.remove(item)
+                    self._waiting -= 1
                     self.stats.withdrawn += 1
                     return True
         return False
