@@ -223,3 +223,32 @@ async def test_restart_series(gateway: FakeGateway, make_manager: Callable[..., 
         assert (value(found, "v6_ib_readiness_probes_total", outcome="refused") or 0) >= 1
     finally:
         metrics.close()
+
+
+async def test_pacing_and_subscription_series(
+    gateway: FakeGateway, make_manager: Callable[..., Any]
+) -> None:
+    from ib_async import Stock
+
+    manager = make_manager(gateway.port, stale_after=None)
+    metrics = ConnectionMetrics(manager)
+    try:
+        await manager.start()
+        await manager.wait_connected(timeout=40 * T)
+        ticker = manager.data.market_data(Stock("AAPL", "SMART", "USD", conId=265598))
+        await wait_until(lambda: manager.data.feeds[0].last_update > 0, timeout=40 * T)
+        found = samples(metrics.exposition())
+        assert value(found, "v6_ib_requests_queued", lane="bulk") == 0.0
+        assert value(found, "v6_ib_market_data_lines") == 1.0
+        labels = {"number": "1", "kind": "market_data", "contract": "AAPL (265598)"}
+        age = value(found, "v6_ib_subscription_last_update_age_seconds", **labels)
+        assert age is not None
+        assert 0 <= age < 1
+        assert value(found, "v6_ib_subscription_state", **labels, state="streaming") == 1.0
+        assert value(found, "v6_ib_subscription_resubscribes_total", **labels) == 0.0
+        assert value(found, "v6_ib_competing_sessions_total") == 0.0
+        manager.data.cancel(ticker)
+        found = samples(metrics.exposition())
+        assert value(found, "v6_ib_subscription_state", **labels, state="streaming") is None
+    finally:
+        metrics.close()

@@ -165,6 +165,9 @@ class _ManagerCollector(Collector):
             value=float(trading["fills_recovered"]),
         )
         yield from _restart_families(manager)
+        fields = manager.connection.connection_health()
+        yield from _pacing_families(fields["pacing"])
+        yield from _data_families(fields["subscriptions"], fields["data"])
 
         age = GaugeMetricFamily(
             f"{PREFIX}_last_heartbeat_age_seconds",
@@ -202,6 +205,70 @@ def _restart_families(manager: IBConnectionManager) -> Iterator[Metric]:
         "RESTART commands sent to IBC for a gateway that accepted but did not answer.",
         value=float(restarts.ibc.restarts_requested),
     )
+
+
+def _pacing_families(pacing: dict[str, Any] | None) -> Iterator[Metric]:
+    """The request scheduler's budget (nothing when it is off)."""
+    if pacing is None:
+        return
+    queued = GaugeMetricFamily(
+        f"{PREFIX}_requests_queued", "Requests waiting for their pacing slot, by lane.",
+        labels=["lane"],
+    )  # fmt: skip
+    for lane, count in pacing["queued"].items():
+        queued.add_metric([lane], float(count))
+    yield queued
+    yield CounterMetricFamily(f"{PREFIX}_requests_waited",
+                              "Requests that waited for their pacing slot.",
+                              value=float(pacing["waited"]))  # fmt: skip
+    yield CounterMetricFamily(f"{PREFIX}_request_wait_seconds",
+                              "Total time requests waited for their pacing slot.",
+                              value=float(pacing["wait_seconds"]))  # fmt: skip
+    violations = CounterMetricFamily(
+        f"{PREFIX}_pacing_violations",
+        "Pacing errors that still arrived (162, 420, 322, 100), by code; each retried.",
+        labels=["code"],
+    )
+    for code, count in pacing["violations"].items():
+        violations.add_metric([code], float(count))
+    yield violations
+    for key, help_text in (
+        ("market_data_lines", "Market-data lines in use (requests holding one)."),
+        ("open_historical", "Historical requests open now (keepUpToDate included)."),
+        ("historical_in_window", "Historical requests in IB's 10-minute window."),
+    ):
+        if pacing[key] is not None:
+            yield GaugeMetricFamily(f"{PREFIX}_{key}", help_text, value=float(pacing[key]))
+
+
+def _data_families(feeds: list[dict[str, Any]], data: dict[str, Any]) -> Iterator[Metric]:
+    """Live subscriptions: one series per subscription, and what IB refused or cut."""
+    labels = ["number", "kind", "contract"]
+    age = GaugeMetricFamily(f"{PREFIX}_subscription_last_update_age_seconds",
+                            "Seconds since the subscription last received data.",
+                            labels=labels)  # fmt: skip
+    resubscribes = CounterMetricFamily(f"{PREFIX}_subscription_resubscribes",
+                                       "Times the subscription was requested again.",
+                                       labels=labels)  # fmt: skip
+    states = GaugeMetricFamily(f"{PREFIX}_subscription_state",
+                               "1 for the subscription's current state.",
+                               labels=[*labels, "state"])  # fmt: skip
+    for feed in feeds:
+        values = [str(feed["number"]), feed["kind"], feed["contract"]]
+        if feed["last_update_age_seconds"] is not None:
+            age.add_metric(values, feed["last_update_age_seconds"])
+        resubscribes.add_metric(values, float(feed["resubscribes"]))
+        states.add_metric([*values, feed["state"]], 1.0)
+    yield from (age, resubscribes, states)
+    for name, help_text in (
+        ("refusals", "Subscriptions IB refused (101 max tickers, no permissions ...)."),
+        ("competing_sessions", "Episodes of 10197: a competing live session had the data."),
+        ("farm_flaps", "Data farm connections reported broken (2103 / 2105)."),
+    ):
+        yield CounterMetricFamily(f"{PREFIX}_{name}", help_text, value=float(data[name]))
+    yield GaugeMetricFamily(f"{PREFIX}_subscriptions_dead",
+                            "Subscriptions still silent after re-requests and a reconnect.",
+                            value=float(data["dead"]))  # fmt: skip
 
 
 class ConnectionMetrics:
