@@ -56,15 +56,19 @@ class FeedWatch:
         self._competing_retry = competing_retry
         self._reconnect = reconnect
         self._task: asyncio.Task[None] | None = None
+        self._live = False  # a session is live: feeds are watched
         self._wake = asyncio.Event()
         self._down: dict[str, dict[str, float]] = defaultdict(dict)  # family -> farm -> since
         self._hours: dict[int, LiquidHours | None] = {}  # conId -> hours (None: unknown)
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
+        """Watch while the session is live (a task only while there is a feed to watch)."""
+        self._live = True
+        if self._registry.feeds and (self._task is None or self._task.done()):
             self._task = asyncio.ensure_future(self._run())
 
     def stop(self) -> None:
+        self._live = False
         if self._task is not None:
             self._task.cancel()
             self._task = None
@@ -72,6 +76,8 @@ class FeedWatch:
 
     def changed(self) -> None:
         """A feed was added, removed or changed state: look again now."""
+        if self._live and self._task is None:
+            self.start()
         self._wake.set()
 
     # ----------------------------------------------------------------------- farms
