@@ -20,7 +20,7 @@ class Clock:
 def make(limits: PacingLimits | None = None) -> tuple[Scheduler, Clock, list[str]]:
     clock = Clock()
     budget = Budget(limits or PacingLimits(messages_per_second=5), message_guard=0.0,
-                    urgent_reserve=1)  # fmt: skip
+                    urgent_reserve=1, burst=2)  # fmt: skip
     scheduler = Scheduler(budget, clock)
     return scheduler, clock, []
 
@@ -47,15 +47,15 @@ async def test_sync_goes_at_once_until_the_rate_is_spent_then_at_its_slots() -> 
     assert scheduler.stats.waited[Lane.SYNC] == 2
 
 
-async def test_bulk_goes_one_per_spacing() -> None:
-    scheduler, clock, sent = make()  # 4 per second for the other lanes: one per 0.25 s
-    for i in range(3):
+async def test_bulk_goes_in_half_a_window_then_one_per_spacing() -> None:
+    scheduler, clock, sent = make()  # 4 per second for the other lanes: 2, then one per 0.25 s
+    for i in range(4):
         offer(scheduler, sent, f"b{i}", Cost(Lane.BULK))
-    assert sent == ["b0"]
+    assert sent == ["b0", "b1"]
     assert scheduler.next_slot() == clock.now + 0.25
     clock.now += 0.25
     scheduler.pump()
-    assert sent == ["b0", "b1"]
+    assert sent == ["b0", "b1", "b2"]
 
 
 async def test_an_order_overtakes_a_saturated_backfill() -> None:
@@ -65,12 +65,11 @@ async def test_an_order_overtakes_a_saturated_backfill() -> None:
     offer(scheduler, sent, "order", Cost(Lane.URGENT))
     assert sent[-1] == "order"  # the reserve: no wait at all
     offer(scheduler, sent, "sync", Cost(Lane.SYNC))  # behind nothing of its lane: at once
-    offer(scheduler, sent, "sync 2", Cost(Lane.SYNC))
-    offer(scheduler, sent, "sync 3", Cost(Lane.SYNC))  # the window (4 + 1 reserved) is full
-    assert sent == ["b0", "order", "sync", "sync 2"]
+    offer(scheduler, sent, "sync 2", Cost(Lane.SYNC))  # the window (4 + 1 reserved) is full
+    assert sent == ["b0", "b1", "order", "sync"]
     clock.now += 1.0
     scheduler.pump()
-    assert sent[4] == "sync 3"  # the first freed slot goes to the earlier lane
+    assert sent[4] == "sync 2"  # the first freed slot goes to the earlier lane
 
 
 async def test_a_request_held_by_its_contract_does_not_hold_the_next_one() -> None:
@@ -111,8 +110,8 @@ async def test_a_closed_sockets_waiting_messages_are_dropped() -> None:
     for i in range(6):
         offer(scheduler, sent, f"b{i}", Cost(Lane.BULK))
     scheduler.session_ended()
-    assert scheduler.stats.dropped == 5
+    assert scheduler.stats.dropped == 4
     assert scheduler.next_slot() is None
     clock.now += 1.0
     offer(scheduler, sent, "next session", Cost(Lane.STREAMS))
-    assert sent == ["b0", "next session"]
+    assert sent == ["b0", "b1", "next session"]

@@ -8,10 +8,12 @@ Nothing here sleeps or reads a clock: every call takes ``now``.
 The message window is kept honestly. IB counts messages when they arrive, this budget when they
 are sent, and a message that waits on its way (behind a burst the receiver is still reading)
 stays in IB's window longer: so the window here is ``message_guard`` seconds longer than IB's
-second, and the STREAMS and BULK lanes, which can saturate it, are spread evenly (one message per
-window / rate) instead of going as whole windows at once; a full window sent as one burst at the
-boundary of the last one is exactly what trips IB's count (seen on the fake gateway). URGENT and
-SYNC go as bursts within the window (an order; a connect's start-up sync of about ten messages).
+second, and the STREAMS and BULK lanes, which can saturate it, go in bursts of at most
+``burst`` messages and are then spread evenly (one message per window / rate): a large burst is
+read by its receiver over several turns, so its last messages are counted late, and the next
+window's first messages then meet them in IB's count (seen on the fake gateway with bursts of 25
+and more). URGENT and SYNC go as bursts within the window (an order; a connect's start-up sync of
+about ten messages).
 ``urgent_reserve`` messages of each window are kept for the URGENT lane, so an order goes out at
 once even while a backfill saturates the rate.
 """
@@ -30,6 +32,8 @@ from v6.protocol.pacing import MESSAGE_WINDOW, HistoricalQuery, PacingLimits
 DEFAULT_MESSAGE_GUARD: Final = 0.02
 #: Messages of each window only the URGENT lane may use.
 DEFAULT_URGENT_RESERVE: Final = 1
+#: Messages STREAMS and BULK may send at once before they are spread evenly.
+DEFAULT_BURST: Final = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,7 @@ class Budget:
         *,
         message_guard: float = DEFAULT_MESSAGE_GUARD,
         urgent_reserve: int = DEFAULT_URGENT_RESERVE,
+        burst: int = DEFAULT_BURST,
     ) -> None:
         self.limits = limits
         rate = limits.messages_per_second
@@ -60,7 +65,8 @@ class Budget:
         self._messages = None if rate is None else SlidingLog(rate, seconds)
         self._urgent_limit = rate or 0
         self._other_limit = max(1, self._urgent_limit - urgent_reserve)
-        self._spacing = seconds / self._other_limit  # STREAMS and BULK: one per spacing
+        self._spacing = seconds / self._other_limit  # STREAMS and BULK, past their burst
+        self._burst = min(burst, self._other_limit)
         self._last_spread = -math.inf
         identical = limits.scaled_identical_window
         self._identical = None if identical is None else KeyedLogs[HistoricalQuery](1, identical)
@@ -93,7 +99,7 @@ class Budget:
         if self._messages is None:
             return at
         limit = self._urgent_limit if lane is Lane.URGENT else self._other_limit
-        if lane >= Lane.STREAMS:
+        if lane >= Lane.STREAMS and self._messages.used(now) >= self._burst:
             at = max(at, self._last_spread + self._spacing)
         return max(at, self._messages.earliest(now, 1, limit))
 
