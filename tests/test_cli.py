@@ -20,9 +20,12 @@ import pytest
 from tests.helpers import TIME_UNIT, wait_until
 from v6.cli import main
 from v6.commands.check import DEFAULT_CHECK_CLIENT_ID, DEFAULT_CHECK_TIMEOUT, check, not_tws
+from v6.errors import ConfigError
 from v6.protocol.codec import ClientMessage
 from v6.protocol.framing import frame
+from v6.protocol.pacing import PacingLimits
 from v6.testing import FakeGateway
+from v6.testing.cli import pacing_rules_from_args, parse_gateway_args
 
 T = TIME_UNIT
 SCRIPT = Path(sys.executable).with_name("v6-ib")
@@ -384,3 +387,38 @@ async def test_watch_bad_usage_exits_2() -> None:
     code, _, err, _ = await run_cli("watch", "--client-id", "1,x")
     assert code == 2
     assert "comma-separated list of integers" in err
+
+
+# ------------------------------------------------------------------------ v6-ib gateway's options
+
+
+def test_gateway_enforces_ibs_pacing_rules_by_default() -> None:
+    args = parse_gateway_args(["gateway"])
+    assert pacing_rules_from_args(args) == PacingLimits()
+    assert (args.realtime_bar_interval, args.historical_latency) == (5.0, 0.0)
+
+
+def test_gateway_pacing_options() -> None:
+    args = parse_gateway_args(
+        ["gateway", "--pacing-scale", "0.01", "--historical-limit", "off", "--market-data-lines",
+         "3", "--identical-window", "OFF", "--same-contract-limit", "2", "--open-historical-limit",
+         "7", "--realtime-bars-limit", "9", "--realtime-bar-interval", "0.5",
+         "--historical-latency", "1"]
+    )  # fmt: skip
+    assert pacing_rules_from_args(args) == PacingLimits(
+        scale=0.01, historical=None, market_data_lines=3, identical_window=None,
+        same_contract=2, open_historical=7, realtime_bars=9,
+    )  # fmt: skip
+    assert (args.realtime_bar_interval, args.historical_latency) == (0.5, 1.0)
+    assert pacing_rules_from_args(parse_gateway_args(["gateway", "--no-ib-pacing"])) is None
+
+
+def test_gateway_pacing_option_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_gateway_args(["gateway", "--historical-limit", "many"])
+    assert exit_info.value.code == 2
+    assert "expected a count or 'off', got 'many'" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="historical must be"):
+        pacing_rules_from_args(parse_gateway_args(["gateway", "--historical-limit", "0"]))
+    with pytest.raises(ConfigError, match="scale must be"):
+        pacing_rules_from_args(parse_gateway_args(["gateway", "--pacing-scale", "0"]))

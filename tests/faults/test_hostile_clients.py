@@ -59,6 +59,7 @@ pytestmark = [
         handshake_timeout=HANDSHAKE_TIMEOUT,
         max_output_buffer=OUTPUT_LIMIT,
         slow_client_timeout=SLOW_CLIENT_TIMEOUT,
+        pacing_rules=None,  # the attackers repeat one historical request for its 100 KB reply
     ),
 ]
 

@@ -163,3 +163,18 @@ def test_number_fields_are_ascii_only(value: str) -> None:
 
 def test_negative_integers_still_parse() -> None:
     assert codec.parse_request(request(ClientMessage.REQ_IDS, 1, -1)) == codec.ReqIds(-1)
+
+
+def test_parse_realtime_bars_as_both_clients_send_them() -> None:
+    ib_async = request(50, 3, 4, *IB_ASYNC_CONTRACT, 5, "TRADES", 0, "")
+    ibapi = request(50, 3, 4, "265598", "AAPL", "STK", "", "", "", "", "SMART", "", "USD", "",
+                    "", 5, "MIDPOINT", 1, "")  # fmt: skip
+    parsed = codec.parse_request(ib_async)
+    assert isinstance(parsed, codec.ReqRealTimeBars)
+    assert (parsed.req_id, parsed.contract.con_id, parsed.bar_size, parsed.what_to_show) == (
+        4, 265598, 5, "TRADES",
+    )  # fmt: skip
+    assert codec.parse_request(ibapi) == codec.ReqRealTimeBars(
+        4, parsed.contract, 5, "MIDPOINT", True
+    )
+    assert codec.parse_request(request(51, 1, 4)) == codec.CancelRealTimeBars(4)

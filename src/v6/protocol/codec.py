@@ -13,8 +13,9 @@ reaches them:
 * :mod:`v6.protocol.requests`: every client request type and :func:`parse_request`;
 * :mod:`v6.protocol.messages`: encoders of server messages.
 
-Order messages (:mod:`v6.protocol.orders_messages`) and TWS's codes (:mod:`v6.protocol.codes`)
-are imported from their modules.
+Order messages (:mod:`v6.protocol.orders_messages`), live-data and contract-details messages
+(:mod:`v6.protocol.data_messages`) and TWS's codes (:mod:`v6.protocol.codes`) are imported from
+their modules.
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ from v6.protocol.ids import ClientMessage, ServerMessage, TickType
 from v6.protocol.market_requests import (
     CancelHistoricalData,
     CancelMktData,
+    CancelRealTimeBars,
     ReqHistoricalData,
     ReqMktData,
+    ReqRealTimeBars,
 )
 from v6.protocol.messages import (
     Bar,
@@ -126,6 +129,7 @@ __all__ = [
     "CancelMktData",
     "CancelOrder",
     "CancelPositions",
+    "CancelRealTimeBars",
     "ClientCodec",
     "ClientEvent",
     "ClientMessage",
@@ -154,6 +158,7 @@ __all__ = [
     "ReqMktData",
     "ReqOpenOrders",
     "ReqPositions",
+    "ReqRealTimeBars",
     "Request",
     "ServerCodec",
     "ServerEvent",

@@ -110,6 +110,28 @@ TEXT_OPEN_HISTORICAL_LIMIT: Final = (
 )  # 322
 TEXT_MAX_TICKERS: Final = "Max number of tickers has been reached"  # 101
 
+# Live data (sent by the fake gateway's data faults).
+TEXT_LIVE_UPDATES_FAILED: Final = "Failed to request live updates (disconnected)."  # 10182
+TEXT_COMPETING_LIVE_SESSION: Final = "No market data during competing live session"  # 10197
+
+#: Farm notices per farm kind: (broken code, OK code, TWS's text before the farm's name).
+FARM_NOTICE_TEXTS: Final[dict[str, tuple[int, int, str]]] = {
+    "market_data": (ErrorCode.MARKET_DATA_FARM_BROKEN, ErrorCode.MARKET_DATA_FARM_OK,
+                    "Market data farm connection is"),
+    "historical_data": (ErrorCode.HMDS_FARM_BROKEN, ErrorCode.HMDS_FARM_OK,
+                        "HMDS data farm connection is"),
+    "sec_def": (ErrorCode.SEC_DEF_FARM_BROKEN, ErrorCode.SEC_DEF_FARM_OK,
+                "Sec-def data farm connection is"),
+}  # fmt: skip
+
+
+def farm_notice(kind: str, farm: str, ok: bool) -> tuple[int, str]:
+    """TWS's farm notice (code, text) for ``farm`` of ``kind`` (a :data:`FARM_CODES` kind:
+    ``market_data``, ``historical_data``, ``sec_def``): ``(2103, "Market data farm connection is
+    broken:usfarm")``."""
+    broken, good, text = FARM_NOTICE_TEXTS[kind]
+    return (good, f"{text} OK:{farm}") if ok else (broken, f"{text} broken:{farm}")
+
 
 def is_pacing_violation(code: int, text: str) -> bool:
     """IB refused a request for pacing (and would take it later): 162 / 420 "pacing

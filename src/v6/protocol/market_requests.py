@@ -1,4 +1,4 @@
-"""Market-data requests (client -> gateway): streaming quotes and historical bars.
+"""Market-data requests (client -> gateway): streaming quotes, historical and real-time bars.
 Pure, no I/O; fields are read by :mod:`v6.protocol.fields`."""
 
 from __future__ import annotations
@@ -85,3 +85,27 @@ class CancelHistoricalData(CancelRequest):
     """``25,1,reqId``."""
 
     msg_ids = (ClientMessage.CANCEL_HISTORICAL_DATA,)
+
+
+@dataclass(frozen=True, slots=True)
+class ReqRealTimeBars(ClientRequest):
+    """``50,3,reqId,<contract>,barSize,whatToShow,useRTH,realTimeBarsOptions``."""
+
+    msg_ids = (ClientMessage.REQ_REAL_TIME_BARS,)
+
+    req_id: int
+    contract: ContractSpec
+    bar_size: int = 5
+    what_to_show: str = "TRADES"
+    use_rth: bool = False
+
+    @classmethod
+    def parse(cls, f: Fields) -> Self:
+        return cls(f.integer(), f.contract(), f.integer(), f.text(), f.flag())
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRealTimeBars(CancelRequest):
+    """``51,1,reqId``."""
+
+    msg_ids = (ClientMessage.CANCEL_REAL_TIME_BARS,)

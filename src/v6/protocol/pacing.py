@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Final
 
+from v6.protocol.market_requests import ReqHistoricalData
 from v6.validation import require_int, require_range
 
 MESSAGES_PER_SECOND: Final = 50
@@ -53,8 +54,8 @@ _UNIT_SECONDS: Final = {
     "day": 86_400, "days": 86_400, "week": 604_800, "weeks": 604_800,
     "month": 2_592_000, "months": 2_592_000,
 }  # fmt: skip
-_BAR_SIZE = re.compile(r"^\s*(\d+)\s+([A-Za-z]+)\s*$")
-_DURATION: Final = re.compile(r"^\s*(\d+)\s*([SDWMY])\s*$", re.IGNORECASE)
+_BAR_SIZE = re.compile(r"^\s*([0-9]{1,9})\s+([A-Za-z]+)\s*$")  # ASCII digits only
+_DURATION: Final = re.compile(r"^\s*([0-9]{1,9})\s*([SDWMY])\s*$", re.IGNORECASE)
 _DURATION_SECONDS: Final = {"S": 1, "D": 86_400, "W": 604_800, "M": 2_592_000, "Y": 31_536_000}
 
 
@@ -62,7 +63,7 @@ def bar_seconds(bar_size: str) -> float | None:
     """Seconds of one bar of ``bar_size`` (``"5 secs"``, ``"1 min"``, ``"1 day"``, ...); None
     if TWS would not accept it."""
     match = _BAR_SIZE.match(bar_size)
-    if match is None:
+    if match is None or int(match.group(1)) == 0:
         return None
     unit = _UNIT_SECONDS.get(match.group(2).lower())
     return None if unit is None else float(int(match.group(1)) * unit)
@@ -110,6 +111,19 @@ class HistoricalQuery:
     def counts_toward_window(self) -> bool:
         bar = self.bar
         return bar is None or bar < EXEMPT_BAR
+
+
+def historical_query(request: ReqHistoricalData) -> HistoricalQuery:
+    """What IB's historical rules look at in ``request``; the contract's identity is its conId,
+    else ``symbol/secType/expiry/strike/right/currency``."""
+    c = request.contract
+    identity = str(c.con_id) if c.con_id else "/".join(
+        (c.symbol, c.sec_type, c.last_trade_date, str(c.strike), c.right, c.currency)
+    )
+    return HistoricalQuery(
+        identity, c.exchange, request.what_to_show, request.bar_size, request.duration,
+        request.end_date_time, request.use_rth, request.keep_up_to_date,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

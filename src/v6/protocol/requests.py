@@ -11,17 +11,16 @@ handle.
 Adding a request::
 
     @dataclass(frozen=True, slots=True)
-    class ReqPnL(ClientRequest):  # 92,reqId,account,modelCode
-        msg_ids = (ClientMessage.REQ_PNL,)
+    class ReqMatchingSymbols(ClientRequest):  # 81,reqId,pattern
+        msg_ids = (ClientMessage.REQ_MATCHING_SYMBOLS,)
         versioned = False  # no version field after the id
 
         req_id: int
-        account: str
-        model_code: str
+        pattern: str
 
         @classmethod
         def parse(cls, f: Fields) -> Self:
-            return cls(f.integer(), f.text(), f.text())
+            return cls(f.integer(), f.text())
 
 (a cancel whose one field is the request id derives from
 :class:`~v6.protocol.fields.CancelRequest` and needs only its ``msg_ids``), then its name in
@@ -49,8 +48,10 @@ from v6.protocol.framing import MAX_SERVER_VERSION, Message
 from v6.protocol.market_requests import (
     CancelHistoricalData,
     CancelMktData,
+    CancelRealTimeBars,
     ReqHistoricalData,
     ReqMktData,
+    ReqRealTimeBars,
 )
 from v6.protocol.orders_requests import (
     CancelOrder,
@@ -86,6 +87,8 @@ Request = (
     | CancelMktData
     | ReqHistoricalData
     | CancelHistoricalData
+    | ReqRealTimeBars
+    | CancelRealTimeBars
 )
 """Every request type :func:`parse_request` returns: the registry."""
 

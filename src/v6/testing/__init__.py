@@ -15,6 +15,7 @@ Its rooms:
 layers (:mod:`v6.protocol`, :mod:`v6.errors`, :mod:`v6.validation`).
 """
 
+from v6.protocol.pacing import NO_PACING, PacingLimits
 from v6.testing.broker import (
     DEFAULT_ACCOUNT_VALUES,
     DEFAULT_ACCOUNTS,
@@ -55,6 +56,7 @@ __all__ = [
     "DEFAULT_PACING_LIMIT",
     "DEFAULT_TICK_RATE",
     "MAX_ACCOUNT_SUMMARIES",
+    "NO_PACING",
     "STARTUP_SYNC_REQUESTS",
     "SYSTEM_MESSAGES",
     "AccountState",
@@ -72,6 +74,7 @@ __all__ = [
     "HoldOrderStatus",
     "IgnoreRequests",
     "Latency",
+    "PacingLimits",
     "Phase",
     "Position",
     "Stall",

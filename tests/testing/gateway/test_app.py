@@ -12,6 +12,7 @@ from v6.testing import AccountState, AccountValue, Position
 from v6.testing.gateway.app import TwsApp
 from v6.testing.gateway.clients import ClientState
 from v6.testing.gateway.config import GatewaySettings
+from v6.testing.gateway.streams import StreamKind
 from v6.testing.gateway.trading import new_broker
 
 NOW = 1_795_518_499.0
@@ -73,7 +74,7 @@ def test_market_data_registers_a_stream_unless_snapshot(app: TwsApp, client: Cli
     assert snapshot[-1] == ("57", "1", "1")
     assert client.streams == {}
     app.handle(client, codec.ReqMktData(2, contract))
-    assert list(client.streams) == [2]
+    assert list(client.streams) == [(StreamKind.MARKET_DATA, 2)]
     assert app.handle(client, codec.CancelMktData(2)) == []
     assert client.streams == {}
 

@@ -47,6 +47,9 @@ RawFactory = Callable[[int], Awaitable[RawClient]]
         ({"accounts": ["DU 1"]}, "accounts", "A-Za-z0-9"),
         ({"accounts": ["a,b"]}, "accounts", "A-Za-z0-9"),
         ({"accounts": ["DU1"], "account_state": AccountState()}, "accounts", "not both"),
+        ({"realtime_bar_interval": 0}, "realtime_bar_interval", "(0, 3600]"),
+        ({"historical_latency": -1}, "historical_latency", "[0, 3600]"),
+        ({"pacing_rules": 0.01}, "pacing_rules", "a PacingLimits or None"),
     ],
 )
 def test_invalid_configuration_names_the_field_and_range(
@@ -151,3 +154,14 @@ def test_cli_on_every_interface_prints_every_address_with_one_port() -> None:
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_live_data_timing_is_validated_at_runtime_too() -> None:
+    gw = FakeGateway()
+    gw.realtime_bar_interval = 0.5
+    gw.historical_latency = 2
+    assert (gw.realtime_bar_interval, gw.historical_latency) == (0.5, 2.0)
+    with pytest.raises(ConfigError, match=r"realtime_bar_interval must be in \(0, 3600\]"):
+        gw.realtime_bar_interval = 0
+    with pytest.raises(ConfigError, match=r"historical_latency must be in \[0, 3600\]"):
+        gw.historical_latency = -1

@@ -16,7 +16,7 @@ from v6.errors import ConfigError
 from v6.protocol import codec
 from v6.protocol.codec import MAGIC, ClientMessage, Message
 from v6.testing import FakeGateway
-from v6.testing.gateway import app
+from v6.testing.gateway import market
 
 MakeGateway = Callable[..., Awaitable[FakeGateway]]
 RawFactory = Callable[[int], Awaitable[RawClient]]
@@ -142,7 +142,7 @@ async def test_handler_exception_closes_only_that_client(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("handler bug")
 
-    monkeypatch.setattr(app.HistoryCache, "reply", explode)
+    monkeypatch.setattr(market.HistoryCache, "reply", explode)
     bystander = await raw_client(fake_gateway.port)
     await bystander.ready(client_id=2)
     victim = await raw_client(fake_gateway.port)

@@ -12,13 +12,8 @@ from hypothesis import strategies as st
 from v6.protocol import codec
 from v6.protocol.codec import TickType
 from v6.testing.broker import Quote, QuoteBook
-from v6.testing.gateway.market import (
-    HistoryCache,
-    TickStream,
-    bar_seconds,
-    duration_seconds,
-    make_bars,
-)
+from v6.testing.gateway.market import HistoryCache, bar_step, duration_seconds, make_bars
+from v6.testing.gateway.streams import TickStream
 
 
 @pytest.mark.parametrize(
@@ -33,8 +28,8 @@ def test_duration_seconds(text: str, seconds: int) -> None:
     [("5 secs", 5), ("1 min", 60), ("15 mins", 900), ("1 hour", 3600), ("1 day", 86_400),
      ("0 secs", 5), ("x", 5)],
 )  # fmt: skip
-def test_bar_seconds(text: str, seconds: int) -> None:
-    assert bar_seconds(text) == seconds
+def test_bar_step(text: str, seconds: int) -> None:
+    assert bar_step(text) == seconds
 
 
 def _hist(duration: str, bar: str, format_date: int = 1) -> codec.ReqHistoricalData:

@@ -47,7 +47,8 @@ async def non_reader() -> AsyncIterator[Callable[[int], Awaitable[RawClient]]]:
 async def test_a_client_that_never_reads_is_throttled_then_dropped(
     make_gateway: MakeGateway, raw_client: RawFactory, non_reader: RawFactory
 ) -> None:
-    gw = await make_gateway(pacing_limit=None, max_output_buffer=LIMIT, slow_client_timeout=1.0)
+    gw = await make_gateway(pacing_limit=None, pacing_rules=None, max_output_buffer=LIMIT,
+                            slow_client_timeout=1.0)  # fmt: skip
     hog = await non_reader(gw.port)
     await hog.ready()
     for req_id in range(REQUESTS):
@@ -65,7 +66,8 @@ async def test_a_client_that_never_reads_is_throttled_then_dropped(
 async def test_a_client_that_reads_late_is_resumed_not_dropped(
     make_gateway: MakeGateway, non_reader: RawFactory
 ) -> None:
-    gw = await make_gateway(pacing_limit=None, max_output_buffer=LIMIT, slow_client_timeout=5.0)
+    gw = await make_gateway(pacing_limit=None, pacing_rules=None, max_output_buffer=LIMIT,
+                            slow_client_timeout=5.0)  # fmt: skip
     slow = await non_reader(gw.port)
     await slow.ready()
     for req_id in range(REQUESTS):

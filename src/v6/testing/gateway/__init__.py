@@ -11,11 +11,15 @@ rooms:
 * :mod:`.clients`: what the rooms share about one client (phase, state, snapshot, and
   :class:`~.clients.ClientSocket`, the socket as the context and the tick streams see it);
 * :mod:`.outbox`: the replies waiting for one socket (order, latency, batching, held output);
-* :mod:`.ticks`: one client's market-data streams on the wire;
+* :mod:`.streams`: one client's live requests as streams (pure); :mod:`.ticks`: its live loop,
+  putting them on the wire;
 * :mod:`.intake`: what one client may make the gateway do (pacing, counted reports; pure);
 * :mod:`.app`: the "TWS application", requests -> replies;
+* :mod:`.market_data`: its market-data room (market data, historical and real-time bars);
+  :mod:`.ib_pacing`: IB's pacing rules, enforced there (pure);
 * :mod:`.trading`: its trading room (orders, executions, positions, broker events as messages);
 * :mod:`.controls`: the public trading controls (quotes, forced fills, order faults, restart);
+  :mod:`.data_controls`: the public market-data controls (tick rate, pacing rules, live timing);
 * :mod:`.market`: bars and ticks (pure);
 * :mod:`.faults`: faults as objects hooked at accept, hello, request, send, flush and broker
   events, switched on and off through ``gw.faults`` (:class:`Faults`);
@@ -32,7 +36,9 @@ Behaviour, as a real TWS (as the ib_async and ibapi sources and IB's documentati
   owning client id (and client 0 after reqAutoOpenOrders(True)); a malformed placeOrder gets
   error 201 for its order id;
 * account summary subscriptions, at most :data:`MAX_ACCOUNT_SUMMARIES` per client (then 322);
-* market data streams (tickPrice + tickSize) and historical bars;
+* market data streams (tickPrice + tickSize), historical bars (also kept up to date), real-time
+  bars;
+* IB's pacing rules over all clients (one login): 162, 322, 420 and 101, with IB's texts;
 * a duplicate live client id gets 326 and the socket is closed;
 * pacing: above ``pacing_limit`` messages per second a client's messages are dropped and it gets
   error 100 (once per second while it keeps exceeding);
@@ -52,13 +58,16 @@ from v6.protocol.codes import FARM_NOTICES, SYSTEM_MESSAGES, ErrorCode
 from v6.testing.gateway.clients import ClientInfo, Phase
 from v6.testing.gateway.config import (
     DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_HISTORICAL_LATENCY,
     DEFAULT_HOST,
     DEFAULT_MARKET_INTERVAL,
     DEFAULT_MAX_CLIENTS,
     DEFAULT_MAX_OUTPUT_BUFFER,
     DEFAULT_NEXT_ORDER_ID,
     DEFAULT_PACING_LIMIT,
+    DEFAULT_PACING_RULES,
     DEFAULT_PORT,
+    DEFAULT_REALTIME_BAR_INTERVAL,
     DEFAULT_SLOW_CLIENT_TIMEOUT,
     DEFAULT_TICK_RATE,
     MAX_ACCOUNT_SUMMARIES,
@@ -79,14 +88,17 @@ from v6.testing.gateway.faults import (
     Latency,
     Stall,
 )
+from v6.testing.gateway.ib_pacing import IbPacingRules, PacingRefusal
 from v6.testing.gateway.market import (
     MAX_HISTORICAL_BARS,
-    bar_seconds,
+    bar_at,
+    bar_step,
     base_price,
     duration_seconds,
     make_bars,
 )
 from v6.testing.gateway.server import FakeGateway, format_addresses
+from v6.testing.gateway.streams import HISTORICAL_FARM, MARKET_DATA_FARM, StreamKind
 
 STARTUP_SYNC_REQUESTS: Final = frozenset(
     {
@@ -103,16 +115,21 @@ STARTUP_SYNC_REQUESTS: Final = frozenset(
 
 __all__ = [
     "DEFAULT_HANDSHAKE_TIMEOUT",
+    "DEFAULT_HISTORICAL_LATENCY",
     "DEFAULT_HOST",
     "DEFAULT_MARKET_INTERVAL",
     "DEFAULT_MAX_CLIENTS",
     "DEFAULT_MAX_OUTPUT_BUFFER",
     "DEFAULT_NEXT_ORDER_ID",
     "DEFAULT_PACING_LIMIT",
+    "DEFAULT_PACING_RULES",
     "DEFAULT_PORT",
+    "DEFAULT_REALTIME_BAR_INTERVAL",
     "DEFAULT_SLOW_CLIENT_TIMEOUT",
     "DEFAULT_TICK_RATE",
     "FARM_NOTICES",
+    "HISTORICAL_FARM",
+    "MARKET_DATA_FARM",
     "MAX_ACCOUNT_SUMMARIES",
     "MAX_HISTORICAL_BARS",
     "PACING_WINDOW",
@@ -131,11 +148,15 @@ __all__ = [
     "HandshakeFault",
     "HoldOrderStatus",
     "HookVerdict",
+    "IbPacingRules",
     "IgnoreRequests",
     "Latency",
+    "PacingRefusal",
     "Phase",
     "Stall",
-    "bar_seconds",
+    "StreamKind",
+    "bar_at",
+    "bar_step",
     "base_price",
     "duration_seconds",
     "format_addresses",

@@ -9,6 +9,7 @@ flags a request added to the codec and not handled here.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from typing import Final, assert_never
 
 from loguru import logger
@@ -21,6 +22,7 @@ from v6.protocol.codec import (
     CancelMktData,
     CancelOrder,
     CancelPositions,
+    CancelRealTimeBars,
     PlaceOrder,
     ReqAccountSummary,
     ReqAccountUpdates,
@@ -36,6 +38,7 @@ from v6.protocol.codec import (
     ReqMktData,
     ReqOpenOrders,
     ReqPositions,
+    ReqRealTimeBars,
     Request,
     StartApi,
 )
@@ -45,10 +48,10 @@ from v6.protocol.codes import (
     TEXT_ACCOUNT_SUMMARY_LIMIT,
     ErrorCode,
 )
-from v6.testing.broker import Broker, instrument_id
+from v6.testing.broker import Broker
 from v6.testing.gateway.clients import ClientState
 from v6.testing.gateway.config import GatewaySettings
-from v6.testing.gateway.market import HistoryCache, TickStream
+from v6.testing.gateway.market_data import MarketDataService
 from v6.testing.gateway.trading import Trading, positions_for, values_for
 
 _Replies = list[bytes]
@@ -60,18 +63,25 @@ _AccountRequest = (
     | ReqAccountSummary
     | CancelAccountSummary
 )
-_MarketRequest = ReqMktData | CancelMktData | ReqHistoricalData | CancelHistoricalData
 _NO_REPLY: Final[_Replies] = []
 
 
 class TwsApp:
-    """Requests -> replies, reading the gateway's (mutable) :class:`GatewaySettings`."""
+    """Requests -> replies, reading the gateway's (mutable) :class:`GatewaySettings`.
 
-    def __init__(self, settings: GatewaySettings, broker: Broker) -> None:
+    ``clients`` gives every API client of the gateway (IB's pacing rules count per login);
+    without it, only the requesting client is counted."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        broker: Broker,
+        clients: Callable[[], Iterable[ClientState]] | None = None,
+    ) -> None:
         self.settings = settings
         self.broker = broker
         self.trading = Trading(settings, broker)
-        self.history = HistoryCache()
+        self.market = MarketDataService(settings, broker, clients)
 
     def welcome(self, client: ClientState) -> _Replies:
         """What TWS sends after ``startApi``: accounts, the next order id, farm notices."""
@@ -112,8 +122,15 @@ class TwsApp:
                 | CancelPositions()
             ):
                 return self.trading.handle(client, request)
-            case ReqMktData() | CancelMktData() | ReqHistoricalData() | CancelHistoricalData():
-                return self._market(client, request)
+            case (
+                ReqMktData()
+                | CancelMktData()
+                | ReqHistoricalData()
+                | CancelHistoricalData()
+                | ReqRealTimeBars()
+                | CancelRealTimeBars()
+            ):
+                return self.market.handle(client, request)
             case _:
                 assert_never(request)
 
@@ -145,20 +162,6 @@ class TwsApp:
                 client.account_summaries.discard(req_id)
                 return _NO_REPLY
             case CancelAccountUpdatesMulti():
-                return _NO_REPLY
-            case _:
-                assert_never(request)
-
-    def _market(self, client: ClientState, request: _MarketRequest) -> _Replies:
-        match request:
-            case ReqMktData():
-                return self._market_data(client, request)
-            case CancelMktData(req_id=req_id):
-                client.streams.pop(req_id, None)
-                return _NO_REPLY
-            case ReqHistoricalData():
-                return [self.history.reply(request, self.settings.wall_clock())]
-            case CancelHistoricalData():
                 return _NO_REPLY
             case _:
                 assert_never(request)
@@ -202,11 +205,3 @@ class TwsApp:
             if v.key in tags
         ]
         return [*out, codec.account_summary_end(request.req_id)]
-
-    def _market_data(self, client: ClientState, request: ReqMktData) -> _Replies:
-        stream = TickStream(request.req_id, instrument_id(request.contract))
-        first = stream.render(1, self.broker.quote(stream.instrument))
-        if request.snapshot:
-            return [first, codec.tick_snapshot_end(request.req_id)]
-        client.streams[request.req_id] = stream  # the session's tick loop streams it from now on
-        return [first]

@@ -42,7 +42,8 @@ from v6.testing.gateway.intake import (
     Tally,
 )
 from v6.testing.gateway.outbox import Outbox, Outgoing
-from v6.testing.gateway.ticks import stream_ticks
+from v6.testing.gateway.streams import StreamKind
+from v6.testing.gateway.ticks import LiveLoop
 
 _WRITE_HIGH_WATER: Final = 256 * 1024
 _LINGER_RST: Final = struct.pack("ii", 1, 0)
@@ -76,7 +77,7 @@ class ClientSession(asyncio.BufferedProtocol):
         self._pacer = Pacer()
         self._garbage = Tally(PACING_WINDOW)
         self._dropped = Tally(PACING_WINDOW)
-        self._ticker: asyncio.Task[None] | None = None
+        self._live = LiveLoop(self, ctx)
         self.writable = asyncio.Event()
         """Set while the transport takes writes without pausing (ticks wait for it)."""
         self.writable.set()
@@ -229,8 +230,7 @@ class ClientSession(asyncio.BufferedProtocol):
                 timer.cancel()
         self.outbox.close()
         self.writable.set()
-        if self._ticker is not None:
-            self._ticker.cancel()
+        self._live.stop()
         self._log_garbage(self._garbage.take(), "before closing")
         self._log_dropped(self._dropped.take())
         self.ctx.release(self)
@@ -405,8 +405,7 @@ class ClientSession(asyncio.BufferedProtocol):
                         message.msg_id)  # fmt: skip
             self.abort()
         self.ctx.deliver()  # what the request did at the broker, to every client concerned
-        if self.state.streams and (self._ticker is None or self._ticker.done()):
-            self._ticker = self.loop.create_task(stream_ticks(self, self.ctx))
+        self._live.poke()
 
     def _on_malformed(self, exc: MalformedRequest) -> None:
         """TWS rejects a malformed order by its id (201); anything else is logged and ignored."""
@@ -442,7 +441,7 @@ class ClientSession(asyncio.BufferedProtocol):
             client_id=self.client_id,
             server_version=self.state.server_version,
             account_summaries=len(self.state.account_summaries),
-            market_data=len(self.state.streams),
+            market_data=self.state.count(StreamKind.MARKET_DATA),
             messages_received=self.messages_received,
         )
 

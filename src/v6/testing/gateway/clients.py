@@ -14,8 +14,8 @@ from enum import Enum
 from typing import Protocol
 
 from v6.protocol import codec
-from v6.testing.gateway.market import TickStream
 from v6.testing.gateway.outbox import Outbox, Outgoing
+from v6.testing.gateway.streams import LINE_KINDS, LiveStream, StreamKind
 
 
 class Phase(Enum):
@@ -54,10 +54,20 @@ class ClientState:
     account_updates: str | None = None
     """The account whose updates (values, portfolio) this client subscribed to."""
     account_summaries: set[int] = field(default_factory=set)
-    streams: dict[int, TickStream] = field(default_factory=dict)
+    streams: dict[tuple[StreamKind, int], LiveStream] = field(default_factory=dict)
+    """Its live requests, by (kind, request id)."""
 
     def error(self, req_id: int, code: int, text: str) -> bytes:
         return codec.error_message(self.server_version, req_id, code, text)
+
+    def count(self, kind: StreamKind) -> int:
+        """Its live requests of ``kind``."""
+        return sum(1 for stream in self.streams.values() if stream.kind is kind)
+
+    @property
+    def lines(self) -> int:
+        """Market-data lines it holds."""
+        return sum(1 for stream in self.streams.values() if stream.kind in LINE_KINDS)
 
 
 class ClientSocket(Protocol):

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
+from v6.errors import ConfigError
 from v6.protocol.codec import MAX_SERVER_VERSION, MIN_SERVER_VERSION
+from v6.protocol.pacing import PacingLimits
 from v6.testing.broker import (
     DEFAULT_COMMISSION_PER_SHARE,
     DEFAULT_FILL_SIZE,
@@ -44,6 +46,13 @@ MAX_ACCOUNT_SUMMARIES: Final = 2
 """Active account-summary subscriptions a client may hold; the next one gets error 322."""
 DEFAULT_MARKET_INTERVAL: Final = 0.25
 """Seconds between two steps of the simulated quotes (working LMT / STP orders match at each)."""
+DEFAULT_PACING_RULES: Final = PacingLimits()
+"""IB's published pacing limits (:mod:`v6.protocol.pacing`): enforced unless told otherwise."""
+DEFAULT_REALTIME_BAR_INTERVAL: Final = 5.0
+"""Seconds between two realtimeBar messages (TWS: one 5-second bar every 5 s), and between two
+updates of a kept-up-to-date historical request."""
+DEFAULT_HISTORICAL_LATENCY: Final = 0.0
+"""Seconds a historical request stays open before its reply."""
 
 
 @dataclass(slots=True)
@@ -71,6 +80,9 @@ class GatewaySettings:
     commission_per_share: float = DEFAULT_COMMISSION_PER_SHARE
     min_commission: float = DEFAULT_MIN_COMMISSION
     market_interval: float | None = DEFAULT_MARKET_INTERVAL
+    pacing_rules: PacingLimits | None = DEFAULT_PACING_RULES
+    realtime_bar_interval: float = DEFAULT_REALTIME_BAR_INTERVAL
+    historical_latency: float = DEFAULT_HISTORICAL_LATENCY
 
     def __post_init__(self) -> None:
         require_int("port", self.port, low=0, high=65535)
@@ -96,6 +108,10 @@ class GatewaySettings:
         if self.market_interval is not None:
             require_range("market_interval", self.market_interval, low=0, low_open=True,
                           high=3600)  # fmt: skip
+        require_pacing_rules(self.pacing_rules)
+        require_range("realtime_bar_interval", self.realtime_bar_interval, low=0, low_open=True,
+                      high=3600)  # fmt: skip
+        require_range("historical_latency", self.historical_latency, low=0, high=3600)
 
     def connection_time(self) -> str:
         """The handshake's connection time, from :attr:`wall_clock`."""
@@ -105,3 +121,11 @@ class GatewaySettings:
 def require_tick_rate(updates_per_second: float) -> None:
     """> 0; ``math.inf`` means as fast as the socket drains."""
     require_range("tick_rate", updates_per_second, low=0, low_open=True, finite=False)
+
+
+def require_pacing_rules(rules: object) -> None:
+    """A :class:`~v6.protocol.pacing.PacingLimits`, or ``None`` (IB's rules not enforced)."""
+    if rules is not None and not isinstance(rules, PacingLimits):
+        raise ConfigError(
+            f"pacing_rules must be a PacingLimits or None, got {type(rules).__name__}: {rules!r}"
+        )

@@ -12,7 +12,7 @@ from loguru import logger
 
 from v6.testing.broker import Broker, BrokerEvent, ExecDetailsEvent
 from v6.testing.gateway.app import TwsApp
-from v6.testing.gateway.clients import ClientSocket, Phase
+from v6.testing.gateway.clients import ClientSocket, ClientState, Phase
 from v6.testing.gateway.config import GatewaySettings
 from v6.testing.gateway.faults import Faults
 from v6.testing.gateway.trading import encode_event, position_updates
@@ -27,13 +27,18 @@ class GatewayContext:
         self.settings = settings
         self.faults = Faults(on_change=self._faults_changed, on_release=self.deliver)
         self.broker = broker
-        self.app = TwsApp(settings, broker)
+        self.app = TwsApp(settings, broker, clients=self.client_states)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sessions: set[ClientSocket] = set()
         self.live_ids: dict[int, ClientSocket] = {}
         self.counts: Counter[int] = Counter()
         self.frames_dropped = 0
         self.accept_times: list[float] = []
+
+    def client_states(self) -> list[ClientState]:
+        """The application's state of every API-ready client (one login: IB's pacing rules
+        count over all of them)."""
+        return [s.state for s in self.sessions if s.phase is Phase.READY]
 
     def require_loop(self) -> asyncio.AbstractEventLoop:
         assert self.loop is not None, "gateway not started"

@@ -19,6 +19,7 @@ from loguru import logger
 from v6.errors import ConfigError
 from v6.protocol import codec
 from v6.protocol.codes import SYSTEM_MESSAGES
+from v6.protocol.pacing import PacingLimits
 from v6.testing.broker import (
     DEFAULT_COMMISSION_PER_SHARE,
     DEFAULT_FILL_SIZE,
@@ -30,21 +31,24 @@ from v6.testing.gateway.client_session import ClientSession
 from v6.testing.gateway.clients import ClientInfo, Phase
 from v6.testing.gateway.config import (
     DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_HISTORICAL_LATENCY,
     DEFAULT_HOST,
     DEFAULT_MARKET_INTERVAL,
     DEFAULT_MAX_CLIENTS,
     DEFAULT_MAX_OUTPUT_BUFFER,
     DEFAULT_NEXT_ORDER_ID,
     DEFAULT_PACING_LIMIT,
+    DEFAULT_PACING_RULES,
     DEFAULT_PORT,
+    DEFAULT_REALTIME_BAR_INTERVAL,
     DEFAULT_SLOW_CLIENT_TIMEOUT,
     DEFAULT_TICK_RATE,
     MAX_ACCOUNT_SUMMARIES,
     GatewaySettings,
-    require_tick_rate,
 )
 from v6.testing.gateway.context import GatewayContext
 from v6.testing.gateway.controls import TradingControls
+from v6.testing.gateway.data_controls import DataControls
 from v6.testing.gateway.faults import (
     BrokenHandshake,
     Faults,
@@ -77,7 +81,7 @@ class _Setting(Generic[_T]):
         setattr(gateway._ctx.settings, self.name, value)
 
 
-class FakeGateway(TradingControls):
+class FakeGateway(TradingControls, DataControls):
     """A fake TWS / IB Gateway serving the TWS API socket protocol on ``host:port``.
 
     Use as ``async with FakeGateway(port=0) as gw:`` (or ``await gw.start()`` / ``await
@@ -128,6 +132,15 @@ class FakeGateway(TradingControls):
         market_interval: seconds between quote steps, at which working LMT / STP orders match
             (0 < t <= 3600, or ``None``: quotes move only by :meth:`set_quote`;
             :data:`DEFAULT_MARKET_INTERVAL`).
+        pacing_rules: IB's pacing rules enforced over all clients (one login), a
+            :class:`~v6.protocol.pacing.PacingLimits` (default: IB's published limits; a limit
+            ``None`` is off; ``scale`` shortens the windows) or ``None`` for none of them; see
+            :mod:`~v6.testing.gateway.ib_pacing`. Settable at runtime (:attr:`pacing_rules`).
+        realtime_bar_interval: seconds between realtimeBar messages and between the updates of a
+            kept-up-to-date historical request (0 < s <= 3600,
+            :data:`DEFAULT_REALTIME_BAR_INTERVAL`: TWS's 5).
+        historical_latency: seconds before a historical request is answered (0 <= s <= 3600,
+            :data:`DEFAULT_HISTORICAL_LATENCY`); it counts as open until then.
 
     Raises:
         ConfigError: an argument is outside its range (the message names it and the range).
@@ -167,6 +180,9 @@ class FakeGateway(TradingControls):
         commission_per_share: float = DEFAULT_COMMISSION_PER_SHARE,
         min_commission: float = DEFAULT_MIN_COMMISSION,
         market_interval: float | None = DEFAULT_MARKET_INTERVAL,
+        pacing_rules: PacingLimits | None = DEFAULT_PACING_RULES,
+        realtime_bar_interval: float = DEFAULT_REALTIME_BAR_INTERVAL,
+        historical_latency: float = DEFAULT_HISTORICAL_LATENCY,
     ) -> None:
         if account_state is not None and accounts is not None:
             raise ConfigError("accounts: give either accounts or account_state, not both")
@@ -183,6 +199,8 @@ class FakeGateway(TradingControls):
             max_output_buffer=max_output_buffer, slow_client_timeout=slow_client_timeout,
             seed=seed, fill_size=fill_size, commission_per_share=commission_per_share,
             min_commission=min_commission, market_interval=market_interval,
+            pacing_rules=pacing_rules, realtime_bar_interval=realtime_bar_interval,
+            historical_latency=historical_latency,
         )  # fmt: skip
         self._ctx = GatewayContext(settings, new_broker(settings))
         self._server: asyncio.Server | None = None
@@ -307,15 +325,6 @@ class FakeGateway(TradingControls):
         await asyncio.sleep(0)
         return len(sessions)
 
-    def set_tick_rate(self, updates_per_second: float) -> None:
-        """Price updates per second per subscription (> 0; ``math.inf`` = as fast as possible)."""
-        require_tick_rate(updates_per_second)
-        self._ctx.settings.tick_rate = float(updates_per_second)
-
-    @property
-    def tick_rate(self) -> float:
-        return self._ctx.settings.tick_rate
-
     # ---- observation
 
     @property
@@ -366,11 +375,6 @@ class FakeGateway(TradingControls):
     def active_account_summaries(self) -> int:
         """Open account-summary subscriptions, summed over live clients."""
         return sum(len(s.state.account_summaries) for s in self._ctx.sessions)
-
-    @property
-    def market_data_subscriptions(self) -> int:
-        """Open streaming market-data subscriptions, summed over live clients."""
-        return sum(len(s.state.streams) for s in self._ctx.sessions)
 
     @property
     def clients(self) -> tuple[ClientInfo, ...]:
