@@ -29,7 +29,7 @@ from v6.data.feeds import (
     FeedState,
 )
 from v6.data.registry import FeedRegistry
-from v6.data.responses import farm_notice
+from v6.data.responses import read_farm_notice
 from v6.data.specs import (
     HistoricalBars,
     MarketData,
@@ -200,7 +200,7 @@ class LiveData:
             self.registry.resubscribe(feed)
 
     def system_message(self, code: int, text: str) -> None:
-        notice = farm_notice(code, text)
+        notice = read_farm_notice(code, text)
         if notice is not None:
             self.watch.farm(notice)
 

@@ -25,15 +25,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from v6.protocol.codes import ErrorCode
+from v6.protocol.codes import FARM_CODES, ErrorCode
 
-#: Farm notices: code -> (family, ok?).
-FARM_NOTICES: Final[dict[int, tuple[str, bool]]] = {
-    ErrorCode.MARKET_DATA_FARM_BROKEN: ("market_data", False),
-    ErrorCode.MARKET_DATA_FARM_OK: ("market_data", True),
-    ErrorCode.HMDS_FARM_BROKEN: ("historical_data", False),
-    ErrorCode.HMDS_FARM_OK: ("historical_data", True),
-}
+#: The farm families streams depend on (a sec-def farm serves look-ups, no stream).
+STREAM_FAMILIES: Final = frozenset({"market_data", "historical_data"})
 #: Errors for a request id that mean IB will not serve that request as asked.
 REFUSALS: Final = frozenset({200, 354, 162, 10089, 10090, 10091, 10168, 10186, 10187, 322})
 #: 10197s closer together than this are one episode.
@@ -65,10 +60,10 @@ class FarmNotice:
     ok: bool
 
 
-def farm_notice(code: int, text: str) -> FarmNotice | None:
+def read_farm_notice(code: int, text: str) -> FarmNotice | None:
     """A farm notice for a family of streams (sec-def farms concern none), or None."""
-    entry = FARM_NOTICES.get(code)
-    if entry is None:
+    entry = FARM_CODES.get(code)
+    if entry is None or entry[0] not in STREAM_FAMILIES:
         return None
     name = text.rsplit(":", 1)[-1].strip() if ":" in text else ""
     return FarmNotice(entry[0], name, entry[1])

@@ -38,7 +38,7 @@ from v6.protocol.market_requests import (
     ReqHistoricalData,
     ReqMktData,
 )
-from v6.protocol.pacing import MESSAGE_WINDOW, HistoricalQuery
+from v6.protocol.pacing import MESSAGE_WINDOW, historical_query
 from v6.protocol.requests import parse_request
 
 _URGENT: Final = frozenset({
@@ -104,7 +104,7 @@ def cost_of(message: Message, server_version: int) -> Cost:
         request = None
     match request:
         case ReqHistoricalData():
-            return Cost(lane, request.req_id, historical=_query(request))
+            return Cost(lane, request.req_id, historical=historical_query(request))
         case ReqMktData(snapshot=False):
             return Cost(lane, request.req_id, line=True)
         case CancelHistoricalData(req_id=req_id) | CancelMktData(req_id=req_id):
@@ -117,17 +117,6 @@ def cost_of(message: Message, server_version: int) -> Cost:
     if msg_id in _REQ_ID_FIELD:
         return Cost(lane, ends=_int_field(message, _REQ_ID_FIELD[msg_id]))
     return Cost(lane)
-
-
-def _query(request: ReqHistoricalData) -> HistoricalQuery:
-    c = request.contract
-    identity = str(c.con_id) if c.con_id else "/".join(
-        (c.symbol, c.sec_type, c.last_trade_date, str(c.strike), c.right, c.currency)
-    )
-    return HistoricalQuery(
-        identity, c.exchange, request.what_to_show, request.bar_size, request.duration,
-        request.end_date_time, request.use_rth, request.keep_up_to_date,
-    )  # fmt: skip
 
 
 def _int_field(message: Message, index: int) -> int | None:
