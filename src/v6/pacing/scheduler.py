@@ -160,6 +160,8 @@ class Scheduler:
 
     def _count(self, cost: Cost, now: float, since: float = -1) -> None:
         self.budget.spend(cost, now)
+        if cost.ends is not None and self._waiting:  # a freed slot: look again once it is sent
+            asyncio.get_running_loop().call_soon(self.pump)
         self.stats.sent[cost.lane] += 1
         if since >= 0:
             waited = now - since
