@@ -84,7 +84,7 @@ def test_sync_goes_as_a_burst_within_the_window() -> None:
 
 
 def test_identical_small_bar_requests_wait_the_identical_window() -> None:
-    budget = Budget(PacingLimits(scale=0.1, messages_per_second=None))
+    budget = Budget(PacingLimits(scale=0.1, messages_per_second=None), window_guard=0.0)
     q = query()
     budget.spend(Cost(Lane.BULK, 1, historical=q), 0.0)
     budget.ended(1)
@@ -95,7 +95,7 @@ def test_identical_small_bar_requests_wait_the_identical_window() -> None:
 
 
 def test_the_sixth_request_for_one_contract_waits_two_seconds() -> None:
-    budget = Budget(PacingLimits(scale=1.0, messages_per_second=None))
+    budget = Budget(PacingLimits(scale=1.0, messages_per_second=None), window_guard=0.0)
     for i in range(5):
         budget.spend(historical(i, query(end=f"e{i}")), 10.0 + i * 0.1)
     assert budget.earliest(historical(9, query(end="e9")), 10.5) == pytest.approx(12.0)
@@ -106,7 +106,8 @@ def test_the_sixth_request_for_one_contract_waits_two_seconds() -> None:
 
 
 def test_sixty_per_ten_minutes_with_bid_ask_counting_twice() -> None:
-    budget = Budget(PacingLimits(scale=0.01, same_contract=None, messages_per_second=None))
+    budget = Budget(PacingLimits(scale=0.01, same_contract=None, messages_per_second=None),
+                    window_guard=0.0)  # fmt: skip
     for i in range(29):
         budget.spend(historical(i, query(str(i), what="BID_ASK")), 0.0)
     budget.spend(historical(29, query("29")), 0.0)  # 2 * 29 + 1 = 59 units
@@ -119,7 +120,7 @@ def test_sixty_per_ten_minutes_with_bid_ask_counting_twice() -> None:
 
 def test_fifty_open_historical_requests_wait_for_one_to_end() -> None:
     budget = Budget(PacingLimits(open_historical=2, same_contract=None, identical_window=None,
-                                 messages_per_second=None))  # fmt: skip
+                                 messages_per_second=None), window_guard=0.0)  # fmt: skip
     budget.spend(historical(1, query(keep=True)), 0.0)
     budget.spend(historical(2, query("2")), 0.0)
     assert budget.earliest(historical(3, query("3")), 0.0) == math.inf
@@ -128,7 +129,7 @@ def test_fifty_open_historical_requests_wait_for_one_to_end() -> None:
 
 
 def test_a_cancel_ends_what_it_cancels() -> None:
-    budget = Budget(PacingLimits(market_data_lines=1))
+    budget = Budget(PacingLimits(market_data_lines=1), window_guard=0.0)
     budget.spend(Cost(Lane.STREAMS, 7, line=True), 0.0)
     assert budget.earliest(Cost(Lane.STREAMS, 8, line=True), 0.0) == math.inf
     budget.spend(Cost(Lane.URGENT, ends=7), 0.1)
@@ -136,7 +137,8 @@ def test_a_cancel_ends_what_it_cancels() -> None:
 
 
 def test_realtime_bars_sixty_per_window_and_a_line_each() -> None:
-    budget = Budget(PacingLimits(realtime_bars=2, scale=0.01, messages_per_second=None))
+    budget = Budget(PacingLimits(realtime_bars=2, scale=0.01, messages_per_second=None),
+                    window_guard=0.0)  # fmt: skip
     budget.spend(Cost(Lane.STREAMS, 1, realtime_bars=True), 0.0)
     budget.spend(Cost(Lane.STREAMS, 2, realtime_bars=True), 0.0)
     budget.ended(1)
@@ -146,7 +148,8 @@ def test_realtime_bars_sixty_per_window_and_a_line_each() -> None:
 
 
 def test_a_session_end_frees_open_requests_and_lines_but_not_the_windows() -> None:
-    budget = Budget(PacingLimits(historical=1, scale=0.01, messages_per_second=None))
+    budget = Budget(PacingLimits(historical=1, scale=0.01, messages_per_second=None),
+                    window_guard=0.0)  # fmt: skip
     budget.spend(historical(1), 0.0)
     budget.spend(Cost(Lane.STREAMS, 2, line=True), 0.0)
     budget.session_ended()
@@ -169,3 +172,11 @@ def test_every_rule_off() -> None:
         budget.spend(Cost(Lane.STREAMS, 10_000 + i, line=True, realtime_bars=True), 0.0)
     assert budget.earliest(historical(5000, query()), 0.0) == 0.0
     assert budget.earliest(Cost(Lane.STREAMS, 9, realtime_bars=True), 0.0) == 0.0
+
+
+def test_every_window_is_a_little_longer_than_ibs() -> None:
+    """IB counts when it reads: a request that waited on its way must not meet the next one."""
+    budget = Budget(PacingLimits(historical=1, scale=0.01, messages_per_second=None),
+                    window_guard=0.05)  # fmt: skip
+    budget.spend(historical(1), 0.0)
+    assert budget.earliest(historical(2), 1.0) == pytest.approx(6.05)

@@ -8,8 +8,9 @@ Nothing here sleeps or reads a clock: every call takes ``now``.
 The message window is kept honestly. IB counts messages when they arrive, this budget when they
 are sent, and a message that waits on its way (behind a burst the receiver is still reading)
 stays in IB's window longer: so the window here is ``message_guard`` seconds longer than IB's
-second, and the STREAMS and BULK lanes, which can saturate it, go in bursts of at most
-``burst`` messages and are then spread evenly (one message per window / rate): a large burst is
+second (every other window ``window_guard`` seconds longer than IB's), and the STREAMS and BULK
+lanes, which can saturate it, go in bursts of at most ``burst`` messages and are then spread
+evenly (one message per window / rate): a large burst is
 read by its receiver over several turns, so its last messages are counted late, and the next
 window's first messages then meet them in IB's count (seen on the fake gateway with bursts of 25
 and more). URGENT and SYNC go as bursts within the window (an order; a connect's start-up sync of
@@ -30,6 +31,8 @@ from v6.protocol.pacing import MESSAGE_WINDOW, HistoricalQuery, PacingLimits
 
 #: Seconds added to IB's one-second message window (see the module docstring).
 DEFAULT_MESSAGE_GUARD: Final = 0.02
+#: Seconds added to IB's other windows (2 s, 15 s, 10 min: nothing to their throughput).
+DEFAULT_WINDOW_GUARD: Final = 0.05
 #: Messages of each window only the URGENT lane may use.
 DEFAULT_URGENT_RESERVE: Final = 1
 #: Messages STREAMS and BULK may send at once before they are spread evenly.
@@ -56,6 +59,7 @@ class Budget:
         limits: PacingLimits,
         *,
         message_guard: float = DEFAULT_MESSAGE_GUARD,
+        window_guard: float = DEFAULT_WINDOW_GUARD,
         urgent_reserve: int = DEFAULT_URGENT_RESERVE,
         burst: int = DEFAULT_BURST,
     ) -> None:
@@ -69,10 +73,14 @@ class Budget:
         self._burst = min(burst, self._other_limit)
         self._last_spread = -math.inf
         identical = limits.scaled_identical_window
-        self._identical = None if identical is None else KeyedLogs[HistoricalQuery](1, identical)
-        self._same_contract = _keyed(limits.same_contract, limits.same_contract_window)
-        self._historical = _log(limits.historical, limits.historical_window)
-        self._realtime_bars = _log(limits.realtime_bars, limits.realtime_bars_window)
+        self._identical = (
+            None if identical is None
+            else KeyedLogs[HistoricalQuery](1, identical + window_guard)
+        )  # fmt: skip
+        guard = window_guard
+        self._same_contract = _keyed(limits.same_contract, limits.same_contract_window + guard)
+        self._historical = _log(limits.historical, limits.historical_window + guard)
+        self._realtime_bars = _log(limits.realtime_bars, limits.realtime_bars_window + guard)
         self.open_historical: set[int] = set()  # request ids of open historical requests
         self.lines: set[int] = set()  # request ids holding a market-data line
         self.paused_until = -math.inf  # after an error 100: only URGENT goes until then
