@@ -325,8 +325,11 @@ async def gateway_child(log_level: str = "ERROR", **options: Any) -> AsyncIterat
 
 
 async def _serve_gateway(options: dict[str, Any]) -> None:
+    from v6.protocol.pacing import PacingLimits
     from v6.testing import FakeGateway
 
+    if isinstance(options.get("pacing_rules"), dict):  # JSON carries the limits as a dict
+        options["pacing_rules"] = PacingLimits(**options["pacing_rules"])
     async with FakeGateway(port=0, **options) as gateway:
         print(gateway.port, flush=True)
         loop = asyncio.get_running_loop()

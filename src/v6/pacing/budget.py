@@ -36,7 +36,7 @@ DEFAULT_WINDOW_GUARD: Final = 0.05
 #: Messages of each window only the URGENT lane may use.
 DEFAULT_URGENT_RESERVE: Final = 1
 #: Messages STREAMS and BULK may send at once before they are spread evenly.
-DEFAULT_BURST: Final = 10
+DEFAULT_BURST: Final = 20
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,202 @@
+"""Request pacing (issue 17): a backfill, an order during it, and a burst, against a FakeGateway
+that enforces IB's pacing rules (in a child process, so its work is not the client's).
+
+1. Backfill: 150 small-bar historical requests (5-second bars, BID_ASK none) over 30 contracts,
+   round-robin, windows scaled by ``SCALE`` (ten minutes = 6 s). The minimum time IB's rules
+   allow is two full windows: 60 requests in each of the first two windows, the last 30 at the
+   start of the third (30 messages fit in one second). Through the manager (straight through
+   ``manager.ib``): time to the last answer, 162s received. Raw ib_async on the same workload:
+   its 162s, its requests lost (answered empty: ib_async ends a refused request) and its time.
+2. Order during the backfill: place -> Submitted of 30 limit orders, one at a time, while the
+   backfill waits for its windows, against the same with nothing queued.
+3. Burst: 1,000 market-data snapshot requests at once (the "warm-up" burst of ib_insync #443):
+   error 100s, and the rate sent against the 50 messages per second IB allows.
+
+Run ``python -m benchmarks.pacing [--quick]`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any, Final
+
+from ib_async import IB, LimitOrder, Stock
+
+from benchmarks import common
+from benchmarks.common import HOST, Result, row
+from v6.manager import IBConnectionManager
+from v6.protocol.codes import ErrorCode
+from v6.protocol.pacing import MESSAGES_PER_SECOND, PacingLimits
+
+NAME: Final = "pacing"
+SCALE: Final = 0.01
+LIMITS: Final = PacingLimits(scale=SCALE)
+BACKFILL: Final = 150
+CONTRACTS: Final = 30
+TARGET_BACKFILL: Final = 1.05
+TARGET_ORDER: Final = 1.2
+TARGET_RATE: Final = 0.95
+
+
+def _contract(i: int) -> Stock:
+    return Stock(f"S{i}", "SMART", "USD", conId=1000 + i)
+
+
+def _backfill(ib: IB, count: int) -> list[Any]:
+    """``count`` distinct requests, round-robin over the contracts (none identical)."""
+    return [
+        ib.reqHistoricalDataAsync(_contract(i % CONTRACTS), f"20261203 15:{i // CONTRACTS:02d}:00"
+                                  " UTC", "600 S", "5 secs", "TRADES", False, timeout=0)
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def _floor(count: int) -> float:
+    """The minimum time IB's rules allow for ``count`` small-bar requests (module docstring)."""
+    per_window = LIMITS.historical or count
+    return (max(count - 1, 0) // per_window) * LIMITS.historical_window
+
+
+async def _connected(port: int, client_id: int, **options: Any) -> IBConnectionManager:
+    manager = IBConnectionManager(port=port, client_id=client_id, pacing=LIMITS,
+                                  stale_after=None, heartbeat_interval=60.0, **options)  # fmt: skip
+    await manager.start()
+    await manager.wait_connected(timeout=10)
+    return manager
+
+
+def _errors(ib: IB) -> list[int]:
+    codes: list[int] = []
+    ib.errorEvent += lambda req_id, code, *rest: codes.append(code)
+    return codes
+
+
+async def _manager_backfill(port: int, count: int) -> dict[str, float]:
+    manager = await _connected(port, 1)
+    codes = _errors(manager.ib)
+    started = common.clock()
+    bars = await asyncio.gather(*_backfill(manager.ib, count))
+    elapsed = common.clock() - started
+    pacing = (await manager.connection_health())["pacing"]
+    await manager.stop()
+    return {"seconds": elapsed, "errors_162": codes.count(ErrorCode.HISTORICAL_DATA_ERROR),
+            "retried": pacing["retried"], "lost": sum(1 for b in bars if not b)}  # fmt: skip
+
+
+async def _raw_backfill(port: int, count: int) -> dict[str, float]:
+    ib = IB()
+    await ib.connectAsync(HOST, port, clientId=2, timeout=10)
+    codes = _errors(ib)
+    started = common.clock()
+    bars = await asyncio.gather(*_backfill(ib, count))
+    elapsed = common.clock() - started
+    ib.disconnect()
+    return {"seconds": elapsed, "errors_162": codes.count(ErrorCode.HISTORICAL_DATA_ERROR),
+            "lost": sum(1 for b in bars if not b)}  # fmt: skip
+
+
+async def _acknowledged(manager: IBConnectionManager, count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        submitted = asyncio.Event()
+        started = common.clock()
+        trade = manager.ib.placeOrder(_contract(0), LimitOrder("BUY", 1, 1.0))
+        trade.statusEvent += lambda t, e=submitted: t.orderStatus.status == "Submitted" and e.set()
+        await asyncio.wait_for(submitted.wait(), 10)
+        times.append(common.clock() - started)
+    return times
+
+
+async def _orders_during_backfill(port: int, count: int) -> tuple[list[float], list[float], int]:
+    manager = await _connected(port, 3)
+    idle = await _acknowledged(manager, count)
+    backfill = [asyncio.ensure_future(call) for call in _backfill(manager.ib, BACKFILL)]
+    await asyncio.sleep(0.5)  # the first window's 60 went; the other 90 wait
+    waiting = (await manager.connection_health())["pacing"]["queued"]["bulk"]
+    busy = await _acknowledged(manager, count)
+    for call in backfill:
+        call.cancel()
+    await manager.stop()
+    return idle, busy, waiting
+
+
+async def _burst(port: int, count: int) -> dict[str, float]:
+    manager = await _connected(port, 4)
+    codes = _errors(manager.ib)
+    answered = [0]
+    manager.ib.pendingTickersEvent += lambda tickers: None
+    started = common.clock()
+    for i in range(count):
+        ticker = manager.ib.reqMktData(_contract(i % CONTRACTS), snapshot=True)
+        ticker.updateEvent += lambda t: answered.__setitem__(0, answered[0] + 1)
+    while (await manager.connection_health())["pacing"]["queued"]["streams"]:
+        await asyncio.sleep(0.01)
+    elapsed = common.clock() - started
+    await manager.stop()
+    sent_first_window = min(count, MESSAGES_PER_SECOND)
+    return {"seconds": elapsed, "errors_100": codes.count(ErrorCode.MAX_RATE_EXCEEDED),
+            "rate": (count - sent_first_window) / max(elapsed - 1.0, 1e-9) if count > 50
+            else count / elapsed}  # fmt: skip
+
+
+async def measure(quick: bool) -> Result:
+    options = {"pacing_rules": dataclasses.asdict(LIMITS), "market_interval": None}
+    trials = 1 if quick else 3
+    floor = _floor(BACKFILL)
+    managed, raw, idle, busy, bursts = [], [], [], [], []
+    waiting = 0
+    for _ in range(trials):
+        async with common.gateway_process(**options) as port:  # a fresh login: empty windows
+            managed.append(await _manager_backfill(port, BACKFILL))
+        async with common.gateway_process(**options) as port:
+            raw.append(await _raw_backfill(port, BACKFILL))
+    async with common.gateway_process(**options) as port:
+        idle, busy, waiting = await _orders_during_backfill(port, 10 if quick else 30)
+    async with common.gateway_process(**{**options, "tick_rate": 1.0}) as port:
+        bursts.append(await _burst(port, 300 if quick else 1000))
+    ratio = common.ratio(common.median([m["seconds"] for m in managed]), floor)
+    order_ratio = common.ratio(common.p95(busy), common.p95(idle))
+    rate = bursts[0]["rate"] / MESSAGES_PER_SECOND
+    return {
+        "name": NAME,
+        "title": "14. Request pacing",
+        "command": f"python -m benchmarks.{NAME}",
+        "params": {"historical requests": BACKFILL, "contracts": CONTRACTS,
+                   "window scale": SCALE, "backfill trials": trials},  # fmt: skip
+        "rows": [
+            row("minimum the rules allow (two 10-minute windows, scaled)", [floor]),
+            row("backfill through the manager", [m["seconds"] for m in managed],
+                baseline="minimum the rules allow", ratio_value=ratio,
+                target=f"ratio <= {TARGET_BACKFILL}, no 162",
+                met=ratio <= TARGET_BACKFILL and all(m["errors_162"] == 0 for m in managed)),
+            row("backfill by raw ib_async (its requests refused are lost)",
+                [r["seconds"] for r in raw]),
+            row("order place -> Submitted, idle", idle),
+            row("order place -> Submitted, backfill waiting", busy, baseline="idle (p95)",
+                ratio_value=order_ratio, target=f"p95 ratio <= {TARGET_ORDER}",
+                met=order_ratio <= TARGET_ORDER),
+            row("burst of snapshot requests: rate after the first window", [rate],
+                unit="x 50/s", scale=1.0, target=f">= {TARGET_RATE}, no 100",
+                met=rate >= TARGET_RATE and bursts[0]["errors_100"] == 0),
+        ],  # fmt: skip
+        "notes": [
+            f"Manager backfills: 162s {[m['errors_162'] for m in managed]}, retried "
+            f"{[m['retried'] for m in managed]}, lost {[m['lost'] for m in managed]}.",
+            f"Raw ib_async backfills: 162s {[r['errors_162'] for r in raw]}, requests lost "
+            f"{[r['lost'] for r in raw]} of {BACKFILL}.",
+            f"Orders: {len(busy)} placed while {waiting} historical requests waited.",
+            f"Burst: {bursts[0]['errors_100']} error 100s; "
+            f"{bursts[0]['seconds']:.2f} s for the burst.",
+        ],
+    }
+
+
+def run(quick: bool) -> Result:
+    """Request pacing: backfill against the rules' minimum, orders during it, a burst."""
+    result: Result = common.run_async(lambda: measure(quick))
+    return result
+
+
+if __name__ == "__main__":
+    common.main(run)
