@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Generic, TypeVar
 
 from loguru import logger
@@ -39,6 +39,7 @@ from v6.testing.gateway.config import (
     DEFAULT_NEXT_ORDER_ID,
     DEFAULT_PACING_LIMIT,
     DEFAULT_PACING_RULES,
+    DEFAULT_PNL_INTERVAL,
     DEFAULT_PORT,
     DEFAULT_REALTIME_BAR_INTERVAL,
     DEFAULT_SLOW_CLIENT_TIMEOUT,
@@ -47,6 +48,7 @@ from v6.testing.gateway.config import (
     GatewaySettings,
 )
 from v6.testing.gateway.context import GatewayContext
+from v6.testing.gateway.contract_details import US_EQUITY_HOURS, MarketHours
 from v6.testing.gateway.controls import TradingControls
 from v6.testing.gateway.data_controls import DataControls
 from v6.testing.gateway.faults import (
@@ -141,6 +143,10 @@ class FakeGateway(TradingControls, DataControls):
             :data:`DEFAULT_REALTIME_BAR_INTERVAL`: TWS's 5).
         historical_latency: seconds before a historical request is answered (0 <= s <= 3600,
             :data:`DEFAULT_HISTORICAL_LATENCY`); it counts as open until then.
+        pnl_interval: seconds between PnL updates (0 < s <= 3600, :data:`DEFAULT_PNL_INTERVAL`).
+        market_hours, contract_hours: the trading and liquid hours contract details report, for
+            every contract (:data:`US_EQUITY_HOURS`) and by conId or symbol
+            (:class:`~.contract_details.MarketHours`; see :meth:`set_market_hours`).
 
     Raises:
         ConfigError: an argument is outside its range (the message names it and the range).
@@ -183,6 +189,9 @@ class FakeGateway(TradingControls, DataControls):
         pacing_rules: PacingLimits | None = DEFAULT_PACING_RULES,
         realtime_bar_interval: float = DEFAULT_REALTIME_BAR_INTERVAL,
         historical_latency: float = DEFAULT_HISTORICAL_LATENCY,
+        pnl_interval: float = DEFAULT_PNL_INTERVAL,
+        market_hours: MarketHours = US_EQUITY_HOURS,
+        contract_hours: Mapping[int | str, MarketHours] | None = None,
     ) -> None:
         if account_state is not None and accounts is not None:
             raise ConfigError("accounts: give either accounts or account_state, not both")
@@ -200,7 +209,8 @@ class FakeGateway(TradingControls, DataControls):
             seed=seed, fill_size=fill_size, commission_per_share=commission_per_share,
             min_commission=min_commission, market_interval=market_interval,
             pacing_rules=pacing_rules, realtime_bar_interval=realtime_bar_interval,
-            historical_latency=historical_latency,
+            historical_latency=historical_latency, pnl_interval=pnl_interval,
+            market_hours=market_hours, contract_hours=dict(contract_hours or {}),
         )  # fmt: skip
         self._ctx = GatewayContext(settings, new_broker(settings))
         self._server: asyncio.Server | None = None
@@ -310,11 +320,7 @@ class FakeGateway(TradingControls, DataControls):
                 known = ", ".join(str(c) for c in SYSTEM_MESSAGES)
                 raise ConfigError(f"text: required for code {code} (known codes: {known})")
             text = SYSTEM_MESSAGES[code]
-        sessions = [s for s in self._ctx.sessions if s.phase is Phase.READY]
-        for session in sessions:
-            session.send_error(codec.NO_REQUEST_ID, code, text)
-        logger.info("fake gateway: broadcast {} to {} client(s)", code, len(sessions))
-        return len(sessions)
+        return self._ctx.broadcast(code, text)
 
     async def send_garbage(self, data: bytes) -> int:
         """Write raw ``data`` to every connected client, after its queued replies; returns how
