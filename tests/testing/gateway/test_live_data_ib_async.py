@@ -41,11 +41,18 @@ async def connect(make: IBFactory, gw: FakeGateway, client_id: int = 1) -> tuple
     return ib, errors
 
 
-async def request_again(ib: IB) -> None:
+async def request_again(ib: IB, gw: FakeGateway) -> None:
     """Cancel AAPL's market data and request it again: the new request flows."""
     ib.cancelMktData(stock())
-    ticker = ib.reqMktData(stock())
-    await wait_until(lambda: ticker.volume > 0, what="requested again, it flows")
+    ib.reqMktData(stock())
+
+    def flows() -> bool:
+        found = [
+            r for r in gw.live_requests if (r.kind, r.instrument) == (StreamKind.MARKET_DATA, AAPL)
+        ]
+        return len(found) == 1 and found[0].flowing and found[0].updates > 1
+
+    await wait_until(flows, what="requested again, it flows")
 
 
 def live(gw: FakeGateway, kind: StreamKind, instrument: int = AAPL) -> LiveRequest:
@@ -175,7 +182,7 @@ async def test_a_silenced_stream_stops_alone_and_a_new_request_flows(
     assert other.volume > seen  # the other stream flows
     assert await asyncio.wait_for(ib.reqCurrentTimeAsync(), 1)  # probes are answered
     assert not live(gw, StreamKind.MARKET_DATA).flowing
-    await request_again(ib)
+    await request_again(ib, gw)
     assert gw.live_request_counts()[(1, StreamKind.MARKET_DATA, AAPL)] == 1
     assert errors == []
 
@@ -219,7 +226,7 @@ async def test_a_market_data_farm_flap_stops_its_streams_until_requested_again(
     await wait_until(lambda: ticker.volume > 0, what="the waiting request flows")
     assert live(gw, StreamKind.MARKET_DATA).stopped  # the old ones stay silent
     assert not bars
-    await request_again(ib)
+    await request_again(ib, gw)
 
 
 async def test_an_hmds_farm_flap_holds_historical_requests(
@@ -259,7 +266,7 @@ async def test_a_competing_session_stops_every_market_data_subscription(
     assert {req_id for req_id, _, _ in errors} == ids
     assert all(r.stopped for r in gw.live_requests)
     assert gw.faults.active == ()  # an event, over at once
-    await request_again(ib)
+    await request_again(ib, gw)
 
 
 async def test_failed_live_updates_stop_one_stream(
@@ -278,3 +285,21 @@ async def test_failed_live_updates_stop_one_stream(
     assert live(gw, StreamKind.MARKET_DATA, MSFT).flowing
     gw.fail_live_updates(failed)  # an event: it happens again
     await wait_until(lambda: len(errors) == 2, what="10182 again")
+
+
+async def test_1101_ends_every_live_request(
+    make_gateway: MakeGateway, ib_client: IBFactory
+) -> None:
+    gw = await make_gateway(tick_rate=100.0)
+    ib, errors = await connect(ib_client, gw)
+    ib.reqMktData(stock())
+    ib.reqPnL("DU1234567")
+    await wait_until(lambda: len(gw.live_requests) == 2, what="two live requests")
+    gw.broadcast_error(1102)  # data maintained: they stay
+    assert len(gw.live_requests) == 2
+    gw.broadcast_error(1101)  # data lost: each must be requested again
+    assert gw.live_requests == ()
+    assert gw.market_data_lines == 0
+    await request_again(ib, gw)
+    await wait_until(lambda: len(errors) == 2, what="1102 and 1101")
+    assert [code for _, code, _ in errors] == [1102, 1101]

@@ -51,6 +51,11 @@ class GatewayContext:
         return [(s, stream) for s in self.sessions if s.phase is Phase.READY
                 for stream in list(s.state.streams.values())]  # fmt: skip
 
+    def end_live_requests(self) -> None:
+        """Every client's live requests end (TWS lost the data: 1101); none holds a line."""
+        for session in self.sessions:
+            session.state.streams.clear()
+
     def broadcast(self, code: int, text: str) -> int:
         """A system message (request id -1) to every API-ready client; how many got it."""
         sessions = [s for s in self.sessions if s.phase is Phase.READY]

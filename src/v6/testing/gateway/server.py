@@ -18,7 +18,7 @@ from loguru import logger
 
 from v6.errors import ConfigError
 from v6.protocol import codec
-from v6.protocol.codes import SYSTEM_MESSAGES
+from v6.protocol.codes import SYSTEM_MESSAGES, ErrorCode
 from v6.protocol.pacing import PacingLimits
 from v6.testing.broker import (
     DEFAULT_COMMISSION_PER_SHARE,
@@ -314,12 +314,16 @@ class FakeGateway(TradingControls, DataControls):
         """Send a system message (request id -1) to every API-ready client; returns how many.
 
         Without ``text``, TWS's own wording for the codes in :data:`SYSTEM_MESSAGES` is used.
+        1101 ("restored - data lost") also ends every live request, as at TWS: each must be
+        requested again.
         """
         if text is None:
             if code not in SYSTEM_MESSAGES:
                 known = ", ".join(str(c) for c in SYSTEM_MESSAGES)
                 raise ConfigError(f"text: required for code {code} (known codes: {known})")
             text = SYSTEM_MESSAGES[code]
+        if code == ErrorCode.RESTORED_DATA_LOST:
+            self._ctx.end_live_requests()
         return self._ctx.broadcast(code, text)
 
     async def send_garbage(self, data: bytes) -> int:
