@@ -95,7 +95,7 @@ def test_parse_historical_data_ib_async_layout() -> None:
 
 def test_parse_unknown_and_unsupported_ids_give_none() -> None:
     assert codec.parse_request(request(999, 1)) is None
-    assert codec.parse_request(request(ClientMessage.REQ_CONTRACT_DATA, 8, 1)) is None
+    assert codec.parse_request(request(ClientMessage.REQ_MKT_DEPTH, 5, 1)) is None
 
 
 def test_a_truncated_place_order_is_malformed_with_its_order_id() -> None:
@@ -178,3 +178,19 @@ def test_parse_realtime_bars_as_both_clients_send_them() -> None:
         4, parsed.contract, 5, "MIDPOINT", True
     )
     assert codec.parse_request(request(51, 1, 4)) == codec.CancelRealTimeBars(4)
+
+
+def test_parse_live_data_requests_as_both_clients_send_them() -> None:
+    tick = codec.parse_request(request(97, 8, *IB_ASYNC_CONTRACT, "BidAsk", 0, 0))
+    assert isinstance(tick, codec.ReqTickByTickData)
+    assert (tick.req_id, tick.contract.con_id, tick.tick_type) == (8, 265598, "BidAsk")
+    assert codec.parse_request(request(98, 8)) == codec.CancelTickByTickData(8)
+    assert codec.parse_request(request(92, 3, "DU1", "")) == codec.ReqPnL(3, "DU1", "")
+    assert codec.parse_request(request(93, 3)) == codec.CancelPnL(3)
+    assert codec.parse_request(request(94, 4, "DU1", "", 265598)) == codec.ReqPnLSingle(
+        4, "DU1", "", 265598
+    )
+    assert codec.parse_request(request(95, 4)) == codec.CancelPnLSingle(4)
+    details = codec.parse_request(request(9, 8, 5, *IB_ASYNC_CONTRACT, 0, "", "", ""))
+    assert isinstance(details, codec.ReqContractDetails)
+    assert (details.req_id, details.contract.symbol) == (5, "AAPL")

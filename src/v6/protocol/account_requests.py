@@ -1,4 +1,4 @@
-"""Account requests (client -> gateway): account values, portfolio, summaries and positions.
+"""Account requests (client -> gateway): account values, portfolio, summaries, positions, PnL.
 Pure, no I/O; fields are read by :mod:`v6.protocol.fields`."""
 
 from __future__ import annotations
@@ -81,3 +81,53 @@ class CancelPositions(ClientRequest):
     """``64,1``."""
 
     msg_ids = (ClientMessage.CANCEL_POSITIONS,)
+
+
+@dataclass(frozen=True, slots=True)
+class ReqPnL(ClientRequest):
+    """``92,reqId,account,modelCode`` (no version field): the account's daily, unrealized and
+    realized PnL, updated about once a second until cancelled."""
+
+    msg_ids = (ClientMessage.REQ_PNL,)
+    versioned = False
+
+    req_id: int
+    account: str
+    model_code: str = ""
+
+    @classmethod
+    def parse(cls, f: Fields) -> Self:
+        return cls(f.integer(), f.text(), f.text())
+
+
+@dataclass(frozen=True, slots=True)
+class CancelPnL(CancelRequest):
+    """``93,reqId`` (no version field)."""
+
+    msg_ids = (ClientMessage.CANCEL_PNL,)
+    versioned = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReqPnLSingle(ClientRequest):
+    """``94,reqId,account,modelCode,conId`` (no version field): one position's PnL."""
+
+    msg_ids = (ClientMessage.REQ_PNL_SINGLE,)
+    versioned = False
+
+    req_id: int
+    account: str
+    model_code: str
+    con_id: int
+
+    @classmethod
+    def parse(cls, f: Fields) -> Self:
+        return cls(f.integer(), f.text(), f.text(), f.integer())
+
+
+@dataclass(frozen=True, slots=True)
+class CancelPnLSingle(CancelRequest):
+    """``95,reqId`` (no version field)."""
+
+    msg_ids = (ClientMessage.CANCEL_PNL_SINGLE,)
+    versioned = False

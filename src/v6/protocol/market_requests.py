@@ -1,5 +1,5 @@
-"""Market-data requests (client -> gateway): streaming quotes, historical and real-time bars.
-Pure, no I/O; fields are read by :mod:`v6.protocol.fields`."""
+"""Market-data requests (client -> gateway): streaming quotes, historical and real-time bars,
+tick-by-tick data, contract details. Pure, no I/O; fields are read by :mod:`v6.protocol.fields`."""
 
 from __future__ import annotations
 
@@ -109,3 +109,45 @@ class CancelRealTimeBars(CancelRequest):
     """``51,1,reqId``."""
 
     msg_ids = (ClientMessage.CANCEL_REAL_TIME_BARS,)
+@dataclass(frozen=True, slots=True)
+class ReqTickByTickData(ClientRequest):
+    """``97,reqId,<contract>,tickType,numberOfTicks,ignoreSize`` (no version field); ``tick_type``
+    is ``Last``, ``AllLast``, ``BidAsk`` or ``MidPoint``."""
+
+    msg_ids = (ClientMessage.REQ_TICK_BY_TICK_DATA,)
+    versioned = False
+
+    req_id: int
+    contract: ContractSpec
+    tick_type: str = "Last"
+    number_of_ticks: int = 0
+    ignore_size: bool = False
+
+    @classmethod
+    def parse(cls, f: Fields) -> Self:
+        req_id, contract, tick_type = f.integer(), f.contract(), f.text()
+        number_of_ticks = f.integer() if f.more() else 0
+        return cls(req_id, contract, tick_type, number_of_ticks, f.flag() if f.more() else False)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTickByTickData(CancelRequest):
+    """``98,reqId`` (no version field)."""
+
+    msg_ids = (ClientMessage.CANCEL_TICK_BY_TICK_DATA,)
+    versioned = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReqContractDetails(ClientRequest):
+    """``9,8,reqId,<contract>,includeExpired,secIdType,secId[,issuerId]`` (the fields after the
+    contract are not read)."""
+
+    msg_ids = (ClientMessage.REQ_CONTRACT_DATA,)
+
+    req_id: int
+    contract: ContractSpec
+
+    @classmethod
+    def parse(cls, f: Fields) -> Self:
+        return cls(f.integer(), f.contract())

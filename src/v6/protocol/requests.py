@@ -37,10 +37,14 @@ from typing import Final, TypeVar
 from v6.protocol.account_requests import (
     CancelAccountSummary,
     CancelAccountUpdatesMulti,
+    CancelPnL,
+    CancelPnLSingle,
     CancelPositions,
     ReqAccountSummary,
     ReqAccountUpdates,
     ReqAccountUpdatesMulti,
+    ReqPnL,
+    ReqPnLSingle,
     ReqPositions,
 )
 from v6.protocol.fields import ClientRequest, Fields
@@ -49,9 +53,12 @@ from v6.protocol.market_requests import (
     CancelHistoricalData,
     CancelMktData,
     CancelRealTimeBars,
+    CancelTickByTickData,
+    ReqContractDetails,
     ReqHistoricalData,
     ReqMktData,
     ReqRealTimeBars,
+    ReqTickByTickData,
 )
 from v6.protocol.orders_requests import (
     CancelOrder,
@@ -89,6 +96,13 @@ Request = (
     | CancelHistoricalData
     | ReqRealTimeBars
     | CancelRealTimeBars
+    | ReqTickByTickData
+    | CancelTickByTickData
+    | ReqContractDetails
+    | ReqPnL
+    | CancelPnL
+    | ReqPnLSingle
+    | CancelPnLSingle
 )
 """Every request type :func:`parse_request` returns: the registry."""
 

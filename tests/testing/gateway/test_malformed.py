@@ -67,7 +67,7 @@ async def test_bad_input_closes_only_that_client(
         codec.encode_message(999, 1),  # unknown message id
         codec.encode_message(ClientMessage.REQ_ACCOUNT_SUMMARY, 1, 5),  # missing fields
         codec.encode_message(ClientMessage.REQ_IDS, 1, "many"),  # non-numeric field
-        codec.encode_message(ClientMessage.REQ_CONTRACT_DATA, 8, 1),  # known, not supported
+        codec.encode_message(ClientMessage.REQ_MKT_DEPTH, 5, 1),  # known, not supported
     ],
     ids=["text id", "empty", "unterminated", "not utf-8", "unknown id", "missing", "nan", "unsup"],
 )

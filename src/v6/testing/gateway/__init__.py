@@ -21,8 +21,10 @@ rooms:
 * :mod:`.controls`: the public trading controls (quotes, forced fills, order faults, restart);
   :mod:`.data_controls`: the public market-data controls (tick rate, pacing rules, live timing);
 * :mod:`.market`: bars and ticks (pure);
-* :mod:`.faults`: faults as objects hooked at accept, hello, request, send, flush and broker
-  events, switched on and off through ``gw.faults`` (:class:`Faults`);
+* :mod:`.faults`: faults as objects hooked at accept, hello, request, send, flush, broker
+  events and live requests, switched on and off through ``gw.faults`` (:class:`Faults`);
+  :mod:`.order_faults` and :mod:`.data_faults`: the order and the live-data faults;
+* :mod:`.contract_details`: contract details and market hours (pure);
 * :mod:`.config`: defaults and configuration checks.
 
 Behaviour, as a real TWS (as the ib_async and ibapi sources and IB's documentation describe it):
@@ -37,7 +39,8 @@ Behaviour, as a real TWS (as the ib_async and ibapi sources and IB's documentati
   error 201 for its order id;
 * account summary subscriptions, at most :data:`MAX_ACCOUNT_SUMMARIES` per client (then 322);
 * market data streams (tickPrice + tickSize), historical bars (also kept up to date), real-time
-  bars;
+  bars, tick-by-tick data, PnL and PnL of one position, contract details with market hours;
+* live-data faults as TWS shows them: a silent stream, a farm flap, a competing session, 10182;
 * IB's pacing rules over all clients (one login): 162, 322, 420 and 101, with IB's texts;
 * a duplicate live client id gets 326 and the socket is closed;
 * pacing: above ``pacing_limit`` messages per second a client's messages are dropped and it gets
@@ -55,7 +58,7 @@ from typing import Final
 
 from v6.protocol.codec import ClientMessage
 from v6.protocol.codes import FARM_NOTICES, SYSTEM_MESSAGES, ErrorCode
-from v6.testing.gateway.clients import ClientInfo, Phase
+from v6.testing.gateway.clients import ClientInfo, LiveRequest, Phase
 from v6.testing.gateway.config import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_HISTORICAL_LATENCY,
@@ -66,6 +69,7 @@ from v6.testing.gateway.config import (
     DEFAULT_NEXT_ORDER_ID,
     DEFAULT_PACING_LIMIT,
     DEFAULT_PACING_RULES,
+    DEFAULT_PNL_INTERVAL,
     DEFAULT_PORT,
     DEFAULT_REALTIME_BAR_INTERVAL,
     DEFAULT_SLOW_CLIENT_TIMEOUT,
@@ -73,20 +77,24 @@ from v6.testing.gateway.config import (
     MAX_ACCOUNT_SUMMARIES,
     PACING_WINDOW,
 )
+from v6.testing.gateway.contract_details import ALWAYS_OPEN, US_EQUITY_HOURS, MarketHours
+from v6.testing.gateway.data_faults import (
+    CompetingSession,
+    FailLiveUpdates,
+    FarmFlap,
+    SilenceStream,
+)
 from v6.testing.gateway.faults import (
     BrokenHandshake,
-    CloseAfterPlaceOrder,
-    DropCommissionReports,
-    DropExecutions,
-    ExecBeforeOpenOrder,
     Fault,
     Faults,
     HandshakeFault,
-    HoldOrderStatus,
     HookVerdict,
     IgnoreRequests,
     Latency,
+    LiveData,
     Stall,
+    StreamOwner,
 )
 from v6.testing.gateway.ib_pacing import IbPacingRules, PacingRefusal
 from v6.testing.gateway.market import (
@@ -96,6 +104,13 @@ from v6.testing.gateway.market import (
     base_price,
     duration_seconds,
     make_bars,
+)
+from v6.testing.gateway.order_faults import (
+    CloseAfterPlaceOrder,
+    DropCommissionReports,
+    DropExecutions,
+    ExecBeforeOpenOrder,
+    HoldOrderStatus,
 )
 from v6.testing.gateway.server import FakeGateway, format_addresses
 from v6.testing.gateway.streams import HISTORICAL_FARM, MARKET_DATA_FARM, StreamKind
@@ -114,6 +129,7 @@ STARTUP_SYNC_REQUESTS: Final = frozenset(
 :meth:`FakeGateway.ignore_requests` for a "sync never completes" fault."""
 
 __all__ = [
+    "ALWAYS_OPEN",
     "DEFAULT_HANDSHAKE_TIMEOUT",
     "DEFAULT_HISTORICAL_LATENCY",
     "DEFAULT_HOST",
@@ -123,6 +139,7 @@ __all__ = [
     "DEFAULT_NEXT_ORDER_ID",
     "DEFAULT_PACING_LIMIT",
     "DEFAULT_PACING_RULES",
+    "DEFAULT_PNL_INTERVAL",
     "DEFAULT_PORT",
     "DEFAULT_REALTIME_BAR_INTERVAL",
     "DEFAULT_SLOW_CLIENT_TIMEOUT",
@@ -135,14 +152,18 @@ __all__ = [
     "PACING_WINDOW",
     "STARTUP_SYNC_REQUESTS",
     "SYSTEM_MESSAGES",
+    "US_EQUITY_HOURS",
     "BrokenHandshake",
     "ClientInfo",
     "CloseAfterPlaceOrder",
+    "CompetingSession",
     "DropCommissionReports",
     "DropExecutions",
     "ErrorCode",
     "ExecBeforeOpenOrder",
+    "FailLiveUpdates",
     "FakeGateway",
+    "FarmFlap",
     "Fault",
     "Faults",
     "HandshakeFault",
@@ -151,10 +172,15 @@ __all__ = [
     "IbPacingRules",
     "IgnoreRequests",
     "Latency",
+    "LiveData",
+    "LiveRequest",
+    "MarketHours",
     "PacingRefusal",
     "Phase",
+    "SilenceStream",
     "Stall",
     "StreamKind",
+    "StreamOwner",
     "bar_at",
     "bar_step",
     "base_price",

@@ -21,14 +21,18 @@ from v6.protocol.codec import (
     CancelHistoricalData,
     CancelMktData,
     CancelOrder,
+    CancelPnL,
+    CancelPnLSingle,
     CancelPositions,
     CancelRealTimeBars,
+    CancelTickByTickData,
     PlaceOrder,
     ReqAccountSummary,
     ReqAccountUpdates,
     ReqAccountUpdatesMulti,
     ReqAutoOpenOrders,
     ReqCompletedOrders,
+    ReqContractDetails,
     ReqCurrentTime,
     ReqExecutions,
     ReqGlobalCancel,
@@ -37,8 +41,11 @@ from v6.protocol.codec import (
     ReqManagedAccounts,
     ReqMktData,
     ReqOpenOrders,
+    ReqPnL,
+    ReqPnLSingle,
     ReqPositions,
     ReqRealTimeBars,
+    ReqTickByTickData,
     Request,
     StartApi,
 )
@@ -51,7 +58,7 @@ from v6.protocol.codes import (
 from v6.testing.broker import Broker
 from v6.testing.gateway.clients import ClientState
 from v6.testing.gateway.config import GatewaySettings
-from v6.testing.gateway.market_data import MarketDataService
+from v6.testing.gateway.market_data import MarketDataService, VetStream
 from v6.testing.gateway.trading import Trading, positions_for, values_for
 
 _Replies = list[bytes]
@@ -70,18 +77,20 @@ class TwsApp:
     """Requests -> replies, reading the gateway's (mutable) :class:`GatewaySettings`.
 
     ``clients`` gives every API client of the gateway (IB's pacing rules count per login);
-    without it, only the requesting client is counted."""
+    without it, only the requesting client is counted. ``vet_stream`` shows each new live
+    request to the active faults."""
 
     def __init__(
         self,
         settings: GatewaySettings,
         broker: Broker,
         clients: Callable[[], Iterable[ClientState]] | None = None,
+        vet_stream: VetStream | None = None,
     ) -> None:
         self.settings = settings
         self.broker = broker
         self.trading = Trading(settings, broker)
-        self.market = MarketDataService(settings, broker, clients)
+        self.market = MarketDataService(settings, broker, clients, vet_stream)
 
     def welcome(self, client: ClientState) -> _Replies:
         """What TWS sends after ``startApi``: accounts, the next order id, farm notices."""
@@ -129,6 +138,13 @@ class TwsApp:
                 | CancelHistoricalData()
                 | ReqRealTimeBars()
                 | CancelRealTimeBars()
+                | ReqTickByTickData()
+                | CancelTickByTickData()
+                | ReqPnL()
+                | CancelPnL()
+                | ReqPnLSingle()
+                | CancelPnLSingle()
+                | ReqContractDetails()
             ):
                 return self.market.handle(client, request)
             case _:

@@ -43,6 +43,29 @@ class ClientInfo:
     messages_received: int
 
 
+@dataclass(frozen=True, slots=True)
+class LiveRequest:
+    """A snapshot of one live request at the gateway (``FakeGateway.live_requests``)."""
+
+    client_id: int | None
+    kind: StreamKind
+    req_id: int
+    instrument: int
+    """The contract: its conId (a stand-in for an unqualified one; the conId of reqPnLSingle,
+    0 for reqPnL)."""
+    farm: str | None
+    flowing: bool
+    """Sending: neither stopped for good nor held by a fault."""
+    stopped: bool
+    """Stopped for good by a fault (farm break, 10182, 10197): only a new request flows."""
+    updates: int
+
+    @classmethod
+    def of(cls, client_id: int | None, stream: LiveStream) -> LiveRequest:
+        return cls(client_id, stream.kind, stream.req_id, stream.instrument, stream.farm,
+                   stream.flowing, stream.stopped, stream.updates)  # fmt: skip
+
+
 @dataclass(slots=True)
 class ClientState:
     """What the application keeps per API client."""

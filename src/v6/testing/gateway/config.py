@@ -22,6 +22,7 @@ from v6.testing.broker import (
     DEFAULT_SEED,
     AccountState,
 )
+from v6.testing.gateway.contract_details import US_EQUITY_HOURS, MarketHours
 from v6.validation import require_int, require_range
 
 DEFAULT_HOST: Final = "127.0.0.1"
@@ -53,6 +54,8 @@ DEFAULT_REALTIME_BAR_INTERVAL: Final = 5.0
 updates of a kept-up-to-date historical request."""
 DEFAULT_HISTORICAL_LATENCY: Final = 0.0
 """Seconds a historical request stays open before its reply."""
+DEFAULT_PNL_INTERVAL: Final = 1.0
+"""Seconds between two updates of a reqPnL / reqPnLSingle subscription."""
 
 
 @dataclass(slots=True)
@@ -83,6 +86,9 @@ class GatewaySettings:
     pacing_rules: PacingLimits | None = DEFAULT_PACING_RULES
     realtime_bar_interval: float = DEFAULT_REALTIME_BAR_INTERVAL
     historical_latency: float = DEFAULT_HISTORICAL_LATENCY
+    pnl_interval: float = DEFAULT_PNL_INTERVAL
+    market_hours: MarketHours = US_EQUITY_HOURS
+    contract_hours: dict[int | str, MarketHours] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         require_int("port", self.port, low=0, high=65535)
@@ -112,6 +118,16 @@ class GatewaySettings:
         require_range("realtime_bar_interval", self.realtime_bar_interval, low=0, low_open=True,
                       high=3600)  # fmt: skip
         require_range("historical_latency", self.historical_latency, low=0, high=3600)
+        require_range("pnl_interval", self.pnl_interval, low=0, low_open=True, high=3600)
+        require_market_hours("market_hours", self.market_hours)
+        self.contract_hours = dict(self.contract_hours)
+        for key, hours in self.contract_hours.items():
+            require_market_hours(f"contract_hours[{key!r}]", hours)
+
+    def hours_of(self, con_id: int, symbol: str) -> MarketHours:
+        """The market hours of a contract: by its conId, else its symbol, else the default."""
+        hours = self.contract_hours
+        return hours.get(con_id) or hours.get(symbol) or self.market_hours
 
     def connection_time(self) -> str:
         """The handshake's connection time, from :attr:`wall_clock`."""
@@ -129,3 +145,8 @@ def require_pacing_rules(rules: object) -> None:
         raise ConfigError(
             f"pacing_rules must be a PacingLimits or None, got {type(rules).__name__}: {rules!r}"
         )
+
+
+def require_market_hours(name: str, hours: object) -> None:
+    if not isinstance(hours, MarketHours):
+        raise ConfigError(f"{name} must be a MarketHours, got {type(hours).__name__}: {hours!r}")

@@ -10,11 +10,13 @@ from collections import Counter
 
 from loguru import logger
 
+from v6.protocol.framing import NO_REQUEST_ID
 from v6.testing.broker import Broker, BrokerEvent, ExecDetailsEvent
 from v6.testing.gateway.app import TwsApp
 from v6.testing.gateway.clients import ClientSocket, ClientState, Phase
 from v6.testing.gateway.config import GatewaySettings
-from v6.testing.gateway.faults import Faults
+from v6.testing.gateway.faults import Fault, Faults, StreamOwner
+from v6.testing.gateway.streams import LiveStream
 from v6.testing.gateway.trading import encode_event, position_updates
 
 
@@ -26,8 +28,10 @@ class GatewayContext:
     def __init__(self, settings: GatewaySettings, broker: Broker) -> None:
         self.settings = settings
         self.faults = Faults(on_change=self._faults_changed, on_release=self.deliver)
+        self.faults.live = self
         self.broker = broker
-        self.app = TwsApp(settings, broker, clients=self.client_states)
+        self.app = TwsApp(settings, broker, clients=self.client_states,
+                          vet_stream=self.faults.on_new_stream)  # fmt: skip
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sessions: set[ClientSocket] = set()
         self.live_ids: dict[int, ClientSocket] = {}
@@ -39,6 +43,37 @@ class GatewayContext:
         """The application's state of every API-ready client (one login: IB's pacing rules
         count over all of them)."""
         return [s.state for s in self.sessions if s.phase is Phase.READY]
+
+    # ---- LiveData: what the data faults act on
+
+    def live_streams(self) -> list[tuple[StreamOwner, LiveStream]]:
+        """Every API-ready client's live requests."""
+        return [(s, stream) for s in self.sessions if s.phase is Phase.READY
+                for stream in list(s.state.streams.values())]  # fmt: skip
+
+    def end_live_requests(self) -> None:
+        """Every client's live requests end (TWS lost the data: 1101); none holds a line."""
+        for session in self.sessions:
+            session.state.streams.clear()
+
+    def broadcast(self, code: int, text: str) -> int:
+        """A system message (request id -1) to every API-ready client; how many got it."""
+        sessions = [s for s in self.sessions if s.phase is Phase.READY]
+        for session in sessions:
+            session.send_error(NO_REQUEST_ID, code, text)
+        logger.info("fake gateway: broadcast {} to {} client(s)", code, len(sessions))
+        return len(sessions)
+
+    def switch_off_later(self, fault: Fault, seconds: float) -> None:
+        """Switch ``fault`` off in ``seconds`` if it is still the active one then (a fault
+        switched on while the gateway has no event loop stays on until switched off)."""
+
+        def expire() -> None:
+            if any(active is fault for active in self.faults.active):
+                self.faults.switch_off(fault)
+
+        if self.loop is not None:
+            self.loop.call_later(seconds, expire)
 
     def require_loop(self) -> asyncio.AbstractEventLoop:
         assert self.loop is not None, "gateway not started"

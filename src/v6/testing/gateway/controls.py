@@ -16,13 +16,12 @@ from loguru import logger
 from v6.protocol.orders_messages import ExecutionSpec
 from v6.testing.broker import OrderRecord, Position, Quote
 from v6.testing.gateway.context import GatewayContext
-from v6.testing.gateway.faults import (
+from v6.testing.gateway.faults import Fault, Faults
+from v6.testing.gateway.order_faults import (
     CloseAfterPlaceOrder,
     DropCommissionReports,
     DropExecutions,
     ExecBeforeOpenOrder,
-    Fault,
-    Faults,
     HoldOrderStatus,
 )
 from v6.testing.gateway.trading import positions

@@ -12,7 +12,13 @@ A session asks the active faults, in this order of a connection's life:
 * ``on_handled(msg_id)`` after a request was handled: ``CLOSE`` closes that socket at once, before
   anything the request caused is sent;
 * ``on_events(events)`` for the simulated broker's events on their way to the clients: the fault
-  may hold, drop or reorder them; ``release()`` returns what it held when it is switched off.
+  may hold, drop or reorder them; ``release()`` returns what it held when it is switched off;
+* ``on_switch_on(live)`` / ``on_switch_off(live)`` when it is switched on / off, with the
+  clients' live requests (:class:`LiveData`): a data fault stops or holds streams and sends
+  TWS's notices then; ``on_new_stream(stream)`` for every live request made while it is on.
+
+A fault that is an event rather than a state (``lasting`` False: a 10182 for one stream) acts
+once when switched on and is not kept among the active faults.
 
 Switch faults on and off on a running gateway through ``gw.faults`` (:class:`Faults`)::
 
@@ -31,16 +37,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from enum import Enum, StrEnum
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
+
+from loguru import logger
 
 from v6.errors import ConfigError
-from v6.protocol.ids import ClientMessage
-from v6.testing.broker import (
-    BrokerEvent,
-    CommissionReportEvent,
-    ExecDetailsEvent,
-    OrderStatusEvent,
-)
+from v6.testing.broker import BrokerEvent
+from v6.testing.gateway.streams import LiveStream
 from v6.validation import require_range
 
 
@@ -71,6 +74,41 @@ class HandshakeFault(StrEnum):
     """Accept, then close at once (socat in front of a dead gateway)."""
     SILENT = "silent"
     """Accept, read the hello, never answer."""
+
+
+class StreamOwner(Protocol):
+    """The client a live request belongs to, as a data fault sees it."""
+
+    client_id: int | None
+
+    def send_error(self, req_id: int, code: int, text: str) -> None: ...
+
+
+class LiveData(Protocol):
+    """The gateway's live requests, as data faults act on them."""
+
+    def live_streams(self) -> list[tuple[StreamOwner, LiveStream]]:
+        """Every API-ready client's live requests."""
+        ...
+
+    def broadcast(self, code: int, text: str) -> int:
+        """A system message (request id -1) to every API-ready client; how many got it."""
+        ...
+
+    def switch_off_later(self, fault: Fault, seconds: float) -> None:
+        """Switch ``fault`` off in ``seconds``, if it is still the active one then."""
+        ...
+
+
+class _NoLiveData:
+    def live_streams(self) -> list[tuple[StreamOwner, LiveStream]]:
+        return []
+
+    def broadcast(self, code: int, text: str) -> int:
+        return 0
+
+    def switch_off_later(self, fault: Fault, seconds: float) -> None:
+        pass
 
 
 class Fault:
@@ -129,6 +167,23 @@ class Fault:
     def release(self) -> list[BrokerEvent]:
         return []
 
+    @property
+    def lasting(self) -> bool:
+        """False for an event: it acts when switched on and is not kept among the active
+        faults."""
+        return True
+
+    def on_switch_on(self, live: LiveData) -> None:
+        pass
+
+    def on_switch_off(self, live: LiveData) -> None:
+        pass
+
+    def on_new_stream(self, stream: LiveStream) -> tuple[int, str] | None:
+        """A live request made while the fault is on: the fault may stop or hold it, and say
+        what error its client gets for it."""
+        return None
+
 
 class Stall(Fault):
     """Black hole: sockets stay open and are read, nothing is answered or streamed. Requests
@@ -182,60 +237,6 @@ class IgnoreRequests(Fault):
         return HookVerdict.DROP if msg_id in self.msg_ids else HookVerdict.PASS
 
 
-class HoldOrderStatus(Fault):
-    """orderStatus messages are held back; when the fault is removed each comes late, twice (a
-    late and a repeated status, both seen from real gateways)."""
-
-    def __init__(self) -> None:
-        self._held: list[BrokerEvent] = []
-
-    def __repr__(self) -> str:
-        return f"HoldOrderStatus(held={len(self._held)})"
-
-    def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
-        self._held += [e for e in events if isinstance(e, OrderStatusEvent)]
-        return [e for e in events if not isinstance(e, OrderStatusEvent)]
-
-    def release(self) -> list[BrokerEvent]:
-        held, self._held = self._held, []
-        return [event for event in held for _ in range(2)]
-
-
-class DropCommissionReports(Fault):
-    """Live executions come without their commissionReport (reqExecutions still sends it)."""
-
-    def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
-        return [e for e in events if not isinstance(e, CommissionReportEvent)]
-
-
-class DropExecutions(Fault):
-    """Live execDetails and their commissionReports are lost (reqExecutions still sends them):
-    what a client misses while TWS is cut off from IB (1100)."""
-
-    def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
-        fills = (ExecDetailsEvent, CommissionReportEvent)
-        return [e for e in events if not isinstance(e, fills)]
-
-
-class ExecBeforeOpenOrder(Fault):
-    """In each batch of broker events, executions (and their reports) go first: execDetails
-    arrives before the order's openOrder / orderStatus."""
-
-    def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
-        fills = (ExecDetailsEvent, CommissionReportEvent)
-        return [e for e in events if isinstance(e, fills)] + [
-            e for e in events if not isinstance(e, fills)
-        ]
-
-
-class CloseAfterPlaceOrder(Fault):
-    """The socket dies right after a placeOrder is read: the order exists at the broker, its
-    client never hears of it."""
-
-    def on_handled(self, msg_id: int) -> HookVerdict:
-        return HookVerdict.CLOSE if msg_id == ClientMessage.PLACE_ORDER else HookVerdict.PASS
-
-
 _F = TypeVar("_F", bound=Fault)
 
 
@@ -245,7 +246,7 @@ class Faults:
 
     ``on_change`` runs after every change (the gateway logs it and reschedules held output);
     ``on_release`` gets the events a fault held when it is switched off (the gateway delivers
-    them).
+    them); :attr:`live` is what data faults act on (the gateway's clients' live requests).
     """
 
     def __init__(
@@ -256,6 +257,7 @@ class Faults:
         self._active: dict[tuple[object, ...], Fault] = {}
         self._on_change = on_change
         self._on_release = on_release
+        self.live: LiveData = _NoLiveData()
         self._released = asyncio.Event()
         self._released.set()
 
@@ -267,11 +269,16 @@ class Faults:
         Raises ``TypeError`` unless ``fault`` is a :class:`Fault` instance (``Stall()``, not
         ``Stall``), ``ValueError`` for the bare base class ``Fault()``."""
         _require_fault(fault)
+        if not fault.lasting:
+            logger.info("fake gateway: fault {}", fault)
+            fault.on_switch_on(self.live)
+            return
         replaced = self._active.get(fault.key)
         if replaced == fault:
             return
         self._active[fault.key] = fault
         self._changed([replaced] if replaced is not None else [])
+        fault.on_switch_on(self.live)
 
     def switch_off(self, fault: type[Fault] | Fault) -> None:
         """Switch off every active fault of this class, or, given a fault, the active one with
@@ -330,6 +337,11 @@ class Faults:
             events = fault.on_events(events)
         return events
 
+    def on_new_stream(self, stream: LiveStream) -> list[tuple[int, str]]:
+        """The errors (code, text) a new live request gets from the active faults."""
+        errors = (fault.on_new_stream(stream) for fault in list(self._active.values()))
+        return [error for error in errors if error is not None]
+
     def output_held(self) -> bool:
         return not all(f.on_flush() for f in self._active.values())
 
@@ -349,6 +361,7 @@ class Faults:
             self._released.set()
         self._on_change()
         for fault in removed:  # after the change: released events no longer meet the fault
+            fault.on_switch_off(self.live)
             held = fault.release()
             if held:
                 self._on_release(held)

@@ -100,6 +100,37 @@ def make_bars(
     )
 
 
+def bar_so_far(t: int, step: int, level: float, now: float, format_date: int = 1) -> codec.Bar:
+    """The bar starting at ``t`` as it stands at ``now``, while it is being built: it opens as
+    the finished bar (:func:`bar_at`), its close moves toward the finished close and its volume
+    grows with the time gone; a later request returns the finished bar."""
+    final = bar_at(t, step, level, format_date)
+    done = min(1.0, max(0.0, (now - t) / step))
+    close = round(final.open + (final.close - final.open) * done, 2)
+    top, bottom = max(final.open, close), min(final.open, close)
+    return codec.Bar(
+        date=final.date,
+        open=final.open,
+        high=round(top + (final.high - max(final.open, final.close)) * done, 2),
+        low=round(bottom - (min(final.open, final.close) - final.low) * done, 2),
+        close=close,
+        volume=int(final.volume * done),
+        wap=round((final.open + close) / 2, 3),
+        bar_count=int(final.bar_count * done),
+    )
+
+
+def kept_up_to_date_reply(request: codec.ReqHistoricalData, now: float) -> bytes:
+    """The historicalData reply to a ``keepUpToDate`` request at ``now``: the finished bars of
+    the duration, the last of them the current bar as it stands (:func:`bar_so_far`)."""
+    step = bar_step(request.bar_size)
+    current = int(now) // step * step
+    start, _, bars = make_bars(request, now)
+    so_far = bar_so_far(current, step, level_of(request), now, request.format_date)
+    end = time.strftime(_SPAN_TIME, time.gmtime(current + step))
+    return codec.historical_data(request.req_id, start, end, [*bars[1:], so_far])
+
+
 def _encode_bar(bar: codec.Bar) -> bytes:
     # the field order of codec.historical_data (tests compare the two byte for byte)
     return codec.encode_fields(bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume,

@@ -1,5 +1,6 @@
-"""The market-data room of the fake gateway's TWS application: market-data, historical and
-real-time-bar requests in, replies and live streams out, through IB's pacing rules.
+"""The market-data room of the fake gateway's TWS application: market data, historical and
+real-time bars, tick-by-tick data, PnL and contract details; requests in, replies and live
+streams out, through IB's pacing rules and the active data faults.
 
 No sockets and no event loop: a request and the requesting client's state in, framed replies out;
 the live requests it opens are :mod:`.streams` in the client's state, which the session's live
@@ -7,7 +8,8 @@ loop (:mod:`.ticks`) renders. It is also the :class:`~.streams.StreamFeed` those
 
 IB's pacing rules (:class:`~.ib_pacing.IbPacingRules`) count per login: what is open is counted
 over every client of the gateway (``clients``), and a refused request is answered with IB's error
-for its request id, not served and not open.
+for its request id, not served and not open. Every new live request is shown to the active
+faults (``vet_stream``), which may hold or stop it and answer it with an error.
 """
 
 from __future__ import annotations
@@ -22,24 +24,42 @@ from v6.protocol import codec
 from v6.protocol.codec import (
     CancelHistoricalData,
     CancelMktData,
+    CancelPnL,
+    CancelPnLSingle,
     CancelRealTimeBars,
+    CancelTickByTickData,
+    ReqContractDetails,
     ReqHistoricalData,
     ReqMktData,
+    ReqPnL,
+    ReqPnLSingle,
     ReqRealTimeBars,
+    ReqTickByTickData,
+)
+from v6.protocol.data_messages import (
+    TICK_BY_TICK_TYPES,
+    TickByTickType,
+    contract_data,
+    contract_data_end,
 )
 from v6.protocol.pacing import historical_query
 from v6.testing.broker import Broker, Quote, instrument_id
 from v6.testing.gateway.clients import ClientState
 from v6.testing.gateway.config import GatewaySettings
+from v6.testing.gateway.contract_details import details_for
 from v6.testing.gateway.ib_pacing import IbPacingRules, PacingRefusal
-from v6.testing.gateway.market import HistoryCache, bar_step, base_price
+from v6.testing.gateway.market import HistoryCache, base_price, kept_up_to_date_reply
 from v6.testing.gateway.streams import (
     HistoricalStream,
     LiveStream,
+    PnlSingleStream,
+    PnlStream,
     RealTimeBarStream,
     StreamKind,
+    TickByTickStream,
     TickStream,
 )
+from v6.testing.gateway.trading import positions_for
 
 MarketRequest = (
     ReqMktData
@@ -48,7 +68,24 @@ MarketRequest = (
     | CancelHistoricalData
     | ReqRealTimeBars
     | CancelRealTimeBars
+    | ReqTickByTickData
+    | CancelTickByTickData
+    | ReqPnL
+    | CancelPnL
+    | ReqPnLSingle
+    | CancelPnLSingle
+    | ReqContractDetails
 )
+_CANCELS: Final = {
+    CancelMktData: StreamKind.MARKET_DATA,
+    CancelHistoricalData: StreamKind.HISTORICAL,
+    CancelRealTimeBars: StreamKind.REALTIME_BARS,
+    CancelTickByTickData: StreamKind.TICK_BY_TICK,
+    CancelPnL: StreamKind.PNL,
+    CancelPnLSingle: StreamKind.PNL_SINGLE,
+}
+VetStream = Callable[[LiveStream], list[tuple[int, str]]]
+"""Shows a new live request to the active faults; the errors (code, text) its client gets."""
 _Replies = list[bytes]
 _NO_REPLY: Final[_Replies] = []
 
@@ -57,7 +94,8 @@ class MarketDataService:
     """Market-data requests -> replies and live streams, under IB's pacing rules.
 
     ``clients`` gives every client of the login (the gateway's API clients); without it only the
-    requesting client is counted. ``clock`` is the monotonic clock the live loop runs on.
+    requesting client is counted. ``vet_stream`` shows each new live request to the active
+    faults. ``clock`` is the monotonic clock the live loop runs on.
     """
 
     def __init__(
@@ -65,6 +103,7 @@ class MarketDataService:
         settings: GatewaySettings,
         broker: Broker,
         clients: Callable[[], Iterable[ClientState]] | None = None,
+        vet_stream: VetStream | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
@@ -72,6 +111,7 @@ class MarketDataService:
         self.history = HistoryCache()
         self.pacing = IbPacingRules(settings.pacing_rules)
         self._clients = clients
+        self._vet_stream = vet_stream
         self.clock = clock
 
     def handle(self, client: ClientState, request: MarketRequest) -> _Replies:
@@ -82,12 +122,22 @@ class MarketDataService:
                 return self._historical(client, request)
             case ReqRealTimeBars():
                 return self._realtime_bars(client, request)
-            case CancelMktData(req_id=req_id):
-                return self._cancel(client, StreamKind.MARKET_DATA, req_id)
-            case CancelHistoricalData(req_id=req_id):
-                return self._cancel(client, StreamKind.HISTORICAL, req_id)
-            case CancelRealTimeBars(req_id=req_id):
-                return self._cancel(client, StreamKind.REALTIME_BARS, req_id)
+            case ReqTickByTickData():
+                return self._tick_by_tick(client, request)
+            case ReqPnL() | ReqPnLSingle():
+                return self._pnl(client, request)
+            case ReqContractDetails():
+                return self._contract_details(request)
+            case (
+                CancelMktData()
+                | CancelHistoricalData()
+                | CancelRealTimeBars()
+                | CancelTickByTickData()
+                | CancelPnL()
+                | CancelPnLSingle()
+            ):
+                client.streams.pop((_CANCELS[type(request)], request.req_id), None)
+                return _NO_REPLY
             case _:
                 assert_never(request)
 
@@ -111,6 +161,10 @@ class MarketDataService:
     def realtime_bar_interval(self) -> float:
         return self.settings.realtime_bar_interval
 
+    @property
+    def pnl_interval(self) -> float:
+        return self.settings.pnl_interval
+
     def wall_clock(self) -> float:
         return self.settings.wall_clock()
 
@@ -121,8 +175,23 @@ class MarketDataService:
         """The historicalData reply (bars + end) to ``request`` at ``now``; a kept-up-to-date
         request also gets the current, unfinished bar."""
         if request.keep_up_to_date:
-            now += bar_step(request.bar_size)
+            return kept_up_to_date_reply(request, now)
         return self.history.reply(request, now)
+
+    def pnl(self, account: str) -> tuple[float, float, float]:
+        held = positions_for(self.settings.account_state, self.broker, account)
+        unrealized = round(sum(p.unrealized_pnl for p in held), 2)
+        realized = round(sum(p.realized_pnl for p in held), 2)
+        return round(unrealized + realized, 2), unrealized, realized
+
+    def pnl_single(self, account: str, con_id: int) -> tuple[float, float, float, float, float]:
+        held = positions_for(self.settings.account_state, self.broker, account)
+        for p in held:
+            if p.con_id == con_id:
+                unrealized, realized = round(p.unrealized_pnl, 2), round(p.realized_pnl, 2)
+                return (p.quantity, round(unrealized + realized, 2), unrealized, realized,
+                        round(p.market_value, 2))  # fmt: skip
+        return (0.0, 0.0, 0.0, 0.0, 0.0)
 
     # ---- requests
 
@@ -133,17 +202,25 @@ class MarketDataService:
                     req_id, refusal.rule, refusal.code)  # fmt: skip
         return [client.error(req_id, refusal.code, refusal.text)]
 
+    def _open(self, client: ClientState, stream: LiveStream) -> _Replies:
+        """Register a live request; the active faults may hold or stop it, and answer it."""
+        errors = self._vet_stream(stream) if self._vet_stream is not None else []
+        client.streams[stream.key] = stream  # the session's live loop streams it from now on
+        return [client.error(stream.req_id, code, text) for code, text in errors]
+
     def _market_data(self, client: ClientState, request: ReqMktData) -> _Replies:
         stream = TickStream(request.req_id, instrument_id(request.contract))
-        first = stream.render(1, self.quote(stream.instrument))
-        stream.updates = 1
         if request.snapshot:
+            first = stream.render(1, self.quote(stream.instrument))
             return [first, codec.tick_snapshot_end(request.req_id)]
         refusal = self._admit_line(client, stream)
         if refusal is not None:
             return self._refuse(client, request.req_id, refusal)
-        client.streams[stream.key] = stream  # the session's live loop streams it from now on
-        return [first]
+        replies = self._open(client, stream)
+        if stream.flowing:
+            replies.append(stream.render(1, self.quote(stream.instrument)))
+            stream.updates = 1
+        return replies
 
     def _admit_line(self, client: ClientState, stream: LiveStream) -> PacingRefusal | None:
         self.pacing.limits = self.settings.pacing_rules
@@ -159,18 +236,18 @@ class MarketDataService:
         refusal = self.pacing.admit_historical(self.clock(), historical_query(request), open_now)
         if refusal is not None:
             return self._refuse(client, request.req_id, refusal)
-        latency = self.settings.historical_latency
-        if not latency and not request.keep_up_to_date:
-            return [self.history.reply(request, self.wall_clock())]
-        now = self.clock()
+        now, latency = self.clock(), self.settings.historical_latency
         stream = HistoricalStream(request, instrument_id(request.contract), now + latency)
-        client.streams[stream.key] = stream
-        if latency:
-            return _NO_REPLY  # the live loop replies when it is due
+        replies = self._open(client, stream)
+        if latency or not stream.flowing:
+            return replies  # the live loop replies when it is due (and flows)
         reply, next_in = stream.step(self)
         stream.updates = 1
-        stream.next_due = now + (next_in or 0.0)
-        return [reply]
+        if next_in is None:
+            del client.streams[key]  # answered: no longer open
+        else:
+            stream.next_due = now + next_in
+        return [*replies, reply]
 
     def _realtime_bars(self, client: ClientState, request: ReqRealTimeBars) -> _Replies:
         contract = request.contract
@@ -181,10 +258,27 @@ class MarketDataService:
         refusal = self._admit_line(client, stream)
         if refusal is not None:
             return self._refuse(client, request.req_id, refusal)
-        client.streams[stream.key] = stream
-        return _NO_REPLY
+        return self._open(client, stream)
 
-    @staticmethod
-    def _cancel(client: ClientState, kind: StreamKind, req_id: int) -> _Replies:
-        client.streams.pop((kind, req_id), None)
-        return _NO_REPLY
+    def _tick_by_tick(self, client: ClientState, request: ReqTickByTickData) -> _Replies:
+        tick_type = TICK_BY_TICK_TYPES.get(request.tick_type, TickByTickType.LAST)
+        stream = TickByTickStream(request.req_id, instrument_id(request.contract), tick_type,
+                                  self.settings.wall_clock)  # fmt: skip
+        refusal = self._admit_line(client, stream)
+        if refusal is not None:
+            return self._refuse(client, request.req_id, refusal)
+        return self._open(client, stream)
+
+    def _pnl(self, client: ClientState, request: ReqPnL | ReqPnLSingle) -> _Replies:
+        now = self.clock()  # the first update at once, then every pnl_interval
+        if isinstance(request, ReqPnL):
+            return self._open(client, PnlStream(request.req_id, request.account, now))
+        return self._open(client, PnlSingleStream(request.req_id, request.account,
+                                                  request.con_id, now))  # fmt: skip
+
+    def _contract_details(self, request: ReqContractDetails) -> _Replies:
+        contract = request.contract
+        con_id = abs(instrument_id(contract))  # an unqualified contract gets a stable stand-in
+        hours = self.settings.hours_of(con_id, contract.symbol)
+        details = details_for(contract, con_id, hours, self.wall_clock())
+        return [contract_data(request.req_id, details), contract_data_end(request.req_id)]

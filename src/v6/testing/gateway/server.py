@@ -11,14 +11,14 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Generic, TypeVar
 
 from loguru import logger
 
 from v6.errors import ConfigError
 from v6.protocol import codec
-from v6.protocol.codes import SYSTEM_MESSAGES
+from v6.protocol.codes import SYSTEM_MESSAGES, ErrorCode
 from v6.protocol.pacing import PacingLimits
 from v6.testing.broker import (
     DEFAULT_COMMISSION_PER_SHARE,
@@ -39,6 +39,7 @@ from v6.testing.gateway.config import (
     DEFAULT_NEXT_ORDER_ID,
     DEFAULT_PACING_LIMIT,
     DEFAULT_PACING_RULES,
+    DEFAULT_PNL_INTERVAL,
     DEFAULT_PORT,
     DEFAULT_REALTIME_BAR_INTERVAL,
     DEFAULT_SLOW_CLIENT_TIMEOUT,
@@ -47,6 +48,7 @@ from v6.testing.gateway.config import (
     GatewaySettings,
 )
 from v6.testing.gateway.context import GatewayContext
+from v6.testing.gateway.contract_details import US_EQUITY_HOURS, MarketHours
 from v6.testing.gateway.controls import TradingControls
 from v6.testing.gateway.data_controls import DataControls
 from v6.testing.gateway.faults import (
@@ -141,6 +143,10 @@ class FakeGateway(TradingControls, DataControls):
             :data:`DEFAULT_REALTIME_BAR_INTERVAL`: TWS's 5).
         historical_latency: seconds before a historical request is answered (0 <= s <= 3600,
             :data:`DEFAULT_HISTORICAL_LATENCY`); it counts as open until then.
+        pnl_interval: seconds between PnL updates (0 < s <= 3600, :data:`DEFAULT_PNL_INTERVAL`).
+        market_hours, contract_hours: the trading and liquid hours contract details report, for
+            every contract (:data:`US_EQUITY_HOURS`) and by conId or symbol
+            (:class:`~.contract_details.MarketHours`; see :meth:`set_market_hours`).
 
     Raises:
         ConfigError: an argument is outside its range (the message names it and the range).
@@ -183,6 +189,9 @@ class FakeGateway(TradingControls, DataControls):
         pacing_rules: PacingLimits | None = DEFAULT_PACING_RULES,
         realtime_bar_interval: float = DEFAULT_REALTIME_BAR_INTERVAL,
         historical_latency: float = DEFAULT_HISTORICAL_LATENCY,
+        pnl_interval: float = DEFAULT_PNL_INTERVAL,
+        market_hours: MarketHours = US_EQUITY_HOURS,
+        contract_hours: Mapping[int | str, MarketHours] | None = None,
     ) -> None:
         if account_state is not None and accounts is not None:
             raise ConfigError("accounts: give either accounts or account_state, not both")
@@ -200,7 +209,8 @@ class FakeGateway(TradingControls, DataControls):
             seed=seed, fill_size=fill_size, commission_per_share=commission_per_share,
             min_commission=min_commission, market_interval=market_interval,
             pacing_rules=pacing_rules, realtime_bar_interval=realtime_bar_interval,
-            historical_latency=historical_latency,
+            historical_latency=historical_latency, pnl_interval=pnl_interval,
+            market_hours=market_hours, contract_hours=dict(contract_hours or {}),
         )  # fmt: skip
         self._ctx = GatewayContext(settings, new_broker(settings))
         self._server: asyncio.Server | None = None
@@ -304,17 +314,17 @@ class FakeGateway(TradingControls, DataControls):
         """Send a system message (request id -1) to every API-ready client; returns how many.
 
         Without ``text``, TWS's own wording for the codes in :data:`SYSTEM_MESSAGES` is used.
+        1101 ("restored - data lost") also ends every live request, as at TWS: each must be
+        requested again.
         """
         if text is None:
             if code not in SYSTEM_MESSAGES:
                 known = ", ".join(str(c) for c in SYSTEM_MESSAGES)
                 raise ConfigError(f"text: required for code {code} (known codes: {known})")
             text = SYSTEM_MESSAGES[code]
-        sessions = [s for s in self._ctx.sessions if s.phase is Phase.READY]
-        for session in sessions:
-            session.send_error(codec.NO_REQUEST_ID, code, text)
-        logger.info("fake gateway: broadcast {} to {} client(s)", code, len(sessions))
-        return len(sessions)
+        if code == ErrorCode.RESTORED_DATA_LOST:
+            self._ctx.end_live_requests()
+        return self._ctx.broadcast(code, text)
 
     async def send_garbage(self, data: bytes) -> int:
         """Write raw ``data`` to every connected client, after its queued replies; returns how

@@ -24,9 +24,18 @@ from typing import ClassVar, Final, Protocol
 
 from v6.protocol import codec
 from v6.protocol.codec import TickType
-from v6.protocol.data_messages import historical_data_update, realtime_bar
+from v6.protocol.data_messages import (
+    TickByTickType,
+    historical_data_update,
+    pnl,
+    pnl_single,
+    realtime_bar,
+    tick_by_tick_bid_ask,
+    tick_by_tick_last,
+    tick_by_tick_mid_point,
+)
 from v6.testing.broker import Quote
-from v6.testing.gateway.market import bar_at, bar_step, level_of
+from v6.testing.gateway.market import bar_at, bar_so_far, bar_step, level_of
 
 MAX_UPDATES_PER_WAKEUP: Final = 256
 """Most price updates one stream renders at once (after a stall or a slow client)."""
@@ -92,11 +101,22 @@ class StreamFeed(Protocol):
     @property
     def realtime_bar_interval(self) -> float: ...
 
+    @property
+    def pnl_interval(self) -> float: ...
+
     def wall_clock(self) -> float: ...
 
     def quote(self, instrument: int) -> Quote: ...
 
     def history_reply(self, request: codec.ReqHistoricalData, now: float) -> bytes: ...
+
+    def pnl(self, account: str) -> tuple[float, float, float]:
+        """(daily, unrealized, realized) PnL of ``account``."""
+        ...
+
+    def pnl_single(self, account: str, con_id: int) -> tuple[float, float, float, float, float]:
+        """(position, daily, unrealized, realized PnL, value) of one position."""
+        ...
 
 
 # ----------------------------------------------------------------------------- rate streams
@@ -186,6 +206,46 @@ def render_due(
     return b"".join(chunks)
 
 
+_EXCHANGES: Final = ("NASDAQ", "ARCA", "IEX")
+"""Where tick-by-tick trades print (AllLast rotates through them; Last keeps the first)."""
+
+
+class TickByTickStream(RateStream):
+    """reqTickByTickData: one tick per update from the quote of :attr:`instrument` (Last /
+    AllLast: a trade at the bid or the ask; BidAsk: the quote; MidPoint: its middle), stamped
+    with the wall clock."""
+
+    __slots__ = ("clock", "seq", "tick_type")
+
+    kind = StreamKind.TICK_BY_TICK
+
+    def __init__(
+        self, req_id: int, instrument: int, tick_type: TickByTickType, clock: Callable[[], float]
+    ) -> None:
+        super().__init__(req_id, instrument)
+        self.tick_type = tick_type
+        self.clock = clock
+        self.seq = 0
+
+    def render(self, updates: int, quote: Quote) -> bytes:
+        epoch = int(self.clock())
+        parts = []
+        for _ in range(updates):
+            self.seq += 1
+            parts.append(self._tick(epoch, quote, 100 * (1 + self.seq % 5)))
+        return b"".join(parts)
+
+    def _tick(self, epoch: int, quote: Quote, size: int) -> bytes:
+        req_id, kind = self.req_id, self.tick_type
+        if kind is TickByTickType.BID_ASK:
+            return tick_by_tick_bid_ask(req_id, epoch, quote.bid, quote.ask, size, 2 * size)
+        if kind is TickByTickType.MID_POINT:
+            return tick_by_tick_mid_point(req_id, epoch, round(quote.mid, 4))
+        price = quote.ask if self.seq % 2 else quote.bid
+        exchange = _EXCHANGES[self.seq % len(_EXCHANGES) if kind is TickByTickType.ALL_LAST else 0]
+        return tick_by_tick_last(req_id, kind, epoch, price, size, exchange)
+
+
 # ---------------------------------------------------------------------------- timed streams
 
 
@@ -228,8 +288,9 @@ class RealTimeBarStream(TimedStream):
 
 class HistoricalStream(TimedStream):
     """A historical request while it is open: its reply, due after the gateway's
-    ``historical_latency``; then, if it is kept up to date, its current bar (the same bar a later
-    request returns for that time) every ``realtime_bar_interval`` until cancelled."""
+    ``historical_latency``; then, if it is kept up to date, its current bar as it stands
+    (:func:`~.market.bar_so_far`; finished, it is the bar a later request returns for that time)
+    every ``realtime_bar_interval`` until cancelled."""
 
     __slots__ = ("replied", "request")
 
@@ -248,5 +309,39 @@ class HistoricalStream(TimedStream):
             self.replied = True
             return feed.history_reply(request, now), keep
         step = bar_step(request.bar_size)
-        bar = bar_at(int(now) // step * step, step, level_of(request), request.format_date)
+        start = int(now) // step * step
+        bar = bar_so_far(start, step, level_of(request), now, request.format_date)
         return historical_data_update(request.req_id, bar), keep
+
+
+class PnlStream(TimedStream):
+    """reqPnL: the account's daily, unrealized and realized PnL every ``pnl_interval``."""
+
+    __slots__ = ("account",)
+
+    kind = StreamKind.PNL
+    farm = None
+
+    def __init__(self, req_id: int, account: str, first_due: float) -> None:
+        super().__init__(req_id, 0, first_due)
+        self.account = account
+
+    def step(self, feed: StreamFeed) -> tuple[bytes, float | None]:
+        return pnl(self.req_id, *feed.pnl(self.account)), feed.pnl_interval
+
+
+class PnlSingleStream(TimedStream):
+    """reqPnLSingle: one position's size, PnL and value every ``pnl_interval``."""
+
+    __slots__ = ("account",)
+
+    kind = StreamKind.PNL_SINGLE
+    farm = None
+
+    def __init__(self, req_id: int, account: str, con_id: int, first_due: float) -> None:
+        super().__init__(req_id, con_id, first_due)
+        self.account = account
+
+    def step(self, feed: StreamFeed) -> tuple[bytes, float | None]:
+        figures = feed.pnl_single(self.account, self.instrument)
+        return pnl_single(self.req_id, *figures), feed.pnl_interval
