@@ -39,6 +39,7 @@ SCENARIOS = (
     "journal_cost",
     "reconcile",
     "readiness",
+    "pacing",
 )
 THROUGHPUT_TITLE = "8. Gateway throughput"
 

@@ -28,6 +28,7 @@ from benchmarks.common import HOST, Result, row
 from v6.manager import IBConnectionManager
 from v6.protocol.codes import ErrorCode
 from v6.protocol.pacing import MESSAGES_PER_SECOND, PacingLimits
+from v6.testing.scenario import wait_true
 
 NAME: Final = "pacing"
 SCALE: Final = 0.01
@@ -37,17 +38,19 @@ CONTRACTS: Final = 30
 TARGET_BACKFILL: Final = 1.05
 TARGET_ORDER: Final = 1.2
 TARGET_RATE: Final = 0.95
+RAW_TIMEOUT: Final = 20.0
 
 
 def _contract(i: int) -> Stock:
     return Stock(f"S{i}", "SMART", "USD", conId=1000 + i)
 
 
-def _backfill(ib: IB, count: int) -> list[Any]:
-    """``count`` distinct requests, round-robin over the contracts (none identical)."""
+def _backfill(ib: IB, count: int, timeout: float = 0) -> list[Any]:
+    """``count`` distinct requests, round-robin over the contracts (none identical);
+    ``timeout``: ib_async's own (0: none)."""
     return [
         ib.reqHistoricalDataAsync(_contract(i % CONTRACTS), f"20261203 15:{i // CONTRACTS:02d}:00"
-                                  " UTC", "600 S", "5 secs", "TRADES", False, timeout=0)
+                                  " UTC", "600 S", "5 secs", "TRADES", False, timeout=timeout)
         for i in range(count)
     ]  # fmt: skip
 
@@ -89,10 +92,13 @@ async def _raw_backfill(port: int, count: int) -> dict[str, float]:
     await ib.connectAsync(HOST, port, clientId=2, timeout=10)
     codes = _errors(ib)
     started = common.clock()
-    bars = await asyncio.gather(*_backfill(ib, count))
+    # a request whose frame the gateway dropped (error 100) is never answered: ib_async's own
+    # timeout ends it, empty
+    bars = await asyncio.gather(*_backfill(ib, count, timeout=RAW_TIMEOUT))
     elapsed = common.clock() - started
     ib.disconnect()
     return {"seconds": elapsed, "errors_162": codes.count(ErrorCode.HISTORICAL_DATA_ERROR),
+            "errors_100": codes.count(ErrorCode.MAX_RATE_EXCEEDED),
             "lost": sum(1 for b in bars if not b)}  # fmt: skip
 
 
@@ -122,22 +128,20 @@ async def _orders_during_backfill(port: int, count: int) -> tuple[list[float], l
 
 
 async def _burst(port: int, count: int) -> dict[str, float]:
+    """``count`` snapshot requests at once; the rate the scheduler sends them at once the first
+    window's burst is spent (from the gateway's count of what it received)."""
     manager = await _connected(port, 4)
     codes = _errors(manager.ib)
-    answered = [0]
-    manager.ib.pendingTickersEvent += lambda tickers: None
+    scheduler = manager.connection.participants
     started = common.clock()
     for i in range(count):
-        ticker = manager.ib.reqMktData(_contract(i % CONTRACTS), snapshot=True)
-        ticker.updateEvent += lambda t: answered.__setitem__(0, answered[0] + 1)
-    while (await manager.connection_health())["pacing"]["queued"]["streams"]:
-        await asyncio.sleep(0.01)
+        manager.ib.reqMktData(_contract(i % CONTRACTS), snapshot=True)
+    queued = scheduler.health(True)["pacing"]["queued"]["streams"]
+    await wait_true(lambda: not scheduler.health(True)["pacing"]["queued"]["streams"], 120)
     elapsed = common.clock() - started
     await manager.stop()
-    sent_first_window = min(count, MESSAGES_PER_SECOND)
     return {"seconds": elapsed, "errors_100": codes.count(ErrorCode.MAX_RATE_EXCEEDED),
-            "rate": (count - sent_first_window) / max(elapsed - 1.0, 1e-9) if count > 50
-            else count / elapsed}  # fmt: skip
+            "rate": queued / elapsed}
 
 
 async def measure(quick: bool) -> Result:
@@ -163,7 +167,7 @@ async def measure(quick: bool) -> Result:
         "title": "14. Request pacing",
         "command": f"python -m benchmarks.{NAME}",
         "params": {"historical requests": BACKFILL, "contracts": CONTRACTS,
-                   "window scale": SCALE, "backfill trials": trials},  # fmt: skip
+                   "window scale": SCALE, "backfill trials": trials},
         "rows": [
             row("minimum the rules allow (two 10-minute windows, scaled)", [floor]),
             row("backfill through the manager", [m["seconds"] for m in managed],
@@ -176,15 +180,16 @@ async def measure(quick: bool) -> Result:
             row("order place -> Submitted, backfill waiting", busy, baseline="idle (p95)",
                 ratio_value=order_ratio, target=f"p95 ratio <= {TARGET_ORDER}",
                 met=order_ratio <= TARGET_ORDER),
-            row("burst of snapshot requests: rate after the first window", [rate],
+            row("burst of snapshot requests: rate of those that had to wait", [rate],
                 unit="x 50/s", scale=1.0, target=f">= {TARGET_RATE}, no 100",
                 met=rate >= TARGET_RATE and bursts[0]["errors_100"] == 0),
-        ],  # fmt: skip
+        ],
         "notes": [
             f"Manager backfills: 162s {[m['errors_162'] for m in managed]}, retried "
             f"{[m['retried'] for m in managed]}, lost {[m['lost'] for m in managed]}.",
-            f"Raw ib_async backfills: 162s {[r['errors_162'] for r in raw]}, requests lost "
-            f"{[r['lost'] for r in raw]} of {BACKFILL}.",
+            f"Raw ib_async backfills: 162s {[r['errors_162'] for r in raw]}, error 100s "
+            f"{[r['errors_100'] for r in raw]}, requests lost (answered empty, or unanswered "
+            f"within {RAW_TIMEOUT:g} s) {[r['lost'] for r in raw]} of {BACKFILL}.",
             f"Orders: {len(busy)} placed while {waiting} historical requests waited.",
             f"Burst: {bursts[0]['errors_100']} error 100s; "
             f"{bursts[0]['seconds']:.2f} s for the burst.",

@@ -77,7 +77,9 @@ class _Chain:
 
 
 async def _manager_trials(interval: float, timeout: float, trials: int) -> _Chain:
-    async with FakeGateway(port=0) as gateway:
+    # IB's pacing rules off: ib_async's Watchdog probes with one identical historical request
+    # at compressed intervals (TWS would answer 162); the figures measure detection alone
+    async with FakeGateway(port=0, pacing_rules=None) as gateway:
         chain = _Chain(gateway, trials)
         manager = IBConnectionManager(
             port=gateway.port,
@@ -99,7 +101,9 @@ async def _manager_trials(interval: float, timeout: float, trials: int) -> _Chai
 
 
 async def _watchdog_trials(interval: float, timeout: float, trials: int) -> _Chain:
-    async with FakeGateway(port=0) as gateway:
+    # IB's pacing rules off: ib_async's Watchdog probes with one identical historical request
+    # at compressed intervals (TWS would answer 162); the figures measure detection alone
+    async with FakeGateway(port=0, pacing_rules=None) as gateway:
         chain = _Chain(gateway, trials)
         ib = IB()
         watchdog = Watchdog(

@@ -12,15 +12,15 @@ from hypothesis import strategies as st
 from v6.protocol import codec
 from v6.protocol.codec import TickType
 from v6.testing.broker import Quote, QuoteBook
-from v6.testing.gateway.market import HistoryCache, bar_step, duration_seconds, make_bars
+from v6.testing.gateway.market import HistoryCache, bar_step, make_bars, served_seconds
 from v6.testing.gateway.streams import TickStream
 
 
 @pytest.mark.parametrize(
     ("text", "seconds"), [("30 S", 30), ("1 D", 86_400), ("2 W", 1_209_600), ("garbage", 30)]
 )
-def test_duration_seconds(text: str, seconds: int) -> None:
-    assert duration_seconds(text) == seconds
+def test_served_seconds(text: str, seconds: int) -> None:
+    assert served_seconds(text) == seconds
 
 
 @pytest.mark.parametrize(

@@ -92,7 +92,7 @@ from v6.testing.gateway.faults import (
     HookVerdict,
     IgnoreRequests,
     Latency,
-    LiveData,
+    LiveStreams,
     Stall,
     StreamOwner,
 )
@@ -102,8 +102,8 @@ from v6.testing.gateway.market import (
     bar_at,
     bar_step,
     base_price,
-    duration_seconds,
     make_bars,
+    served_seconds,
 )
 from v6.testing.gateway.order_faults import (
     CloseAfterPlaceOrder,
@@ -172,8 +172,8 @@ __all__ = [
     "IbPacingRules",
     "IgnoreRequests",
     "Latency",
-    "LiveData",
     "LiveRequest",
+    "LiveStreams",
     "MarketHours",
     "PacingRefusal",
     "Phase",
@@ -184,7 +184,7 @@ __all__ = [
     "bar_at",
     "bar_step",
     "base_price",
-    "duration_seconds",
     "format_addresses",
     "make_bars",
+    "served_seconds",
 ]

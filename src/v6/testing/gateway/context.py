@@ -44,7 +44,7 @@ class GatewayContext:
         count over all of them)."""
         return [s.state for s in self.sessions if s.phase is Phase.READY]
 
-    # ---- LiveData: what the data faults act on
+    # ---- LiveStreams: what the data faults act on
 
     def live_streams(self) -> list[tuple[StreamOwner, LiveStream]]:
         """Every API-ready client's live requests."""

@@ -32,7 +32,7 @@ from v6.protocol.codes import (
     ErrorCode,
     farm_notice,
 )
-from v6.testing.gateway.faults import Fault, LiveData, StreamOwner
+from v6.testing.gateway.faults import Fault, LiveStreams, StreamOwner
 from v6.testing.gateway.streams import LINE_KINDS, LiveStream
 from v6.validation import require_int, require_range
 
@@ -54,7 +54,7 @@ class _StreamTarget(Fault):
     def key(self) -> tuple[object, ...]:
         return (type(self), self.client_id, self.req_id)
 
-    def targets(self, live: LiveData) -> list[tuple[StreamOwner, LiveStream]]:
+    def targets(self, live: LiveStreams) -> list[tuple[StreamOwner, LiveStream]]:
         return [
             (owner, stream)
             for owner, stream in live.live_streams()
@@ -66,11 +66,11 @@ class SilenceStream(_StreamTarget):
     """The live request ``req_id`` (of ``client_id``, or of every client) sends nothing while the
     fault is on; a new request for it (cancel, then request again) streams."""
 
-    def on_switch_on(self, live: LiveData) -> None:
+    def on_switch_on(self, live: LiveStreams) -> None:
         for _, stream in self.targets(live):
             stream.held_by.add(self.key)
 
-    def on_switch_off(self, live: LiveData) -> None:
+    def on_switch_off(self, live: LiveStreams) -> None:
         for _, stream in live.live_streams():
             stream.held_by.discard(self.key)
 
@@ -83,7 +83,7 @@ class FailLiveUpdates(_StreamTarget):
     def lasting(self) -> bool:
         return False
 
-    def on_switch_on(self, live: LiveData) -> None:
+    def on_switch_on(self, live: LiveStreams) -> None:
         for owner, stream in self.targets(live):
             stream.stopped = True
             owner.send_error(stream.req_id, ErrorCode.LIVE_UPDATES_FAILED,
@@ -111,14 +111,14 @@ class FarmFlap(Fault):
     def farm_kind(self) -> str:
         return "historical_data" if "hmds" in self.farm.lower() else "market_data"
 
-    def on_switch_on(self, live: LiveData) -> None:
+    def on_switch_on(self, live: LiveStreams) -> None:
         live.broadcast(*farm_notice(self.farm_kind, self.farm, ok=False))
         for _, stream in live.live_streams():
             if stream.farm == self.farm:
                 stream.stopped = True
         live.switch_off_later(self, self.seconds)
 
-    def on_switch_off(self, live: LiveData) -> None:
+    def on_switch_off(self, live: LiveStreams) -> None:
         live.broadcast(*farm_notice(self.farm_kind, self.farm, ok=True))
         for _, stream in live.live_streams():
             stream.held_by.discard(self.key)
@@ -145,7 +145,7 @@ class CompetingSession(Fault):
     def lasting(self) -> bool:
         return self.seconds > 0
 
-    def on_switch_on(self, live: LiveData) -> None:
+    def on_switch_on(self, live: LiveStreams) -> None:
         targets = [(o, s) for o, s in live.live_streams() if s.kind in LINE_KINDS]
         for _, stream in targets:
             stream.stopped = True

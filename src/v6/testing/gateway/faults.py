@@ -14,7 +14,7 @@ A session asks the active faults, in this order of a connection's life:
 * ``on_events(events)`` for the simulated broker's events on their way to the clients: the fault
   may hold, drop or reorder them; ``release()`` returns what it held when it is switched off;
 * ``on_switch_on(live)`` / ``on_switch_off(live)`` when it is switched on / off, with the
-  clients' live requests (:class:`LiveData`): a data fault stops or holds streams and sends
+  clients' live requests (:class:`LiveStreams`): a data fault stops or holds streams and sends
   TWS's notices then; ``on_new_stream(stream)`` for every live request made while it is on.
 
 A fault that is an event rather than a state (``lasting`` False: a 10182 for one stream) acts
@@ -84,7 +84,7 @@ class StreamOwner(Protocol):
     def send_error(self, req_id: int, code: int, text: str) -> None: ...
 
 
-class LiveData(Protocol):
+class LiveStreams(Protocol):
     """The gateway's live requests, as data faults act on them."""
 
     def live_streams(self) -> list[tuple[StreamOwner, LiveStream]]:
@@ -100,7 +100,7 @@ class LiveData(Protocol):
         ...
 
 
-class _NoLiveData:
+class _NoLiveStreams:
     def live_streams(self) -> list[tuple[StreamOwner, LiveStream]]:
         return []
 
@@ -173,10 +173,10 @@ class Fault:
         faults."""
         return True
 
-    def on_switch_on(self, live: LiveData) -> None:
+    def on_switch_on(self, live: LiveStreams) -> None:
         pass
 
-    def on_switch_off(self, live: LiveData) -> None:
+    def on_switch_off(self, live: LiveStreams) -> None:
         pass
 
     def on_new_stream(self, stream: LiveStream) -> tuple[int, str] | None:
@@ -257,7 +257,7 @@ class Faults:
         self._active: dict[tuple[object, ...], Fault] = {}
         self._on_change = on_change
         self._on_release = on_release
-        self.live: LiveData = _NoLiveData()
+        self.live: LiveStreams = _NoLiveStreams()
         self._released = asyncio.Event()
         self._released.set()
 

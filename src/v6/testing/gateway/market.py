@@ -7,28 +7,24 @@ the updates of a kept-up-to-date one. The live streams are in :mod:`.streams`.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Final
 
 from v6.protocol import codec
-from v6.protocol.pacing import bar_seconds
+from v6.protocol.pacing import bar_seconds, duration_seconds
 
 MAX_HISTORICAL_BARS: Final = 2000
 
 
-_SPAN_RE: Final = re.compile(r"\s*([0-9]{1,9})\s*([A-Za-z]+)\s*")  # ASCII digits only
-_DURATION_UNITS: Final = {"S": 1, "D": 86_400, "W": 604_800, "M": 2_592_000, "Y": 31_536_000}
 _DEFAULT_DURATION: Final = 30
 _DEFAULT_BAR: Final = 5
 
 
-def duration_seconds(duration: str) -> int:
-    """Seconds in an IB duration string (``30 S``, ``1 D``, ``2 W``, ``1 M``, ``1 Y``)."""
-    match = _SPAN_RE.fullmatch(duration)
-    if match is None or match.group(2).upper() not in _DURATION_UNITS:
-        return _DEFAULT_DURATION
-    return int(match.group(1)) * _DURATION_UNITS[match.group(2).upper()]
+def served_seconds(duration: str) -> int:
+    """Seconds of bars served for an IB duration (``30 S``, ``1 D``, ...; 30 if TWS would not
+    take it)."""
+    seconds = duration_seconds(duration)
+    return _DEFAULT_DURATION if seconds is None else int(seconds)
 
 
 def bar_step(bar_size: str) -> int:
@@ -74,7 +70,7 @@ def bar_at(t: int, step: int, level: float, format_date: int = 1) -> codec.Bar:
 def _span(request: codec.ReqHistoricalData, now: float, max_bars: int) -> tuple[int, int, int]:
     """(step, count, end) of the bars answering ``request`` at ``now``."""
     step = bar_step(request.bar_size)
-    count = max(1, min(max_bars, duration_seconds(request.duration) // step))
+    count = max(1, min(max_bars, served_seconds(request.duration) // step))
     return step, count, int(now) // step * step
 
 
