@@ -1,14 +1,15 @@
 """Request pacing (issue 17): a backfill, an order during it, and a burst, against a FakeGateway
 that enforces IB's pacing rules (in a child process, so its work is not the client's).
 
-1. Backfill: 150 small-bar historical requests (5-second bars, BID_ASK none) over 30 contracts,
+1. Backfill: 150 small-bar historical requests (two minutes of 5-second bars) over 30 contracts,
    round-robin, windows scaled by ``SCALE`` (ten minutes = 6 s). The minimum time IB's rules
    allow is two full windows: 60 requests in each of the first two windows, the last 30 at the
    start of the third (30 messages fit in one second). Through the manager (straight through
    ``manager.ib``): time to the last answer, 162s received. Raw ib_async on the same workload:
    its 162s, its requests lost (answered empty: ib_async ends a refused request) and its time.
 2. Order during the backfill: place -> Submitted of 30 limit orders, one at a time, while the
-   backfill waits for its windows, against the same with nothing queued.
+   backfill waits for its next window (its first window answered), against the same with
+   nothing queued.
 3. Burst: 1,000 market-data snapshot requests at once (the "warm-up" burst of ib_insync #443):
    error 100s, and the rate sent against the 50 messages per second IB allows.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 from typing import Any, Final
 
 from ib_async import IB, LimitOrder, Stock
@@ -50,7 +52,7 @@ def _backfill(ib: IB, count: int, timeout: float = 0) -> list[Any]:
     ``timeout``: ib_async's own (0: none)."""
     return [
         ib.reqHistoricalDataAsync(_contract(i % CONTRACTS), f"20261203 15:{i // CONTRACTS:02d}:00"
-                                  " UTC", "600 S", "5 secs", "TRADES", False, timeout=timeout)
+                                  " UTC", "120 S", "5 secs", "TRADES", False, timeout=timeout)
         for i in range(count)
     ]  # fmt: skip
 
@@ -105,6 +107,7 @@ async def _raw_backfill(port: int, count: int) -> dict[str, float]:
 async def _acknowledged(manager: IBConnectionManager, count: int) -> list[float]:
     times = []
     for _ in range(count):
+        gc.collect()  # a collection inside one trial is not the scheduler's (both phases alike)
         submitted = asyncio.Event()
         started = common.clock()
         trade = manager.ib.placeOrder(_contract(0), LimitOrder("BUY", 1, 1.0))
@@ -115,10 +118,14 @@ async def _acknowledged(manager: IBConnectionManager, count: int) -> list[float]
 
 
 async def _orders_during_backfill(port: int, count: int) -> tuple[list[float], list[float], int]:
+    """Orders placed idle, then while the backfill waits for its next window (its first
+    window answered: what is measured is waiting behind the queue, not the client decoding
+    bars)."""
     manager = await _connected(port, 3)
     idle = await _acknowledged(manager, count)
     backfill = [asyncio.ensure_future(call) for call in _backfill(manager.ib, BACKFILL)]
-    await asyncio.sleep(0.5)  # the first window's 60 went; the other 90 wait
+    per_window = LIMITS.historical or BACKFILL
+    await wait_true(lambda: sum(call.done() for call in backfill) >= per_window, 30)
     waiting = (await manager.connection_health())["pacing"]["queued"]["bulk"]
     busy = await _acknowledged(manager, count)
     for call in backfill:
@@ -141,7 +148,7 @@ async def _burst(port: int, count: int) -> dict[str, float]:
     elapsed = common.clock() - started
     await manager.stop()
     return {"seconds": elapsed, "errors_100": codes.count(ErrorCode.MAX_RATE_EXCEEDED),
-            "rate": queued / elapsed}
+            "rate": count / elapsed, "queued": queued}
 
 
 async def measure(quick: bool) -> Result:
@@ -156,7 +163,7 @@ async def measure(quick: bool) -> Result:
         async with common.gateway_process(**options) as port:
             raw.append(await _raw_backfill(port, BACKFILL))
     async with common.gateway_process(**options) as port:
-        idle, busy, waiting = await _orders_during_backfill(port, 10 if quick else 30)
+        idle, busy, waiting = await _orders_during_backfill(port, 30)
     async with common.gateway_process(**{**options, "tick_rate": 1.0}) as port:
         bursts.append(await _burst(port, 300 if quick else 1000))
     ratio = common.ratio(common.median([m["seconds"] for m in managed]), floor)
@@ -180,7 +187,8 @@ async def measure(quick: bool) -> Result:
             row("order place -> Submitted, backfill waiting", busy, baseline="idle (p95)",
                 ratio_value=order_ratio, target=f"p95 ratio <= {TARGET_ORDER}",
                 met=order_ratio <= TARGET_ORDER),
-            row("burst of snapshot requests: rate of those that had to wait", [rate],
+            row("burst of snapshot requests: rate sent (all of them over the burst's time)",
+                [rate],
                 unit="x 50/s", scale=1.0, target=f">= {TARGET_RATE}, no 100",
                 met=rate >= TARGET_RATE and bursts[0]["errors_100"] == 0),
         ],

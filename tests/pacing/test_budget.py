@@ -180,3 +180,12 @@ def test_every_window_is_a_little_longer_than_ibs() -> None:
                     window_guard=0.05)  # fmt: skip
     budget.spend(historical(1), 0.0)
     assert budget.earliest(historical(2), 1.0) == pytest.approx(6.05)
+
+
+def test_a_late_send_does_not_push_every_later_slot() -> None:
+    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1,
+                    burst=1)  # fmt: skip
+    budget.spend(Cost(Lane.BULK), 0.0)
+    assert budget.earliest(Cost(Lane.BULK), 0.0) == pytest.approx(0.1)
+    budget.spend(Cost(Lane.BULK), 0.13)  # its timer fired 30 ms late
+    assert budget.earliest(Cost(Lane.BULK), 0.13) == pytest.approx(0.2)  # the grid, not 0.23

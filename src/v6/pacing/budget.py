@@ -134,7 +134,9 @@ class Budget:
         if self._messages is not None:
             self._messages.add(now)
             if cost.lane >= Lane.STREAMS:
-                self._last_spread = now
+                # on the spacing grid: a timer that fires late does not push every later slot
+                due = self._last_spread + self._spacing
+                self._last_spread = due if 0 <= now - due < self._spacing else now
         if cost.ends is not None:
             self.ended(cost.ends)
         query = cost.historical
