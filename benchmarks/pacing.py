@@ -7,9 +7,9 @@ that enforces IB's pacing rules (in a child process, so its work is not the clie
    start of the third (30 messages fit in one second). Through the manager (straight through
    ``manager.ib``): time to the last answer, 162s received. Raw ib_async on the same workload:
    its 162s, its requests lost (answered empty: ib_async ends a refused request) and its time.
-2. Order during the backfill: place -> Submitted of 30 limit orders, one at a time, while the
-   backfill waits for its next window (its first window answered), against the same with
-   nothing queued.
+2. Order during the backfill: place -> Submitted of 30 limit orders, ten a second, from a
+   manager whose backfill waits for its next window (its first window answered), interleaved
+   with 30 from a second manager on the same gateway with nothing queued.
 3. Burst: 1,000 market-data snapshot requests at once (the "warm-up" burst of ib_insync #443):
    error 100s, and the rate sent against the 50 messages per second IB allows.
 
@@ -41,6 +41,9 @@ TARGET_BACKFILL: Final = 1.05
 TARGET_ORDER: Final = 1.2
 TARGET_RATE: Final = 0.95
 RAW_TIMEOUT: Final = 20.0
+#: Seconds between two orders of one manager (10 per second: IB allows 50 messages a second in
+#: all, so a burst of orders faster than that would itself be paced).
+ORDER_GAP: Final = 0.1
 
 
 def _contract(i: int) -> Stock:
@@ -104,33 +107,40 @@ async def _raw_backfill(port: int, count: int) -> dict[str, float]:
             "lost": sum(1 for b in bars if not b)}  # fmt: skip
 
 
-async def _acknowledged(manager: IBConnectionManager, count: int) -> list[float]:
-    times = []
-    for _ in range(count):
-        gc.collect()  # a collection inside one trial is not the scheduler's (both phases alike)
-        submitted = asyncio.Event()
-        started = common.clock()
-        trade = manager.ib.placeOrder(_contract(0), LimitOrder("BUY", 1, 1.0))
-        trade.statusEvent += lambda t, e=submitted: t.orderStatus.status == "Submitted" and e.set()
-        await asyncio.wait_for(submitted.wait(), 10)
-        times.append(common.clock() - started)
-    return times
+async def _one_order(manager: IBConnectionManager) -> float:
+    """Seconds from placeOrder to the order's Submitted."""
+    submitted = asyncio.Event()
+    started = common.clock()
+    trade = manager.ib.placeOrder(_contract(0), LimitOrder("BUY", 1, 1.0))
+    trade.statusEvent += lambda t: t.orderStatus.status == "Submitted" and submitted.set()
+    await asyncio.wait_for(submitted.wait(), 10)
+    return common.clock() - started
 
 
 async def _orders_during_backfill(port: int, count: int) -> tuple[list[float], list[float], int]:
-    """Orders placed idle, then while the backfill waits for its next window (its first
-    window answered: what is measured is waiting behind the queue, not the client decoding
-    bars)."""
-    manager = await _connected(port, 3)
-    idle = await _acknowledged(manager, count)
-    backfill = [asyncio.ensure_future(call) for call in _backfill(manager.ib, BACKFILL)]
+    """Orders from two managers on one gateway, interleaved: one idle, one whose backfill waits
+    for its next window (its first window answered, so what differs is the waiting queue, not
+    the client decoding bars)."""
+    idle_manager, busy_manager = await _connected(port, 3), await _connected(port, 5)
+    backfill = [asyncio.ensure_future(call) for call in _backfill(busy_manager.ib, BACKFILL)]
     per_window = LIMITS.historical or BACKFILL
     await wait_true(lambda: sum(call.done() for call in backfill) >= per_window, 30)
-    waiting = (await manager.connection_health())["pacing"]["queued"]["bulk"]
-    busy = await _acknowledged(manager, count)
+    waiting = (await busy_manager.connection_health())["pacing"]["queued"]["bulk"]
+    idle, busy = [], []
+    gc.collect()
+    gc.disable()  # a collection inside a trial is not the scheduler's
+    try:
+        for i in range(count):  # who goes first alternates: the first after a pause is slower
+            pair = ((idle, idle_manager), (busy, busy_manager))
+            for times, manager in pair if i % 2 else reversed(pair):
+                times.append(await _one_order(manager))
+            await asyncio.sleep(ORDER_GAP)
+    finally:
+        gc.enable()
     for call in backfill:
         call.cancel()
-    await manager.stop()
+    await idle_manager.stop()
+    await busy_manager.stop()
     return idle, busy, waiting
 
 

@@ -46,7 +46,8 @@ def test_keyed_logs_forget_idle_keys() -> None:
 
 
 def test_messages_keep_a_guard_and_a_reserve_for_urgent() -> None:
-    budget = Budget(PacingLimits(messages_per_second=10), message_guard=0.5, urgent_reserve=2)
+    budget = Budget(PacingLimits(messages_per_second=10), message_guard=0.5, urgent_reserve=2,
+                    bulk_reserve=0)  # fmt: skip
     now = 100.0
     for _ in range(8):  # 10 - 2 reserve
         assert budget.earliest(Cost(Lane.SYNC), now) == now
@@ -59,7 +60,7 @@ def test_messages_keep_a_guard_and_a_reserve_for_urgent() -> None:
 
 
 def test_streams_and_bulk_burst_then_spread_evenly() -> None:
-    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1,
+    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1, bulk_reserve=0,
                     burst=5)  # fmt: skip
     now, sent = 0.0, []
     while now < 20.0:
@@ -76,7 +77,8 @@ def test_streams_and_bulk_burst_then_spread_evenly() -> None:
 
 
 def test_sync_goes_as_a_burst_within_the_window() -> None:
-    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1)
+    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1,
+                    bulk_reserve=0)  # fmt: skip
     for _ in range(10):
         assert budget.earliest(Cost(Lane.SYNC), 5.0) == 5.0
         budget.spend(Cost(Lane.SYNC), 5.0)
@@ -183,9 +185,20 @@ def test_every_window_is_a_little_longer_than_ibs() -> None:
 
 
 def test_a_late_send_does_not_push_every_later_slot() -> None:
-    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1,
+    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1, bulk_reserve=0,
                     burst=1)  # fmt: skip
     budget.spend(Cost(Lane.BULK), 0.0)
     assert budget.earliest(Cost(Lane.BULK), 0.0) == pytest.approx(0.1)
     budget.spend(Cost(Lane.BULK), 0.13)  # its timer fired 30 ms late
     assert budget.earliest(Cost(Lane.BULK), 0.13) == pytest.approx(0.2)  # the grid, not 0.23
+
+
+def test_bulk_leaves_room_for_a_burst_of_orders() -> None:
+    budget = Budget(PacingLimits(messages_per_second=50), message_guard=0.0, burst=100)
+    for _ in range(40):  # 50 - 10 left to the other lanes
+        assert budget.earliest(Cost(Lane.BULK), 0.0) == 0.0
+        budget.spend(Cost(Lane.BULK), 0.0)
+    assert budget.earliest(Cost(Lane.BULK), 0.0) == 1.0
+    for _ in range(10):  # a burst of orders still goes at once
+        assert budget.earliest(Cost(Lane.URGENT), 0.0) == 0.0
+        budget.spend(Cost(Lane.URGENT), 0.0)

@@ -20,7 +20,7 @@ class Clock:
 def make(limits: PacingLimits | None = None) -> tuple[Scheduler, Clock, list[str]]:
     clock = Clock()
     budget = Budget(limits or PacingLimits(messages_per_second=5), message_guard=0.0,
-                    window_guard=0.0, urgent_reserve=1, burst=2)  # fmt: skip
+                    window_guard=0.0, urgent_reserve=1, bulk_reserve=0, burst=2)  # fmt: skip
     scheduler = Scheduler(budget, clock)
     return scheduler, clock, []
 

@@ -15,7 +15,8 @@ read by its receiver over several turns, so its last messages are counted late, 
 window's first messages then meet them in IB's count (seen on the fake gateway with bursts of 25
 and more). URGENT and SYNC go as bursts within the window (an order; a connect's start-up sync of
 about ten messages).
-``urgent_reserve`` messages of each window are kept for the URGENT lane, so an order goes out at
+``urgent_reserve`` messages of each window are kept for the URGENT lane, and ``bulk_reserve`` are
+never BULK's (a backfill leaves room for a burst of orders), so an order goes out at
 once even while a backfill saturates the rate.
 """
 
@@ -35,6 +36,9 @@ DEFAULT_MESSAGE_GUARD: Final = 0.02
 DEFAULT_WINDOW_GUARD: Final = 0.05
 #: Messages of each window only the URGENT lane may use.
 DEFAULT_URGENT_RESERVE: Final = 1
+#: Messages of each window BULK leaves to the other lanes: a backfill that saturates what it
+#: may use still leaves room for a burst of orders (IB allows 50; BULK takes at most 40).
+DEFAULT_BULK_RESERVE: Final = 10
 #: Messages STREAMS and BULK may send at once before they are spread evenly.
 DEFAULT_BURST: Final = 20
 
@@ -61,16 +65,21 @@ class Budget:
         message_guard: float = DEFAULT_MESSAGE_GUARD,
         window_guard: float = DEFAULT_WINDOW_GUARD,
         urgent_reserve: int = DEFAULT_URGENT_RESERVE,
+        bulk_reserve: int = DEFAULT_BULK_RESERVE,
         burst: int = DEFAULT_BURST,
     ) -> None:
         self.limits = limits
         rate = limits.messages_per_second
         seconds = MESSAGE_WINDOW + message_guard
         self._messages = None if rate is None else SlidingLog(rate, seconds)
-        self._urgent_limit = rate or 0
-        self._other_limit = max(1, self._urgent_limit - urgent_reserve)
-        self._spacing = seconds / self._other_limit  # STREAMS and BULK, past their burst
-        self._burst = min(burst, self._other_limit)
+        full = rate or 1  # (no rate: no message log, and these go unread)
+        other = max(1, full - urgent_reserve)
+        #: Messages each lane may have in the window.
+        self._limits = {Lane.URGENT: full, Lane.SYNC: other, Lane.STREAMS: other,
+                        Lane.BULK: max(1, min(other, full - bulk_reserve))}  # fmt: skip
+        #: STREAMS and BULK, past their burst: one message per spacing.
+        self._spacing = {lane: seconds / limit for lane, limit in self._limits.items()}
+        self._burst = min(burst, other)
         self._last_spread = -math.inf
         identical = limits.scaled_identical_window
         self._identical = (
@@ -106,9 +115,9 @@ class Budget:
         at = now if lane is Lane.URGENT else max(now, self.paused_until)
         if self._messages is None:
             return at
-        limit = self._urgent_limit if lane is Lane.URGENT else self._other_limit
+        limit = self._limits[lane]
         if lane >= Lane.STREAMS and self._messages.used(now) >= self._burst:
-            at = max(at, self._last_spread + self._spacing)
+            at = max(at, self._last_spread + self._spacing[lane])
         return max(at, self._messages.earliest(now, 1, limit))
 
     def _historical_slot(self, query: HistoricalQuery, now: float) -> float:
@@ -135,8 +144,9 @@ class Budget:
             self._messages.add(now)
             if cost.lane >= Lane.STREAMS:
                 # on the spacing grid: a timer that fires late does not push every later slot
-                due = self._last_spread + self._spacing
-                self._last_spread = due if 0 <= now - due < self._spacing else now
+                spacing = self._spacing[cost.lane]
+                due = self._last_spread + spacing
+                self._last_spread = due if 0 <= now - due < spacing else now
         if cost.ends is not None:
             self.ended(cost.ends)
         query = cost.historical
