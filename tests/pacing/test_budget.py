@@ -60,7 +60,8 @@ def test_messages_keep_a_guard_and_a_reserve_for_urgent() -> None:
 
 
 def test_streams_and_bulk_burst_then_spread_evenly() -> None:
-    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1, bulk_reserve=0,
+    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1,
+                    bulk_reserve=0,
                     burst=5)  # fmt: skip
     now, sent = 0.0, []
     while now < 20.0:
@@ -185,7 +186,8 @@ def test_every_window_is_a_little_longer_than_ibs() -> None:
 
 
 def test_a_late_send_does_not_push_every_later_slot() -> None:
-    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1, bulk_reserve=0,
+    budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1,
+                    bulk_reserve=0,
                     burst=1)  # fmt: skip
     budget.spend(Cost(Lane.BULK), 0.0)
     assert budget.earliest(Cost(Lane.BULK), 0.0) == pytest.approx(0.1)
