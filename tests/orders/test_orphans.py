@@ -24,7 +24,7 @@ AAPL = Contract(conId=265598, symbol="AAPL", secType="STK", exchange="SMART", cu
 def tracker(delivered: list[tuple[Trade, Fill]]) -> FillTracker:
     port = IbAsyncOrders(IB())
     made = FillTracker(
-        port, Journal(None), deliver_fill=lambda t, f: delivered.append((t, f)),
+        port, Journal(None), deliver_fill=lambda t, f, done: delivered.append((t, f)),
         deliver_commission=lambda t, f, r: None, log=logger, orphan_grace=GRACE,
     )  # fmt: skip
     port.install(made)
