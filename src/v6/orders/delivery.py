@@ -25,7 +25,7 @@ from v6.orders.ib_adapter import OrderPort
 from v6.orders.journal import Journal
 from v6.orders.ledger import CommissionKind, FillDecision, FillKind, FillLedger, split_exec_id
 from v6.orders.registry import TradeRegistry
-from v6.orders.trade_updates import adopt_ids, append_fill, grow_built
+from v6.orders.trade_updates import adopt_ids, append_fill, fill_quantities, grow_built
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -114,6 +114,8 @@ class FillDelivery:
         held = self.registry.add(trade, self.session)
         if held.built:
             grow_built(trade, fill)
+        elif not trade.orderStatus.avgFillPrice and trade.orderStatus.status == "Filled":
+            fill_quantities(trade)  # a Trade built from a completed order: no price in it
         if not announced:
             self.port.announce_fill(trade, fill)
         if decision.redelivery:

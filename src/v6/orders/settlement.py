@@ -109,6 +109,7 @@ class Settlement:
             )
             if row is not None:
                 trade.order.orderId = trade.orderStatus.orderId = row.order_id
+                trade.order.clientId = row.endpoint.client_id
         self._tracker.final_status(trade, status, filled, COMPLETED)
 
     # --------------------------------------------------------------- reconcile

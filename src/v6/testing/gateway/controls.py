@@ -85,6 +85,14 @@ class TradingControls:
         self._ctx.deliver()
         return new_id
 
+    def end_trading_day(self, *, restart: bool = False) -> list[int]:
+        """Working DAY orders expire now (an orderStatus Cancelled to a connected owner);
+        ``restart=True``: TWS's nightly restart follows, so done orders are no longer in
+        reqCompletedOrders. Returns the expired order ids."""
+        expired = self._ctx.broker.end_trading_day(restart=restart)
+        self._ctx.deliver()
+        return expired
+
     # ---- inspection
 
     @property
