@@ -19,8 +19,6 @@ from tests.orders.crashing_app import CRASHED
 from tests.orders.trading import AAPL_ID, FAR_LIMIT, App, T, disk_full, reconnected, started
 from v6.errors import JournalLocked
 from v6.manager import IBConnectionManager
-from v6.orders.journal import Journal
-from v6.orders.retention import DAY, DEFAULT_FILL_RETENTION
 from v6.orders.tracker import NOT_RECEIVED
 from v6.protocol.codec import ClientMessage
 from v6.testing import FakeGateway
@@ -367,15 +365,3 @@ async def test_12_1102_resyncs_orders_and_executions(gateway: FakeGateway) -> No
     gateway.broadcast_error(1102)
     await wait_until(lambda: app.fills[exec_id] == 1)
     await app.manager.stop()
-
-
-def test_a_7_5_day_old_delivered_fill_survives_pruning(tmp_path: Path) -> None:
-    path = tmp_path / "j.sqlite"
-    now = datetime.now(UTC).timestamp()
-    with Journal(path) as journal:
-        journal.record_delivery("old.01", "old", 1, now - 7.5 * DAY)
-        journal.record_delivery("new.01", "new", 1, now)
-    manager = IBConnectionManager(journal=path)  # prunes as it opens the journal
-    assert manager.journal.is_delivered("old.01")
-    assert DEFAULT_FILL_RETENTION == 8 * DAY
-    manager.journal.close()

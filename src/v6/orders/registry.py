@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ib_async import OrderStatus, Trade
 
@@ -101,10 +101,7 @@ class TradeRegistry:
     def prune_done(self, before: datetime) -> int:
         """Forget the Trades of done orders (and built ones) last updated before ``before``
         (see :mod:`v6.orders.retention`); returns how many. Working and UNKNOWN ones stay."""
-        gone = [
-            h for h in self._held.values()
-            if not h.working and (not h.trade.log or h.trade.log[-1].time < before)
-        ]  # fmt: skip
+        gone = [h for h in self._held.values() if not h.working and _updated(h.trade) < before]
         for held in gone:
             self.forget(held)
         return len(gone)
@@ -125,3 +122,11 @@ class TradeRegistry:
                 self._by_ref[order.orderRef] = again
         if self._by_perm.get(order.permId) is held:
             del self._by_perm[order.permId]
+
+
+def _updated(trade: Trade) -> datetime:
+    """When the Trade last changed: its last log entry (this host's clock) or its last fill's
+    execution (the gateway's), whichever is later: a clock that lags never forgets early."""
+    times = [entry.time for entry in trade.log[-1:]]
+    times += [fill.execution.time for fill in trade.fills[-1:]]
+    return max(times, default=datetime.min.replace(tzinfo=UTC))
