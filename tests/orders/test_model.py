@@ -61,6 +61,9 @@ class TradingModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
+        # Rules call ib_async outside run_until_complete (placeOrder): its getLoop() must find
+        # this loop, not make one of its own.
+        asyncio.set_event_loop(self.loop)
         self.directory = tempfile.TemporaryDirectory()
         self.journal = Path(self.directory.name) / "j.sqlite"
         self.delivered: Counter[str] = Counter()  # exec id -> on_fill calls, all processes
@@ -68,17 +71,18 @@ class TradingModel(RuleBasedStateMachine):
         self.redelivered_expected = 0
         self.gate = asyncio.Event()
         self.gate.set()
-        self.gw = FakeGateway(port=0, market_interval=None)
         self.manager: IBConnectionManager | None = None
-        self.run(self._start())
+        self.gw = self.run(self._start())
 
     def run(self, coroutine: Any) -> Any:
         return self.loop.run_until_complete(coroutine)
 
-    async def _start(self) -> None:
-        await self.gw.start()
-        self.gw.set_quote(AAPL_ID, 100.00, 100.02)
+    async def _start(self) -> FakeGateway:
+        self.gw = gw = FakeGateway(port=0, market_interval=None)  # (made inside the loop)
+        await gw.start()
+        gw.set_quote(AAPL_ID, 100.00, 100.02)
         await self._new_process()
+        return gw
 
     async def _new_process(self) -> None:
         manager = IBConnectionManager(port=self.gw.port, client_id=CLIENT_ID,
@@ -108,6 +112,7 @@ class TradingModel(RuleBasedStateMachine):
             self.run(self.gw.stop())
         finally:
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            asyncio.set_event_loop(None)
             self.loop.close()
             self.directory.cleanup()
 

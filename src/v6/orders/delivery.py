@@ -55,13 +55,14 @@ class FillDelivery:
         self.ledger: FillLedger[CommissionReport] = FillLedger(journal)
         self.corrections: dict[str, str] = {}  # correcting exec id -> the exec id it replaced
         self.replaced: dict[str, Fill] = {}  # revisions kept out of trade.fills
-        self.live = False  # the session is live: hand out at once
+        self.live = True  # the session is live: hand out at once (False from a handshake on)
         self.session = 0
         self._deliver_fill = deliver_fill
         self._deliver_commission = deliver_commission
         self._trade_for = trade_for
         self._log = log
         self._waiting: list[Decided] = []  # recovered, until the session is live
+        self._live_waiting: list[Decided] = []  # live during a sync (the bool: announced)
         self._commissions: list[tuple[str, CommissionReport]] = []  # likewise
 
     # ---------------------------------------------------------------- fills
@@ -74,6 +75,9 @@ class FillDelivery:
         if not decision.deliver:
             self.keep_latest_revisions(trade)  # a stale revision ib_async appended
             return
+        if not self.live:  # a live fill during a start-up sync: with the recovered ones
+            self._live_waiting.append((trade, fill, decision, announced))
+            return
         self.hand_out(trade, fill, decision, announced=announced)
 
     def wait_for_live(self, decided: list[Decided]) -> None:
@@ -84,10 +88,13 @@ class FillDelivery:
         """The session is live: hand out what waited for it, in order."""
         self.live = True
         waiting, self._waiting = self._waiting, []
+        live, self._live_waiting = self._live_waiting, []
         commissions, self._commissions = self._commissions, []
         with self.journal.batch():  # the acknowledgements of sync handlers, together
             for trade, fill, decision, listed in waiting:
                 self.hand_out(trade, fill, decision, announced=False, listed=listed)
+            for trade, fill, decision, announced in live:
+                self.hand_out(trade, fill, decision, announced=announced)
             for exec_id, report in commissions:
                 self.pass_commission(exec_id, report)
 
@@ -169,5 +176,6 @@ class FillDelivery:
     def close(self) -> None:
         """The manager stops: nothing waits for a session any more."""
         self._waiting.clear()
+        self._live_waiting.clear()
         self._commissions.clear()
         self.live = False

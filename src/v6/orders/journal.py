@@ -87,6 +87,8 @@ class Journal:
         #: Why the last write failed (None: every write is on disk). Retried; see the docstring.
         self.failure: str | None = None
         self.write_failures = 0  # failed write attempts, ever
+        self._queue: list[Statement] = []  # writes not on disk yet (kept across reopen)
+        self._batching = False
         self.reopen()
 
     def reopen(self) -> None:
@@ -110,6 +112,7 @@ class Journal:
             raise JournalCorrupt(f"cannot open journal {self.path}: {exc}") from exc
         try:
             prepare(self._db, self.path)
+            self._write_queue()  # what a failing file could not take before close(), first
             self._load_cache()
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
@@ -123,8 +126,6 @@ class Journal:
 
     def _load_cache(self) -> None:
         """What was acknowledged, handed out and sent, in memory: reads never touch the file."""
-        self._queue: list[Statement] = []
-        self._batching = False
         self._orders = {
             (Endpoint(str(h), int(p), int(c)), int(o)): JournalOrder(
                 str(ref), Endpoint(str(h), int(p), int(c)), int(o), float(at), bool(ack), int(pm)
@@ -185,8 +186,13 @@ class Journal:
 
     def _flush(self) -> bool:
         """Attempt every queued write in one transaction; True if the queue is empty."""
-        if not self._queue or self.closed:
+        if self.closed:
             return not self._queue
+        return self._write_queue()
+
+    def _write_queue(self) -> bool:
+        if not self._queue:
+            return True
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
