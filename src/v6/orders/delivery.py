@@ -56,6 +56,7 @@ class FillDelivery:
         self.corrections: dict[str, str] = {}  # correcting exec id -> the exec id it replaced
         self.replaced: dict[str, Fill] = {}  # revisions kept out of trade.fills
         self.live = True  # the session is live: hand out at once (False from a handshake on)
+        self.logged: set[int] = set()  # ids of fills whose log line ib_async wrote already
         self.session = 0
         self._deliver_fill = deliver_fill
         self._deliver_commission = deliver_commission
@@ -109,20 +110,7 @@ class FillDelivery:
     ) -> None:
         """``listed``: whether the fill is on ``trade.fills`` already (None: look)."""
         e = fill.execution
-        if listed is None:
-            listed = any(f is fill for f in trade.fills)
-        if not listed:
-            append_fill(trade, fill)
-        if decision.verdict.kind is FillKind.CORRECTION:
-            if decision.verdict.replaces:
-                self.corrections[e.execId] = decision.verdict.replaces
-            self.keep_latest_revisions(trade)  # (a NEW fill's stem has no other revision)
-        adopt_ids(trade, fill)
-        held = self.registry.add(trade, self.session)
-        if held.built:
-            grow_built(trade, fill)
-        elif not trade.orderStatus.avgFillPrice and trade.orderStatus.status == "Filled":
-            fill_quantities(trade)  # a Trade built from a completed order: no price in it
+        self._put_on(trade, fill, decision, listed)
         if not announced:
             self.port.announce_fill(trade, fill)
         if decision.redelivery:
@@ -131,6 +119,34 @@ class FillDelivery:
         self._deliver_fill(trade, fill, lambda: self.ledger.acknowledge(e.execId))
         if decision.held_commission is not None:
             self.pass_commission(e.execId, decision.held_commission, trade)
+
+    def _put_on(
+        self,
+        trade: Trade,
+        fill: Fill,
+        decision: FillDecision[CommissionReport],
+        listed: bool | None,
+    ) -> None:
+        """The fill on its Trade (the latest revision only), the Trade held and its quantities
+        completed where TWS did not send them."""
+        if listed is None:
+            listed = any(f is fill for f in trade.fills)
+        if not listed:
+            logged = id(fill) in self.logged
+            self.logged.discard(id(fill))
+            append_fill(trade, fill, log=not logged)
+        verdict = decision.verdict
+        if verdict.kind is FillKind.CORRECTION:
+            if verdict.replaces:
+                self.corrections[verdict.exec_id] = verdict.replaces
+            self.keep_latest_revisions(trade)  # (a NEW fill's stem has no other revision)
+        if not trade.order.orderId:
+            adopt_ids(trade, fill)
+        held = self.registry.add(trade, self.session)
+        if held.built:
+            grow_built(trade, fill)
+        elif not trade.orderStatus.avgFillPrice and trade.orderStatus.status == "Filled":
+            fill_quantities(trade)  # a Trade built from a completed order: no price in it
 
     def keep_latest_revisions(self, trade: Trade) -> None:
         """``trade.fills`` holds one fill per execution: its latest revision. The others are
@@ -178,4 +194,5 @@ class FillDelivery:
         self._waiting.clear()
         self._live_waiting.clear()
         self._commissions.clear()
+        self.logged.clear()
         self.live = False

@@ -5,8 +5,10 @@ Tables and their one migration: :mod:`v6.orders.journal_schema`. One owner: an e
 
 Delivery is two steps: :meth:`Journal.hand_out` before a fill's ``on_fill`` handlers run (a
 ``handed_out`` row), :meth:`Journal.acknowledge` after they returned (a ``fills`` row). A process
-that dies in between leaves the ``handed_out`` row: the fill is delivered again after the restart
-(at least once) and :meth:`Journal.hand_out` says it is a redelivery.
+that dies in between leaves a ``handed_out`` row with no ``fills`` row: the fill is delivered
+again after the restart (at least once) and :meth:`Journal.hand_out` says it is a redelivery.
+(An acknowledgement writes only its ``fills`` row; the ``handed_out`` rows it settles are
+deleted in one statement when the journal opens.)
 
 Reads come from an in-memory copy loaded at open; within the process that copy is the truth
 (a handed-out fill is never handed out twice). Writes go through one queue: each write is
@@ -27,7 +29,7 @@ life of the process, no lock.
 
 from __future__ import annotations
 
-import itertools
+import functools
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -49,7 +51,39 @@ _ACKNOWLEDGE = (
     "INSERT OR IGNORE INTO fills (exec_id, stem, suffix, exec_time, commission_delivered) "
     "VALUES (?, ?, ?, ?, ?)"
 )
-_UNHAND = "DELETE FROM handed_out WHERE exec_id = ?"
+_SETTLED = "DELETE FROM handed_out WHERE exec_id IN (SELECT exec_id FROM fills)"
+
+
+def _grouped(queue: list[Statement]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The queue as few ``executemany`` calls as order allows: a statement joins the last
+    group of the same SQL unless a later group touches the same table (statements on different
+    tables commute; on one table their order is kept). An acknowledgement's INSERT into
+    ``fills`` and its fill's INSERT into ``handed_out`` thus go as two calls for a batch."""
+    groups: list[tuple[str, str, list[tuple[Any, ...]]]] = []
+    for sql, params in queue:
+        if groups and groups[-1][0] == sql:
+            groups[-1][2].append(params)
+            continue
+        table = _table(sql)
+        for sql_, table_, rows in reversed(groups):
+            if sql_ == sql:
+                rows.append(params)
+                break
+            if table_ == table:
+                groups.append((sql, table, [params]))
+                break
+        else:
+            groups.append((sql, table, [params]))
+    return [(sql, rows) for sql, _, rows in groups]
+
+
+@functools.cache
+def _table(sql: str) -> str:
+    words = sql.split()
+    for keyword in ("INTO", "FROM", "UPDATE"):
+        if keyword in words:
+            return words[words.index(keyword) + 1]
+    return sql
 
 
 @dataclass(frozen=True)
@@ -112,7 +146,8 @@ class Journal:
             raise JournalCorrupt(f"cannot open journal {self.path}: {exc}") from exc
         try:
             prepare(self._db, self.path)
-            self._write_queue()  # what a failing file could not take before close(), first
+            self._queue.append((_SETTLED, ()))  # handed-out rows acknowledged since
+            self._write_queue()  # with what a failing file could not take before close()
             self._load_cache()
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
@@ -154,7 +189,7 @@ class Journal:
                 self._commissions.add(str(exec_id))
         #: Handed out by an earlier process whose handlers never returned: redeliveries.
         self.unacknowledged = {str(row[0]) for row in self._db.execute(
-            "SELECT exec_id FROM handed_out")}  # fmt: skip
+            "SELECT exec_id FROM handed_out EXCEPT SELECT exec_id FROM fills")}  # fmt: skip
 
     def _remember(self, exec_id: str, stem: str, suffix: int, exec_time: float) -> None:
         self._delivered.add(exec_id)
@@ -196,8 +231,8 @@ class Journal:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for sql, group in itertools.groupby(self._queue, key=lambda s: s[0]):
-                    self._db.executemany(sql, [params for _, params in group])
+                for sql, rows in _grouped(self._queue):
+                    self._db.executemany(sql, rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
@@ -237,8 +272,9 @@ class Journal:
             return False
         self._remember(exec_id, stem, suffix, exec_time)
         self._in_flight[exec_id] = (exec_id, stem, suffix, exec_time)
-        self._write(("INSERT OR REPLACE INTO handed_out (exec_id, exec_time) VALUES (?, ?)",
-                     (exec_id, exec_time)))  # fmt: skip
+        if self.path != ":memory:":  # (a redelivery needs a process that outlives this one)
+            self._write(("INSERT OR REPLACE INTO handed_out (exec_id, exec_time) VALUES (?, ?)",
+                         (exec_id, exec_time)))  # fmt: skip
         return exec_id in self.unacknowledged
 
     def acknowledge(self, exec_id: str) -> None:
@@ -247,8 +283,7 @@ class Journal:
         if row is None:
             return
         self.unacknowledged.discard(exec_id)
-        self._write((_ACKNOWLEDGE, (*row, int(exec_id in self._commissions))),
-                    (_UNHAND, (exec_id,)))  # fmt: skip
+        self._write((_ACKNOWLEDGE, (*row, int(exec_id in self._commissions))))
 
     def record_delivery(
         self, exec_id: str, stem: str, suffix: int, exec_time: float, *, commission: bool = False

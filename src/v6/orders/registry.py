@@ -64,6 +64,8 @@ class TradeRegistry:
         held = self._held.get(id(trade))
         if held is None:
             held = self._held[id(trade)] = Held(trade, session, acknowledged, sync, built)
+        elif not trade.order.permId or trade.order.permId in self._by_perm:
+            return held  # indexed already (a later permId is indexed by whoever learns it)
         self.index(held)
         return held
 

@@ -93,12 +93,17 @@ class Settlement:
         self._completed.append(order)
 
     def hold_off(self, trade: Trade, fill: Fill) -> None:
-        """ib_async appended a sync's execution to ``trade.fills``: off until decided."""
-        for i, listed in enumerate(trade.fills):
-            if listed is fill:
-                del trade.fills[i]
-                break
+        """ib_async appended a sync's execution to ``trade.fills`` (and logged it): taken off
+        when the sync is complete, until decided."""
         self._held_off.append((trade, fill))
+
+    def _take_off(self) -> None:
+        """The sync's fills off their Trades (one pass per Trade); the ones handed out now go
+        back on as they are handed out, without a second log line."""
+        off = {id(fill) for _, fill in self._held_off}
+        for trade in {id(t): t for t, _ in self._held_off}.values():
+            trade.fills[:] = [f for f in trade.fills if id(f) not in off]
+        self._tracker.delivery.logged.update(off)
 
     def complete(self, trade: Trade, order: Order, status: str, filled: float | None) -> None:
         """A completed order for ``trade``: its final status and quantities (ib_async builds
@@ -125,6 +130,7 @@ class Settlement:
             executions=[reported_execution(f.execution) for f in tracker.port.fills()],
         )
         result = reconcile(placed, report, tracker.journal)
+        self._take_off()
         with tracker.journal.batch():  # marked handed out in one transaction
             decided = self._decide(result.fills, holders)
         self._put_back(decided)
@@ -179,8 +185,12 @@ class Settlement:
         latest revision of their execution (the fills handed out now are appended then)."""
         now = {id(fill) for _, fill, _, _ in decided}
         journal = self._tracker.journal
+        logged = self._tracker.delivery.logged
         for trade, fill in self._held_off:
-            if id(fill) in now or any(f is fill for f in trade.fills):
+            if id(fill) in now:
+                continue
+            logged.discard(id(fill))
+            if any(f is fill for f in trade.fills):
                 continue
             exec_id = fill.execution.execId
             latest = journal.latest_version(split_exec_id(exec_id)[0])

@@ -242,6 +242,8 @@ class FillTracker:
     def _bind(self, perm_id: int, order_ref: str, client_id: int, order_id: int) -> Trade | None:
         """The Trade of this order; a held Trade takes the place of any other ib_async has."""
         held = self.registry.find(perm_id, "")
+        if held is not None and held.acknowledged and self.port.is_bound(held.trade, perm_id):
+            return held.trade  # (every later message of a bound order: nothing to do)
         if held is None:
             found = self.port.trade(client_id, order_id, perm_id)
             if found is not None:

@@ -57,10 +57,13 @@ def mark_not_received(trade: Trade, when: datetime) -> None:
     trade.statusEvent.emit(trade)
 
 
-def append_fill(trade: Trade, fill: Fill) -> None:
-    """Put a fill on ``trade.fills`` with the log line ib_async writes for one."""
-    e = fill.execution
+def append_fill(trade: Trade, fill: Fill, *, log: bool = True) -> None:
+    """Put a fill on ``trade.fills`` with the log line ib_async writes for one (``log``: unless
+    ib_async wrote it already)."""
     trade.fills.append(fill)
+    if not log:
+        return
+    e = fill.execution
     status = trade.orderStatus.status
     trade.log.append(TradeLogEntry(fill.time, status, f"Fill {e.shares}@{e.price}"))
 
