@@ -14,8 +14,14 @@ from ib_async import LimitOrder, Stock
 from tests.faults.harness import RUNS, Harness, T
 from tests.faults.test_fills import record, start
 from tests.helpers import log_lines, wait_until
-from tests.orders.test_findings import crash_inside_on_fill
-from tests.orders.trading import AAPL_ID, FAR_LIMIT, disk_full, held_state, reconnected
+from tests.orders.trading import (
+    AAPL_ID,
+    FAR_LIMIT,
+    crash_inside_on_fill,
+    disk_full,
+    held_state,
+    reconnected,
+)
 from v6.errors import JournalLocked
 from v6.manager import IBConnectionManager
 from v6.orders.tracker import NOT_RECEIVED

@@ -15,15 +15,22 @@ import pytest
 from ib_async import IB, LimitOrder, Stock
 
 from tests.helpers import WallClock, fast_settings, log_lines, wait_until
-from tests.orders.crashing_app import CRASHED
-from tests.orders.trading import AAPL_ID, FAR_LIMIT, App, T, disk_full, reconnected, started
+from tests.orders.trading import (
+    AAPL_ID,
+    FAR_LIMIT,
+    App,
+    T,
+    crash_inside_on_fill,
+    disk_full,
+    reconnected,
+    started,
+)
 from v6.errors import JournalLocked
 from v6.manager import IBConnectionManager
 from v6.orders.tracker import NOT_RECEIVED
 from v6.protocol.codec import ClientMessage
 from v6.testing import FakeGateway
 
-ROOT = Path(__file__).resolve().parents[2]
 AAPL = Stock("AAPL", "SMART", "USD", conId=AAPL_ID)
 
 
@@ -101,19 +108,6 @@ async def test_3_a_crashed_owner_s_lock_is_released_by_the_os(tmp_path: Path) ->
 
 
 # 4 ---------------------------------------------------------------------------------------------
-async def crash_inside_on_fill(gw: FakeGateway, journal: Path, client_id: int) -> str:
-    """A process places an order, dies inside on_fill when it fills; returns the exec id."""
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.orders.crashing_app", str(gw.port), str(journal),
-        str(client_id), cwd=ROOT, stdout=subprocess.PIPE,
-    )  # fmt: skip
-    assert child.stdout is not None
-    line = await asyncio.wait_for(child.stdout.readline(), 200 * T)
-    exec_id = gw.fill_order(int(line.split()[1]), client_id=client_id)
-    assert await asyncio.wait_for(child.wait(), 200 * T) == CRASHED
-    return exec_id
-
-
 async def test_4_a_fill_whose_handler_never_returned_is_delivered_again_after_a_crash(
     gateway: FakeGateway, tmp_path: Path
 ) -> None:

@@ -3,7 +3,10 @@ stay working at the fake gateway until the test fills them (``gw.fill_order``)."
 
 from __future__ import annotations
 
+import asyncio
 import resource
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,10 +16,12 @@ from typing import Any
 from ib_async import Fill, LimitOrder, Stock, Trade
 
 from tests.helpers import TIME_UNIT, fast_settings, wait_until
+from tests.orders.crashing_app import CRASHED
 from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 
 T = TIME_UNIT
+ROOT = Path(__file__).resolve().parents[2]
 AAPL_ID = 265598
 #: A limit far below the market: the order works until the test fills it.
 FAR_LIMIT = 1.00
@@ -85,3 +90,16 @@ async def started(gw: FakeGateway, **options: Any) -> App:
     await app.manager.start()
     await app.manager.wait_connected(timeout=40 * T)
     return app
+
+
+async def crash_inside_on_fill(gw: FakeGateway, journal: Path, client_id: int) -> str:
+    """A process places an order, dies inside on_fill when it fills; returns the exec id."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.orders.crashing_app", str(gw.port), str(journal),
+        str(client_id), cwd=ROOT, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert child.stdout is not None
+    line = await asyncio.wait_for(child.stdout.readline(), 200 * T)
+    exec_id = gw.fill_order(int(line.split()[1]), client_id=client_id)
+    assert await asyncio.wait_for(child.wait(), 200 * T) == CRASHED
+    return exec_id
