@@ -184,13 +184,15 @@ class OrderTracking:
         ``pinned_client_id``; ``healthy`` False while the journal cannot be written."""
         self._check_journal()
         failing = self.journal.failure
-        return {
+        fields = {
             **self.tracker.health(),
             "fill_handler_errors": self.fill_listeners.errors,
             "journal_failing": failing,
             "pinned_client_id": self._pinned,
-            "healthy": failing is None,
         }
+        # Only a veto: Participants.health() leaves the key in place when the connection is
+        # unhealthy already (its `and` short-circuits the pop), so a True here would override.
+        return fields if failing is None else {**fields, "healthy": False}
 
     # ------------------------------------------------------------------------ the rest
 
