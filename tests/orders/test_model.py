@@ -47,7 +47,7 @@ from v6.orders.ledger import split_exec_id
 from v6.testing import FakeGateway
 from v6.testing.scenario import wait_true
 
-DEFAULT_EXAMPLES = 8
+DEFAULT_EXAMPLES = 5
 EXAMPLES = int(os.environ.get("V6_MODEL_EXAMPLES", DEFAULT_EXAMPLES))
 LONG = "V6_MODEL_EXAMPLES" in os.environ
 AAPL = Stock("AAPL", "SMART", "USD", conId=AAPL_ID)
