@@ -8,7 +8,9 @@ plan) and ``except TimeoutError`` keep working::
     ├── ConfigError(V6Error, ValueError)             invalid configuration, raised at construction
     ├── JournalError(V6Error, ValueError)            the fill journal cannot be used; never reset
     │   ├── JournalTooNew                            written by a newer v6 (higher schema version)
-    │   └── JournalCorrupt                           not a v6 journal, or sqlite finds it damaged
+    │   ├── JournalCorrupt                           not a v6 journal, or sqlite finds it damaged
+    │   ├── JournalLocked                            another process owns the journal (its pid)
+    │   └── JournalWriteFailed                       an order could not be recorded: not sent
     ├── OrderIdReused(V6Error, ValueError)           a new order id at or below one already sent
     ├── IllegalTransition(V6Error, RuntimeError)     a state change no table allows: a bug in v6
     ├── WrongEventLoop(V6Error, RuntimeError)        a manager used from a second event loop
@@ -175,3 +177,23 @@ class ConnectAborted(ConnectFailed):
 class WrongEventLoop(V6Error, RuntimeError):
     """A manager belongs to the event loop it was first used in; it was used from another (its
     sockets, tasks and locks are tied to the first loop). Make one manager per loop."""
+
+
+class JournalLocked(JournalError):
+    """Another process (or another manager) holds the journal's lock: one journal, one owner.
+    ``path`` is the journal, ``pid`` the holder's process id (None if it could not be read)."""
+
+    def __init__(self, path: str, pid: int | None, waited: float) -> None:
+        holder = f"process {pid}" if pid is not None else "another process"
+        super().__init__(
+            f"journal {path} is locked by {holder} (waited {waited:g}s): one journal, one "
+            "owner; stop the other manager or give this one its own journal"
+        )
+        self.path = path
+        self.pid = pid
+
+
+class JournalWriteFailed(JournalError):
+    """An order could not be recorded in the journal (disk full, read-only file), so it was not
+    sent: an order the journal does not know could not be recovered after a crash.
+    ``__cause__`` is sqlite's error."""

@@ -38,11 +38,13 @@ from v6.connection.settings import ConnectionOptions, ConnectionSettings, manage
 from v6.connection.state import ConnectionState
 from v6.data.feeds import DEFAULT_MAX_RESUBSCRIBES, DEFAULT_STALE_AFTER
 from v6.data.live_data import LiveData
+from v6.errors import ConfigError
 from v6.orders.journal import Journal
+from v6.orders.journal_lock import DEFAULT_JOURNAL_LOCK_TIMEOUT
 from v6.orders.tracking import CommissionHook, FillHook, OrderTracking
 from v6.pacing.participant import RequestPacing
 from v6.protocol.pacing import PacingLimits
-from v6.validation import require_bool
+from v6.validation import require_bool, require_range
 
 T = TypeVar("T")
 #: The request scheduler's limits unless told otherwise: IB's published ones.
@@ -84,6 +86,9 @@ class IBConnectionManager:
     ``stale_after``: seconds without data after which a subscription is re-requested (each
     subscription may set its own; None: never), ``max_resubscribes`` re-requests in a row before
     the manager reconnects once for it (see :mod:`v6.data.feeds`).
+    ``journal_lock_timeout``: how long construction waits for another owner of the journal to
+    let go before raising :class:`~v6.errors.JournalLocked` (default
+    :data:`~v6.orders.journal_lock.DEFAULT_JOURNAL_LOCK_TIMEOUT`, 10 s: a rolling deploy).
     ``supervise``: ``async with`` also starts supervision.
 
     Strategies, as websockets' ``reconnect_delays`` / ``process_exception``: ``backoff`` (an
@@ -107,6 +112,7 @@ class IBConnectionManager:
         pacing: PacingLimits | None = DEFAULT_PACING,
         stale_after: float | None = DEFAULT_STALE_AFTER,
         max_resubscribes: int = DEFAULT_MAX_RESUBSCRIBES,
+        journal_lock_timeout: float = DEFAULT_JOURNAL_LOCK_TIMEOUT,
         supervise: bool = False,
         circuit_breaker: CircuitBreaker | None = None,
         backoff: Backoff | None = None,
@@ -120,6 +126,7 @@ class IBConnectionManager:
         **options: Unpack[ConnectionOptions],
     ) -> None:
         require_bool("supervise", supervise)
+        require_range("journal_lock_timeout", journal_lock_timeout, low=0.0)
         settings = ConnectionSettings.from_arguments(
             host, port, client_id, max_retries, retry_delay, **options
         )
@@ -135,6 +142,7 @@ class IBConnectionManager:
             self.ib, journal, connection=connection, listeners=connection.hooks.registry,
             log=connection.log, rng=random.Random(), clock=clock,
             wall_clock=lambda: wall_clock().timestamp(),
+            journal_lock_timeout=journal_lock_timeout,
         )  # fmt: skip
         connection.join(self._orders)
         # Every request paced by IB's rules, in lanes (v6.pacing, issue 17).
@@ -152,9 +160,13 @@ class IBConnectionManager:
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Self:
         """Build from ``IB_HOST``, ``IB_PORT``, ``IB_CLIENT_ID`` (comma list allowed) and the
         other options as ``IB_<OPTION>`` (``IB_HEARTBEAT_TIMEOUT``, ``IB_READONLY``, ...).
-        Keyword arguments override the environment; ``IB_JOURNAL`` is the ``journal`` path."""
+        Keyword arguments override the environment; ``IB_JOURNAL`` is the ``journal`` path,
+        ``IB_JOURNAL_LOCK_TIMEOUT`` its ``journal_lock_timeout`` in seconds."""
         environ = os.environ if environ is None else environ
         kwargs.setdefault("journal", environ.get("IB_JOURNAL") or None)
+        lock_timeout = environ.get("IB_JOURNAL_LOCK_TIMEOUT")
+        if lock_timeout and "journal_lock_timeout" not in kwargs:
+            kwargs["journal_lock_timeout"] = _seconds("IB_JOURNAL_LOCK_TIMEOUT", lock_timeout)
         return cls(**manager_kwargs_from_env(environ, kwargs))
 
     # ---------------------------------------------------------------------- lifecycle
@@ -405,3 +417,13 @@ class IBConnectionManager:
 
     def __repr__(self) -> str:
         return f"IBConnectionManager({self._connection!r})"
+
+
+def _seconds(variable: str, text: str) -> float:
+    """A non-negative number of seconds from an environment variable, or ConfigError."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{variable} must be a number of seconds, got {text!r}") from None
+    require_range(variable, value, low=0.0)
+    return value

@@ -71,7 +71,9 @@ def test_health_is_frozen() -> None:
 async def test_a_new_manager_reports_the_same_keys() -> None:
     manager = IBConnectionManager(port=4002, client_id=[7, 8])
     health = await manager.connection_health()
-    trading = ["open_orders", "fills_delivered", "fills_recovered", "last_reconcile_seconds"]
+    trading = ["open_orders", "fills_delivered", "fills_recovered", "fills_redelivered",
+               "last_reconcile_seconds", "fill_handler_errors", "journal_failing",
+               "pinned_client_id"]  # fmt: skip
     # each participant's fields follow, in the order they joined: orders, pacing, live data
     assert list(health) == [*KEYS, *trading, "pacing", "subscriptions", "data"]
     assert health["state"] == "disconnected"

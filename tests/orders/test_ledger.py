@@ -97,17 +97,37 @@ def test_max_held_commissions_is_validated() -> None:
         FillLedger(Journal(None), max_held_commissions=0)
 
 
-def test_restart_with_journal_never_redelivers(tmp_path: Path) -> None:
+def test_restart_with_journal_never_redelivers_an_acknowledged_fill(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     with Journal(path) as journal:
         ledger: FillLedger[str] = FillLedger(journal)
         ledger.execution("a.01", 1.0)
         ledger.commission("a.01", "r")
+        ledger.acknowledge("a.01")
     with Journal(path) as journal:
         ledger = FillLedger(journal)
         assert ledger.execution("a.01", 1.0).verdict.kind is FillKind.DUPLICATE
         assert ledger.commission("a.01", "r") is CommissionKind.DUPLICATE
         assert ledger.execution("a.02", 2.0).verdict.kind is FillKind.CORRECTION
+
+
+def test_a_fill_whose_handlers_never_returned_is_redelivered_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as journal:
+        ledger: FillLedger[str] = FillLedger(journal)
+        assert ledger.execution("a.01", 1.0).deliver
+        assert not ledger.execution("a.01", 1.0).deliver  # exactly once within the process
+        ledger.commission("a.01", "r")  # handed out with it, never acknowledged
+    with Journal(path) as journal:
+        ledger = FillLedger(journal)
+        again = ledger.execution("a.01", 1.0)
+        assert again.deliver
+        assert again.redelivery
+        assert ledger.counters.redelivered == 1
+        assert ledger.commission("a.01", "r") is CommissionKind.DELIVER
+        ledger.acknowledge("a.01")
+    with Journal(path) as journal:
+        assert FillLedger(journal).execution("a.01", 1.0).verdict.kind is FillKind.DUPLICATE
 
 
 # ----------------------------------------------------------------- property: random interleavings
@@ -158,6 +178,7 @@ def test_each_execution_delivered_exactly_once_across_restarts(
                 continue
             decision = ledger.execution(exec_id, 1.0)
             if decision.deliver:
+                ledger.acknowledge(exec_id)  # its handlers returned
                 delivered.append(exec_id)
                 corrections += decision.verdict.kind is FillKind.CORRECTION
     finally:

@@ -24,7 +24,7 @@ AAPL = Contract(conId=265598, symbol="AAPL", secType="STK", exchange="SMART", cu
 def tracker(delivered: list[tuple[Trade, Fill]]) -> FillTracker:
     port = IbAsyncOrders(IB())
     made = FillTracker(
-        port, Journal(None), deliver_fill=lambda t, f: delivered.append((t, f)),
+        port, Journal(None), deliver_fill=lambda t, f, done: delivered.append((t, f)),
         deliver_commission=lambda t, f, r: None, log=logger, orphan_grace=GRACE,
     )  # fmt: skip
     port.install(made)
@@ -70,6 +70,19 @@ async def test_an_order_never_named_is_delivered_after_the_grace() -> None:
     assert trade.order.action == "BUY"
     assert trade.fills == [fill]
     assert tracked.registry.get(trade) is not None  # held like any Trade with a fill
+
+
+async def test_two_live_fills_of_one_orphan_order_are_both_delivered() -> None:
+    delivered: list[tuple[Trade, Fill]] = []
+    tracked = tracker(delivered)
+    live_execution(tracked, "0005.01", perm_id=55, order_id=0)
+    await asyncio.sleep(3 * GRACE)
+    live_execution(tracked, "0006.01", perm_id=55, order_id=0)  # same order, after the grace
+    await asyncio.sleep(3 * GRACE)
+    assert [f.execution.execId for _, f in delivered] == ["0005.01", "0006.01"]
+    trade = delivered[0][0]
+    assert delivered[1][0] is trade  # one order, one Trade
+    assert (trade.orderStatus.status, tracked.registry.working()) == ("Filled", 0)
 
 
 async def test_stopping_forgets_held_fills_and_their_timers() -> None:

@@ -84,7 +84,7 @@ def test_matching_by_perm_id_then_order_ref_then_session_order_id() -> None:
     result = reconcile([A, B, C], report, Journal(None))
     assert result.found == {"v6-s-1": "perm_id", "v6-s-2": "order_ref", "v6-s-3": "order_id"}
     assert result.absent == ()
-    assert {s.order_ref for s in result.statuses} == {"v6-s-2", "v6-s-3"}  # A unchanged
+    assert {s.placed for s in result.statuses} == {"v6-s-2", "v6-s-3"}  # A unchanged
 
 
 def test_order_id_of_an_earlier_session_does_not_match() -> None:
@@ -106,7 +106,7 @@ def test_unknown_order_found_by_execution_order_ref() -> None:
     result = reconcile([B], GatewayReport(SESSION, executions=[fill]), Journal(None))
     assert result.found == {"v6-s-2": "order_ref"}
     assert result.absent == ()
-    assert [f.order_ref for f in result.fills] == ["v6-s-2"]
+    assert [f.placed for f in result.fills] == ["v6-s-2"]
 
 
 def test_completed_status_wins_over_open() -> None:
@@ -135,7 +135,7 @@ def test_fills_skip_delivered_and_order_corrections() -> None:
     )
     result = reconcile([A], report, journal)
     got = [
-        (f.execution.exec_id, f.verdict.kind, f.verdict.replaces, f.order_ref) for f in result.fills
+        (f.execution.exec_id, f.verdict.kind, f.verdict.replaces, f.placed) for f in result.fills
     ]
     assert got == [
         ("a.02", FillKind.CORRECTION, "a.01", "v6-s-1"),

@@ -87,8 +87,9 @@ def test_forget_expired_drops_corrections_whose_fill_is_forgotten() -> None:
 
 
 async def test_a_long_running_manager_forgets_done_trades_and_old_fills(tmp_path: Path) -> None:
-    clock = WallClock(START)
-    async with FakeGateway(port=0, market_interval=None) as gw:
+    # One clock for the manager and the gateway: retention is judged on the gateway's time.
+    clock = WallClock(datetime.now(UTC))
+    async with FakeGateway(port=0, market_interval=None, wall_clock=clock.epoch) as gw:
         gw.set_quote(AAPL_ID, 100.00, 100.02)
         manager = IBConnectionManager(
             port=gw.port, journal=tmp_path / "j.sqlite",
@@ -99,21 +100,23 @@ async def test_a_long_running_manager_forgets_done_trades_and_old_fills(tmp_path
         await manager.start()
         await manager.wait_connected(timeout=40 * T)
         first = await app.working(10)
+        second = await app.working(10)
         exec_id = gw.fill_order(first.order.orderId, 10)
         await wait_until(lambda: first.orderStatus.status == "Filled")
         assert tracker.registry.get(first) is not None
-        # A day later the Trade is still held; past its retention the next order forgets it.
-        clock.now = first.log[-1].time + timedelta(seconds=DEFAULT_DONE_TRADE_RETENTION + 1)
-        second = await app.working(10)
+        # A day later (by the gateway's executions too) the done Trade is forgotten.
+        clock.advance(DEFAULT_DONE_TRADE_RETENTION + 60)
+        later = gw.fill_order(second.order.orderId, 5)
+        await wait_until(lambda: app.fills[later] == 1)
         assert tracker.registry.get(first) is None
         assert tracker.registry.get(second) is not None  # working: kept
         assert manager.journal.is_delivered(exec_id)  # the fill is kept far longer
         # The gateway still reports the fill at a reconnect: not delivered twice.
         await gw.drop_all()
         await reconnected(manager, 1)
-        assert app.fills == {exec_id: 1}
-        clock.now += timedelta(seconds=DEFAULT_FILL_RETENTION)
-        gw.fill_order(second.order.orderId, 10)
+        assert app.fills == {exec_id: 1, later: 1}
+        clock.advance(DEFAULT_FILL_RETENTION)
+        gw.fill_order(second.order.orderId, 5)
         await wait_until(lambda: second.orderStatus.status == "Filled")
         assert not manager.journal.is_delivered(exec_id)
         await manager.stop()

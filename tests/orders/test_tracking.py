@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from ib_async import Fill, Trade
 
-from tests.helpers import fast_settings, wait_until
-from tests.orders.trading import AAPL_ID, App, T, reconnected
+from tests.helpers import fast_settings, log_lines, wait_until
+from tests.orders.trading import AAPL_ID, App, T, reconnected, started
+from v6.errors import ConfigError
 from v6.manager import IBConnectionManager
+from v6.orders.journal_lock import DEFAULT_JOURNAL_LOCK_TIMEOUT
 from v6.testing import FakeGateway
 
 
@@ -73,3 +77,37 @@ async def test_removing_one_on_fill_keeps_the_others(gateway: FakeGateway) -> No
     assert kept == [first_id, second_id]
     assert removed == [first_id]  # heard before its removal, not after
     await manager.stop()
+
+
+async def test_a_raising_handler_is_logged_with_the_exec_id_counted_and_not_retried(
+    gateway: FakeGateway, tmp_path: Path
+) -> None:
+    journal = tmp_path / "j.sqlite"
+    app = await started(gateway, journal=journal)
+
+    def buggy(trade: Trade, fill: Fill) -> None:
+        raise RuntimeError("the application's bug")
+
+    app.manager.on_fill(buggy)
+    trade = await app.working()
+    with log_lines("ERROR") as errors:
+        exec_id = gateway.fill_order(trade.order.orderId)
+        await wait_until(lambda: app.fills[exec_id] == 1)
+    assert (await app.manager.connection_health())["fill_handler_errors"] == 1
+    assert any(exec_id in line and "not retried" in line for line in errors)
+    await app.manager.stop()
+    again = await started(gateway, journal=journal)  # acknowledged all the same
+    await asyncio.sleep(2 * T)
+    assert again.fills == {}
+    await again.manager.stop()
+
+
+def test_the_journal_lock_timeout_comes_from_the_environment() -> None:
+    manager = IBConnectionManager.from_env({"IB_JOURNAL_LOCK_TIMEOUT": "2.5"})
+    assert manager.journal.lock_timeout == 2.5
+    assert DEFAULT_JOURNAL_LOCK_TIMEOUT == 10.0
+    for bad in ("soon", "-1"):
+        with pytest.raises(ConfigError, match="IB_JOURNAL_LOCK_TIMEOUT"):
+            IBConnectionManager.from_env({"IB_JOURNAL_LOCK_TIMEOUT": bad})
+    with pytest.raises(ConfigError, match="journal_lock_timeout"):
+        IBConnectionManager(journal_lock_timeout=-1)

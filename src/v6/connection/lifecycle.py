@@ -163,7 +163,8 @@ class Participants:
         fields: dict[str, Any] = {}
         for p in self._members:
             theirs = dict(p.health())
-            healthy = healthy and theirs.pop("healthy", True)
+            verdict = theirs.pop("healthy", True)  # popped first: it must never reach fields
+            healthy = healthy and verdict
             fields.update(theirs)
         return {"healthy": healthy, **fields}
 

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, Protocol
 
 from ib_async import IB, CommissionReport, Contract, Execution, Fill, Order, OrderState, Trade
-from ib_async.util import UNSET_DOUBLE, dataclassUpdate
+from ib_async.util import UNSET_DOUBLE
 
 from v6.connection.lifecycle import Endpoint
 
 PlaceOrder = Callable[[Contract, Order], Trade]
+_REPORT_FIELDS = tuple(f.name for f in fields(CommissionReport))
 
 
 class OrderMessages(Protocol):
@@ -77,6 +79,8 @@ class OrderPort(Protocol):
     def trade(self, client_id: int, order_id: int, perm_id: int) -> Trade | None: ...
 
     def bind(self, trade: Trade, perm_id: int, client_id: int, order_id: int) -> None: ...
+
+    def is_bound(self, trade: Trade, perm_id: int) -> bool: ...
 
     def add_trade(self, trade: Trade) -> None: ...
 
@@ -158,6 +162,10 @@ class IbAsyncOrders:
             wrapper.permId2Trade[perm_id] = trade
         if order_id > 0 and client_id == trade.order.clientId:
             wrapper.trades[wrapper.orderKey(client_id, order_id, perm_id)] = trade
+
+    def is_bound(self, trade: Trade, perm_id: int) -> bool:
+        """ib_async finds ``trade`` by this permId already."""
+        return bool(perm_id) and self._wrapper.permId2Trade.get(perm_id) is trade
 
     def add_trade(self, trade: Trade) -> None:
         """A Trade v6 built (for an execution nobody named) joins ib_async's tables."""
@@ -305,6 +313,8 @@ class IbAsyncOrders:
             report.realizedPNL = 0.0
         fill = self._wrapper.fills.get(report.execId)
         if fill is not None:
-            dataclassUpdate(fill.commissionReport, report)
-            report = fill.commissionReport  # held as is: nothing to copy when passed on
+            merged = fill.commissionReport
+            for name in _REPORT_FIELDS:  # dataclassUpdate, without its per-call fields() walk
+                setattr(merged, name, getattr(report, name))
+            report = merged  # held as is: nothing to copy when passed on
         self._tell.commission(report)

@@ -63,9 +63,9 @@ class DeliveryView(Protocol):
 class DeliveryStore(DeliveryView, Protocol):
     """A DeliveryView that also records (a Journal implements it)."""
 
-    def record_delivery(
-        self, exec_id: str, stem: str, suffix: int, exec_time: float, *, commission: bool = False
-    ) -> None: ...
+    def hand_out(self, exec_id: str, stem: str, suffix: int, exec_time: float) -> bool: ...
+
+    def acknowledge(self, exec_id: str) -> None: ...
 
     def record_commission(self, exec_id: str) -> None: ...
 
@@ -111,6 +111,7 @@ def classify_execution(exec_id: str, view: DeliveryView) -> FillVerdict:
 class FillDecision(NamedTuple, Generic[R]):
     verdict: FillVerdict
     held_commission: R | None = None  # a report that arrived first, now deliverable
+    redelivery: bool = False  # an earlier process handed it out and never acknowledged it
 
     @property
     def deliver(self) -> bool:
@@ -121,6 +122,7 @@ class FillDecision(NamedTuple, Generic[R]):
 class LedgerCounters:
     delivered: int = 0  # NEW + CORRECTION, live or recovered
     recovered: int = 0  # of those, found by reconciliation rather than announced live
+    redelivered: int = 0  # of those, handed out before by a process that died in on_fill
     corrections: int = 0
     duplicates: int = 0  # DUPLICATE + STALE
     commissions_delivered: int = 0
@@ -153,23 +155,30 @@ class FillLedger(Generic[R]):
         recovered: bool = False,
         verdict: FillVerdict | None = None,
     ) -> FillDecision[R]:
-        """Decide one execution; a delivered one is recorded before this returns. ``verdict``:
-        one already classified against this store's current state (reconciliation's)."""
+        """Decide one execution; a delivered one is recorded as handed out before this returns
+        (:meth:`acknowledge` it once its handlers returned). ``verdict``: one already
+        classified against this store's current state (reconciliation's)."""
         if verdict is None or verdict.exec_id != exec_id:
             verdict = classify_execution(exec_id, self._store)
         if verdict.kind not in _DELIVERED:
             self.counters.duplicates += 1
             return FillDecision(verdict)
-        held = self._held.pop(exec_id, None)  # its report came first: recorded with it
-        self._store.record_delivery(
-            exec_id, verdict.stem, verdict.suffix, exec_time, commission=held is not None
-        )
-        self.counters.delivered += 1
-        self.counters.recovered += recovered
-        self.counters.corrections += verdict.kind is FillKind.CORRECTION
-        self.counters.commissions_delivered += held is not None
-        self.counters.commissions_held = len(self._held)
-        return FillDecision(verdict, held)
+        held = self._held.pop(exec_id, None)  # its report came first: delivered with it
+        again = self._store.hand_out(exec_id, verdict.stem, verdict.suffix, exec_time)
+        if held is not None:
+            self._store.record_commission(exec_id)
+        counters = self.counters
+        counters.delivered += 1
+        counters.recovered += recovered
+        counters.redelivered += again
+        counters.corrections += verdict.kind is FillKind.CORRECTION
+        counters.commissions_delivered += held is not None
+        counters.commissions_held = len(self._held)
+        return FillDecision(verdict, held, again)
+
+    def acknowledge(self, exec_id: str) -> None:
+        """The execution's handlers returned: never deliver it again, even after a restart."""
+        self._store.acknowledge(exec_id)
 
     def commission(self, exec_id: str, report: R) -> CommissionKind:
         """Decide one commission report; DELIVER is recorded before this returns."""

@@ -11,9 +11,15 @@
 3. for a NEW order, takes the id from ib_async's sequence (raised at each handshake above every
    id already sent) and refuses one at or below an id already sent
    (:class:`~v6.errors.OrderIdReused`); then records it in the journal as sent and pending
-   (UNKNOWN until the gateway acknowledges it) BEFORE ib_async writes the bytes;
+   (UNKNOWN until the gateway acknowledges it) BEFORE ib_async writes the bytes; if the journal
+   cannot record it (disk full, read-only file), :class:`~v6.errors.JournalWriteFailed` is
+   raised and nothing is sent: an order the journal does not know could not be recovered;
 4. calls ib_async's own ``placeOrder`` and registers the Trade it returns (a modify of a known
    order goes straight to step 4).
+
+The orderRef rule: an application's own orderRef is kept as it is, and may repeat (a strategy
+tag); v6 finds orders by permId and (client id, order id), and by orderRef only when exactly one
+held order has it (:mod:`v6.orders.registry`).
 """
 
 from __future__ import annotations
@@ -59,11 +65,10 @@ class OrderGate:
             return port.place_order(contract, order)  # a modify: ib_async's rules
         order_id = order.orderId or port.take_order_id()
         tracker.allocator.note_sent(order_id)
-        tracker.journal.record_order_sent(
+        tracker.journal.record_order_sent(  # raises JournalWriteFailed: nothing sent
             tracker.endpoint(), order_id, order.orderRef, self._wall_clock()
         )
         order.orderId = order_id
         trade = port.place_order(contract, order)
-        tracker.registry.add(trade, tracker.session, acknowledged=False)
-        tracker.prune_if_due()
+        tracker.placed(trade)
         return trade

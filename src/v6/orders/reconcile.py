@@ -10,8 +10,11 @@ execution is, statuses to apply, UNKNOWN orders proven absent, and acknowledged 
 gateway no longer knows.
 
 Matching, first that applies: permId (both non-zero); orderRef (unique on both sides); (client id,
-order id) only when the order was placed in the SAME API session as the report (ids are per
-session: a restarted gateway may hand the same id out again).
+order id) when the order was placed in the SAME API session as the report (ids are per session:
+a restarted gateway may hand the same id out again), or in any session when the orderRef agrees
+too (an application may give several orders one orderRef: a ref alone never decides then).
+Placed orders are named by :attr:`PlacedOrder.ident` (its ``key``, else its orderRef), unique
+even when orderRefs are not.
 
 Unknown is not empty: if any list lacks its end marker the result is ``complete=False`` with the
 missing lists named and NOTHING decided; the caller retries. Only a complete sync can prove an
@@ -39,6 +42,11 @@ class PlacedOrder:
     perm_id: int = 0  # 0 until TWS acknowledged it
     status: str = "PendingSubmit"
     unacknowledged: bool = False  # written to the socket, never acknowledged: UNKNOWN
+    key: str = ""  # unique per placed order (orderRefs need not be); "" = the orderRef
+
+    @property
+    def ident(self) -> str:
+        return self.key or self.order_ref
 
 
 @dataclass(frozen=True)
@@ -86,12 +94,12 @@ class GatewayReport:
 class RecoveredFill(NamedTuple):
     execution: ReportedExecution
     verdict: FillVerdict
-    order_ref: str | None  # the placed order it belongs to, None if not the application's
+    placed: str | None  # the ident of the placed order it belongs to, None if not one
 
 
 @dataclass(frozen=True)
 class StatusUpdate:
-    order_ref: str
+    placed: str  # the placed order's ident
     status: str
     perm_id: int
     filled: float
@@ -104,10 +112,10 @@ class Reconciliation:
     missing: tuple[str, ...] = ()
     fills: tuple[RecoveredFill, ...] = ()
     commissions: tuple[str, ...] = ()  # exec ids whose report is now deliverable
-    found: dict[str, str] = field(default_factory=dict)  # order_ref -> "perm_id" | "order_ref" | …
+    found: dict[str, str] = field(default_factory=dict)  # ident -> "perm_id" | "order_ref" | …
     statuses: tuple[StatusUpdate, ...] = ()
-    absent: tuple[str, ...] = ()  # order_refs of UNKNOWN orders proven never to have arrived
-    vanished: tuple[str, ...] = ()  # acknowledged orders the gateway reports nowhere
+    absent: tuple[str, ...] = ()  # idents of UNKNOWN orders proven never to have arrived
+    vanished: tuple[str, ...] = ()  # idents of acknowledged orders the gateway reports nowhere
 
 
 class _Matcher:
@@ -128,6 +136,7 @@ class _Matcher:
             if placed_refs[p.order_ref] == 1 and reported_refs[p.order_ref] <= 1
         }
         self._by_id = {(p.client_id, p.order_id): p for p in placed if p.session == report.session}
+        self._by_id_and_ref = {(p.client_id, p.order_id, p.order_ref): p for p in placed}
 
     def match(
         self, perm_id: int, order_ref: str, client_id: int, order_id: int
@@ -137,6 +146,8 @@ class _Matcher:
         if order_ref and order_ref in self._by_ref:
             return self._by_ref[order_ref], "order_ref"
         placed = self._by_id.get((client_id, order_id))
+        if placed is None and order_id > 0:
+            placed = self._by_id_and_ref.get((client_id, order_id, order_ref))
         return (placed, "order_id") if placed is not None else None
 
 
@@ -180,10 +191,8 @@ def reconcile(
         for exec_id in dict.fromkeys(report.commission_exec_ids)
         if batch.is_delivered(exec_id) and not delivered.is_commission_delivered(exec_id)
     )
-    absent = tuple(p.order_ref for p in placed if p.unacknowledged and p.order_ref not in found)
-    vanished = tuple(
-        p.order_ref for p in placed if not p.unacknowledged and p.order_ref not in found
-    )
+    absent = tuple(p.ident for p in placed if p.unacknowledged and p.ident not in found)
+    vanished = tuple(p.ident for p in placed if not p.unacknowledged and p.ident not in found)
     return Reconciliation(
         complete=True,
         fills=fills,
@@ -206,10 +215,10 @@ def _statuses(
         )
         if hit is not None:
             placed, how = hit
-            found.setdefault(placed.order_ref, how)
-            latest[placed.order_ref] = (placed, reported)
+            found.setdefault(placed.ident, how)
+            latest[placed.ident] = (placed, reported)
     return tuple(
-        StatusUpdate(placed.order_ref, r.status, r.perm_id, r.filled, r.remaining)
+        StatusUpdate(placed.ident, r.status, r.perm_id, r.filled, r.remaining)
         for placed, r in latest.values()
         if r.status != placed.status or r.perm_id != placed.perm_id or placed.unacknowledged
     )
@@ -227,14 +236,14 @@ def _fills(
         hit = matcher.match(
             execution.perm_id, execution.order_ref, execution.client_id, execution.order_id
         )
-        order_ref = None
+        ident = None
         if hit is not None:
-            order_ref = hit[0].order_ref
-            found.setdefault(order_ref, hit[1])
+            ident = hit[0].ident
+            found.setdefault(ident, hit[1])
         verdict = classify_execution(execution.exec_id, batch)
         if verdict.kind.delivered:
             batch.add(verdict)
-            out.append(RecoveredFill(execution, verdict, order_ref))
+            out.append(RecoveredFill(execution, verdict, ident))
     return tuple(out), batch
 
 

@@ -7,12 +7,24 @@ connect, the held Trades are re-bound at each handshake, every missed fill is re
 the session counts as live, a 1101 starts a resync, and a client id that owns working orders is
 never rotated away from.
 
-Delivery contract (README): ``on_fill(trade, fill)`` is called once per execution id, live fills
-as they arrive, and the fills found by reconciliation after each (re)connect before the manager
-reports CONNECTED, and after a 1101. A correction (same exec id stem, higher suffix) is delivered
-once through ``on_fill`` too; it replaces the fill it corrects in ``trade.fills`` and
+Delivery contract (README): within a process ``on_fill(trade, fill)`` is called exactly once per
+execution id, live fills as they arrive, and the fills found by reconciliation after each
+(re)connect when the session goes live (state CONNECTED, before ``on_connected`` and before
+``wait_connected()`` returns, so an order placed from the handler is accepted), and after a 1101
+or 1102. Across a crash, at least once: a fill is acknowledged in the journal only after its
+handlers returned (:mod:`v6.orders.handlers`); one handed out but never acknowledged is delivered
+again and counted (``fills_redelivered``). A correction (same exec id stem, higher suffix) is
+delivered once through ``on_fill`` too; it replaces the fill it corrects in ``trade.fills`` and
 ``manager.corrections[new_exec_id]`` names the corrected id. ``on_commission(trade, fill,
 report)`` is called once per execution, never before its fill.
+
+1102 (TWS reconnected to IB, "data maintained") also starts a resync: IB's documentation says
+market data subscriptions were kept, and nothing about the order and execution messages TWS could
+not receive while cut off from IB; a resync is idempotent and costs three requests, so v6 asks.
+
+The journal is watched: a write that failed (disk full, read-only file) is logged as an ERROR
+naming the cause, makes ``connection_health()["healthy"]`` false (``journal_failing`` says why),
+and is retried every ``retry_delay`` until it succeeds; fills keep reaching ``on_fill`` meanwhile.
 """
 
 from __future__ import annotations
@@ -22,17 +34,22 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ib_async import IB, CommissionReport, Fill, Trade
 
+from v6.connection.keeper import CALLBACK_GRACE
 from v6.connection.lifecycle import ConnectionView, SessionStart
 from v6.connection.listeners import ListenerRegistry, Listeners
 from v6.connection.state import ConnectionState
+from v6.orders.handlers import FillHandlers
 from v6.orders.ib_adapter import IbAsyncOrders
 from v6.orders.journal import Journal
+from v6.orders.journal_lock import DEFAULT_JOURNAL_LOCK_TIMEOUT
 from v6.orders.placing import OrderGate
 from v6.orders.tracker import FillTracker
+from v6.protocol.codes import ErrorCode
 
 if TYPE_CHECKING:
     from loguru import Logger
@@ -55,9 +72,11 @@ class OrderTracking:
         rng: random.Random,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        journal_lock_timeout: float = DEFAULT_JOURNAL_LOCK_TIMEOUT,
     ) -> None:
-        self.journal = Journal(journal)  # a newer-schema or corrupt file raises here
-        self.fill_listeners = Listeners[[Trade, Fill]]("on_fill", listeners)
+        # a newer-schema or corrupt file, or one another process holds, raises here
+        self.journal = Journal(journal, lock_timeout=journal_lock_timeout)
+        self.fill_listeners = FillHandlers(listeners)
         self.commission_listeners = Listeners[[Trade, Fill, CommissionReport]](
             "on_commission", listeners
         )
@@ -65,7 +84,7 @@ class OrderTracking:
         self.tracker = FillTracker(
             port,
             self.journal,
-            deliver_fill=self.fill_listeners.fire,
+            deliver_fill=self._deliver_fill,
             deliver_commission=self.commission_listeners.fire,
             log=log,
             clock=clock,
@@ -77,7 +96,12 @@ class OrderTracking:
         self._connection = connection
         self._tasks = listeners.tasks
         self._log = log
+        self._wall_clock = wall_clock
         self._resyncs = 0  # resyncs started: only the latest one runs on
+        self._lost_at: float | None = None  # wall time the last live session ended
+        self._journal_failure: str | None = None  # the cause last logged
+        self._journal_retry: asyncio.TimerHandle | None = None
+        self._pinned: int | None = None  # the client id 326 could not rotate away from
 
     # ------------------------------------------------------------------ the lifecycle seam
 
@@ -89,41 +113,128 @@ class OrderTracking:
         self.tracker.session_started(session)
 
     def before_live(self, reconnect: bool) -> None:
-        self.tracker.reconcile()  # every missed fill, before CONNECTED
+        self._warn_if_past_midnight()
+        self.tracker.reconcile()  # every missed fill decided, before CONNECTED
+        self._pinned = None
+        self._check_journal()
 
     def live(self, reconnect: bool) -> None:
-        pass
+        self.tracker.go_live()  # recovered fills handed out: orders from on_fill are accepted
+        self._check_journal()
 
     def data_lost(self) -> None:
-        settings = self._connection.settings
-        self._tasks.spawn(self.resync(
-            timeout=settings.connect_timeout, retry_delay=settings.retry_delay,
-            is_live=lambda: self._connection.is_connected,
-        ), "order resync after 1101")  # fmt: skip
+        self._start_resync("1101")
 
     def system_message(self, code: int, text: str) -> None:
-        pass
+        if code == ErrorCode.RESTORED_DATA_MAINTAINED and self._connection.is_connected:
+            self._start_resync("1102")
 
     def lost(self, reason: str) -> None:
-        pass
+        self._lost_at = self._wall_clock()
 
     async def stopped(self) -> None:
-        """End the held Trades' events (as ib_async would have), close the journal file."""
+        """Let async on_fill handlers finish briefly (a cancelled one leaves its fill
+        unacknowledged), end the held Trades' events, close the journal file."""
+        await self.fill_listeners.drain(CALLBACK_GRACE)
         self.tracker.close()
+        if self._journal_retry is not None:
+            self._journal_retry.cancel()
+            self._journal_retry = None
         self.journal.close()
 
     def may_rotate_client_id(self) -> bool:
-        """Error 326 with working orders: only this client id may still manage them."""
-        return self.working_orders() == 0
+        """Error 326 with working orders, or with orders the journal holds under this id (an
+        earlier process's, whose stale session holds the id until it times out): only this
+        client id may manage them, and only its reqExecutions reports their fills."""
+        client_id = self.tracker.endpoint().client_id
+        held = self.working_orders()
+        settings = self._connection.settings
+        journal = client_id in self.journal.client_ids_with_orders(settings.host, settings.port)
+        if not held and not journal:
+            return True
+        if self._pinned != client_id:
+            self._log.warning(
+                "Client id {} is pinned: {} working order(s) held{}; retrying it (a stale "
+                "session frees it when it times out), not rotating to another id",
+                client_id, held, ", and orders in the journal" if journal else "",
+            )  # fmt: skip
+        self._pinned = client_id
+        return False
 
     def health(self) -> dict[str, Any]:
-        """``open_orders``, ``fills_delivered``, ``fills_recovered``, ``last_reconcile_seconds``."""
-        return self.tracker.health()
+        """``open_orders``, ``fills_delivered``, ``fills_recovered``, ``fills_redelivered``,
+        ``fill_handler_errors``, ``last_reconcile_seconds``, ``journal_failing``,
+        ``pinned_client_id``; ``healthy`` False while the journal cannot be written."""
+        self._check_journal()
+        failing = self.journal.failure
+        fields = {
+            **self.tracker.health(),
+            "fill_handler_errors": self.fill_listeners.errors,
+            "journal_failing": failing,
+            "pinned_client_id": self._pinned,
+        }
+        # Only a veto: Participants.health() leaves the key in place when the connection is
+        # unhealthy already (its `and` short-circuits the pop), so a True here would override.
+        return fields if failing is None else {**fields, "healthy": False}
 
     # ------------------------------------------------------------------------ the rest
 
     def working_orders(self) -> int:
         return self.tracker.registry.working()
+
+    def _deliver_fill(self, trade: Trade, fill: Fill, done: Callable[[], None]) -> None:
+        self.fill_listeners.deliver(trade, fill, done)
+        self._check_journal()
+
+    def _start_resync(self, code: str) -> None:
+        settings = self._connection.settings
+        self._tasks.spawn(self.resync(
+            timeout=settings.connect_timeout, retry_delay=settings.retry_delay,
+            is_live=lambda: self._connection.is_connected,
+        ), f"order resync after {code}")  # fmt: skip
+
+    def _warn_if_past_midnight(self) -> None:
+        """reqExecutions reports the current trading day only: fills made before TWS's daily
+        reset (its midnight) cannot be recovered by any client. Say so when an outage crossed
+        a midnight (UTC or local: TWS's own zone is one of them for most set-ups)."""
+        lost, self._lost_at = self._lost_at, None
+        if lost is None:
+            return
+        now = self._wall_clock()
+        for zone in (UTC, None):
+            day = datetime.fromtimestamp(lost, zone).date()
+            if day != datetime.fromtimestamp(now, zone).date():
+                self._log.warning(
+                    "The outage crossed midnight ({:%Y-%m-%d %H:%M} -> {:%Y-%m-%d %H:%M} UTC): "
+                    "fills made before TWS's daily execution reset cannot be recovered",
+                    datetime.fromtimestamp(lost, UTC), datetime.fromtimestamp(now, UTC),
+                )  # fmt: skip
+                return
+
+    def _check_journal(self) -> None:
+        """Log a journal write failure once per cause, retry until it is gone."""
+        failure = self.journal.failure
+        if failure != self._journal_failure:
+            if failure is not None:
+                self._log.error("Journal {} cannot be written ({}); {} write(s) kept in memory "
+                                "and retried; fills are still delivered", self.journal.path,
+                                failure, self.journal.unwritten)  # fmt: skip
+            else:
+                self._log.info("Journal {} written again", self.journal.path)
+            self._journal_failure = failure
+        if failure is not None and self._journal_retry is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._journal_retry = loop.call_later(
+                self._connection.settings.retry_delay, self._retry_journal
+            )
+
+    def _retry_journal(self) -> None:
+        self._journal_retry = None
+        self.journal.retry()
+        self._check_journal()
 
     def _refusal(self) -> str | None:
         """Why an order may not go out now (None: it may)."""
@@ -165,4 +276,5 @@ class OrderTracking:
                 return  # the socket went: the reconnect reconciles
             if current():
                 self.tracker.reconcile()
+                self._check_journal()
             return

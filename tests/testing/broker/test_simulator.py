@@ -269,6 +269,30 @@ def test_correction_keeps_the_stem_and_moves_positions() -> None:
         broker.correct_execution("nope")
 
 
+def test_a_correction_refunds_the_original_s_commission() -> None:
+    broker = make_broker(min_commission=0.0, commission_per_share=0.01)
+    start = broker.cash
+    broker.place(1, order(1, quantity=100))  # 100 @ 100.02, commission 1.00
+    first = broker.executions[0].exec_id
+    assert broker.cash == pytest.approx(start - 100 * 100.02 - 1.00)
+    corrected = broker.correct_execution(first, shares=60)  # commission 0.60 in its place
+    assert broker.commission(corrected).commission == pytest.approx(0.60)
+    assert broker.cash == pytest.approx(start - 60 * 100.02 - 0.60)
+
+
+def test_at_the_close_day_orders_expire_and_a_restart_forgets_done_ones() -> None:
+    broker = make_broker()
+    broker.place(1, order(1, "LMT", lmt_price=1.00))  # DAY, works
+    broker.place(1, order(2, "LMT", lmt_price=1.00, tif="GTC"))
+    broker.drain_events()
+    assert broker.end_trading_day() == [1]
+    assert statuses(broker.drain_events()) == [("Cancelled", 0, 10)]  # no 202: nobody asked
+    assert [r.order_id for r in broker.completed_orders()] == [1]
+    broker.end_trading_day(restart=True)
+    assert broker.completed_orders() == []
+    assert [r.order_id for r in broker.open_orders()] == [2]
+
+
 def test_positions_cash_and_net_liquidation_follow_fills() -> None:
     broker = make_broker()
     broker.place(1, order(1, quantity=100))  # buy 100 @ 100.02, commission 1.00 (0.50 < min)

@@ -106,6 +106,7 @@ class Broker:
         self.ledger = Ledger(starting_cash)
         self._clock = clock
         self._orders: dict[tuple[int, int], OrderRecord] = {}
+        self._forgotten: set[tuple[int, int]] = set()  # done orders TWS no longer reports
         self._executions: list[ExecutionSpec] = []
         self._commissions: dict[str, CommissionSpec] = {}
         self._events: list[BrokerEvent] = []
@@ -205,7 +206,17 @@ class Broker:
         ]  # fmt: skip
 
     def completed_orders(self) -> list[OrderRecord]:
-        return [r for r in self._orders.values() if r.state.done]
+        return [r for k, r in self._orders.items() if r.state.done and k not in self._forgotten]
+
+    def end_trading_day(self, *, restart: bool = False) -> list[int]:
+        """Working DAY orders expire (Cancelled, as at TWS's close); ``restart``: its nightly
+        restart follows, done orders are reported nowhere after it. Returns the expired ids."""
+        expired = [r for r in self._orders.values() if not r.state.done and r.spec.tif == "DAY"]
+        for record in expired:
+            self._cancel(record, notify=False)
+        if restart:
+            self._forgotten.update(k for k, r in self._orders.items() if r.state.done)
+        return [r.order_id for r in expired]
 
     def executions_for(
         self, client_id: int, flt: ExecutionFilter | None = None
@@ -293,8 +304,7 @@ class Broker:
     # -- internals -------------------------------------------------------------------------------
 
     def _find(self, client_id: int, order_id: int) -> OrderRecord | None:
-        own = self._orders.get((client_id, order_id))
-        if own is not None or client_id != 0 or not self.auto_bind:
+        if (own := self._orders.get((client_id, order_id))) or client_id or not self.auto_bind:
             return own
         bound = [r for r in self._orders.values() if r.order_id == order_id]
         return bound[0] if len(bound) == 1 else None
@@ -352,11 +362,12 @@ class Broker:
         self._announce(self._orders[self._key(record)])
         self._match(self._orders[self._key(record)])
 
-    def _cancel(self, record: OrderRecord) -> None:
+    def _cancel(self, record: OrderRecord, *, notify: bool = True) -> None:
         self._set(record, OrderState.CANCELLED)
         self._announce(self._orders[self._key(record)], open_order=False)
-        self._error(record.client_id, record.order_id, ErrorCode.ORDER_CANCELLED,
-                    TEXT_ORDER_CANCELLED)  # fmt: skip
+        if notify:  # 202 answers a cancel; an expiry sends the status alone
+            self._error(record.client_id, record.order_id, ErrorCode.ORDER_CANCELLED,
+                        TEXT_ORDER_CANCELLED)  # fmt: skip
 
     def _match_all(self, records: Iterable[OrderRecord]) -> None:
         for record in list(records):

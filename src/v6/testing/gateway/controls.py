@@ -84,6 +84,14 @@ class TradingControls:
         self._ctx.deliver()
         return new_id
 
+    def end_trading_day(self, *, restart: bool = False) -> list[int]:
+        """Working DAY orders expire now (an orderStatus Cancelled to a connected owner);
+        ``restart=True``: TWS's nightly restart follows, so done orders are no longer in
+        reqCompletedOrders. Returns the expired order ids."""
+        expired = self._ctx.broker.end_trading_day(restart=restart)
+        self._ctx.deliver()
+        return expired
+
     # ---- inspection
 
     @property
@@ -110,9 +118,10 @@ class TradingControls:
 
     # ---- order faults (each a shortcut to gw.faults, see v6.testing.gateway.faults)
 
-    def hold_order_status(self, on: bool = True) -> None:
-        """Hold every orderStatus; ``hold_order_status(False)`` sends each held one late, twice."""
-        self._switch(HoldOrderStatus(), on)
+    def hold_order_status(self, on: bool = True, *, newest_first: bool = False) -> None:
+        """Hold every orderStatus; ``hold_order_status(False)`` sends each held one late, twice
+        (``newest_first``: in reverse order, an older status after a newer one)."""
+        self._switch(HoldOrderStatus(newest_first=newest_first), on)
 
     def drop_commission_reports(self, on: bool = True) -> None:
         """Live executions come without their commissionReport (reqExecutions still has it)."""

@@ -17,13 +17,16 @@ from v6.testing.gateway.faults import Fault, HookVerdict
 
 class HoldOrderStatus(Fault):
     """orderStatus messages are held back; when the fault is removed each comes late, twice (a
-    late and a repeated status, both seen from real gateways)."""
+    late and a repeated status, both seen from real gateways); ``newest_first``: in reverse
+    order, so an older status (Submitted) arrives after a newer one (Filled)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, newest_first: bool = False) -> None:
         self._held: list[BrokerEvent] = []
+        self._newest_first = newest_first
 
     def __repr__(self) -> str:
-        return f"HoldOrderStatus(held={len(self._held)})"
+        order = ", newest_first=True" if self._newest_first else ""
+        return f"HoldOrderStatus(held={len(self._held)}{order})"
 
     def on_events(self, events: list[BrokerEvent]) -> list[BrokerEvent]:
         self._held += [e for e in events if isinstance(e, OrderStatusEvent)]
@@ -31,6 +34,8 @@ class HoldOrderStatus(Fault):
 
     def release(self) -> list[BrokerEvent]:
         held, self._held = self._held, []
+        if self._newest_first:
+            held.reverse()
         return [event for event in held for _ in range(2)]
 
 
