@@ -54,6 +54,8 @@ class FeedRegistry:
         self.farm_flaps = 0
         self.changed: Callable[[], None] = _ignore  # told when a feed is added, gone or changed
         ib.errorEvent += self._on_error
+        ib.pnlEvent += self._on_update  # PnL objects have no event of their own
+        ib.pnlSingleEvent += self._on_update
 
     # ------------------------------------------------------------------ subscribing
 
@@ -67,7 +69,7 @@ class FeedRegistry:
         feed = Feed(self._numbers, spec, handle, stale_after)
         self.feeds.append(feed)
         listeners = self._by_handle.setdefault(id(handle), [])
-        if not listeners:
+        if not listeners and hasattr(handle, "updateEvent"):
             handle.updateEvent += self._on_update
         listeners.append(feed)
         if self.connection.is_connected:
@@ -89,7 +91,8 @@ class FeedRegistry:
             feed.state = FeedState.CANCELLED
             self.feeds.remove(feed)
             _wake_first(feed)
-        handle.updateEvent -= self._on_update
+        if hasattr(handle, "updateEvent"):
+            handle.updateEvent -= self._on_update
         self.adapter.release(handle)
         self.changed()
 

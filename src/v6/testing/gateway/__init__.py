@@ -82,6 +82,7 @@ from v6.testing.gateway.data_faults import (
     CompetingSession,
     FailLiveUpdates,
     FarmFlap,
+    SilenceInstrument,
     SilenceStream,
 )
 from v6.testing.gateway.faults import (
@@ -177,6 +178,7 @@ __all__ = [
     "MarketHours",
     "PacingRefusal",
     "Phase",
+    "SilenceInstrument",
     "SilenceStream",
     "Stall",
     "StreamKind",

@@ -20,6 +20,7 @@ from v6.testing.gateway.data_faults import (
     CompetingSession,
     FailLiveUpdates,
     FarmFlap,
+    SilenceInstrument,
     SilenceStream,
 )
 from v6.testing.gateway.faults import Faults
@@ -153,6 +154,15 @@ class DataControls:
         everything else is answered. ``on=False`` lets it flow again; a cancel and a new request
         for it flows at once."""
         fault = SilenceStream(req_id, client_id)
+        if on:
+            self.faults.switch_on(fault)
+        else:
+            self.faults.switch_off(fault)
+
+    def silence_instrument(self, con_id: int, on: bool = True) -> None:
+        """Every live request for the contract ``con_id``, and every new one, sends nothing
+        (``on=False``: they flow again)."""
+        fault = SilenceInstrument(con_id)
         if on:
             self.faults.switch_on(fault)
         else:

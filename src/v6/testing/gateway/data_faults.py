@@ -12,6 +12,8 @@ fault                              what the clients see
 =================================  ===========================================================
 ``SilenceStream(req_id, cid)``     that stream sends nothing while the fault is on; everything
                                    else (probes included) is answered
+``SilenceInstrument(con_id)``      every stream of that contract, and every new request for it,
+                                   sends nothing while the fault is on (a dead feed)
 ``FarmFlap(farm, seconds)``        2103 (a market-data farm) or 2105 (an HMDS farm, its name
                                    holds "hmds") to every client; that farm's streams stop;
                                    requests for it wait; after ``seconds`` 2104 / 2106
@@ -73,6 +75,32 @@ class SilenceStream(_StreamTarget):
     def on_switch_off(self, live: LiveStreams) -> None:
         for _, stream in live.live_streams():
             stream.held_by.discard(self.key)
+
+
+class SilenceInstrument(Fault):
+    """Every live request for the contract ``con_id``, and every new one while the fault is on,
+    sends nothing: a feed no re-request brings back."""
+
+    def __init__(self, con_id: int) -> None:
+        require_int("con_id", con_id, low=0, high=2**31 - 1)
+        self.con_id = con_id
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return (SilenceInstrument, self.con_id)
+
+    def on_switch_on(self, live: LiveStreams) -> None:
+        for _, stream in live.live_streams():
+            self.on_new_stream(stream)
+
+    def on_switch_off(self, live: LiveStreams) -> None:
+        for _, stream in live.live_streams():
+            stream.held_by.discard(self.key)
+
+    def on_new_stream(self, stream: LiveStream) -> tuple[int, str] | None:
+        if stream.instrument == self.con_id:
+            stream.held_by.add(self.key)
+        return None
 
 
 class FailLiveUpdates(_StreamTarget):
