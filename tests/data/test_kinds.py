@@ -4,6 +4,7 @@ exactly one live request at the gateway; a keepUpToDate series gets the bars it 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -77,7 +78,7 @@ async def test_a_bar_series_gets_the_bars_an_outage_missed(
     await reconnected(manager, 1)
     await wait_until(lambda: bars[-1].date >= last_before + timedelta(seconds=4), 100 * T)
     dates = [bar.date for bar in bars]
-    steps = {later - earlier for earlier, later in zip(dates, dates[1:], strict=False)}
+    steps = {later - earlier for earlier, later in itertools.pairwise(dates)}
     assert steps == {timedelta(seconds=1)}  # in order, no duplicate, no hole
     assert manager.data.feeds[0].resubscribes == 0  # the replay, not a staleness re-request
     assert gateway.live_request_counts()[(1, "historical", AAPL.conId)] == 1
