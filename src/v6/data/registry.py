@@ -124,6 +124,7 @@ class FeedRegistry:
         if feed.state not in (FeedState.DEAD, FeedState.COMPETING, FeedState.CANCELLED):
             feed.state = FeedState.STREAMING
         if isinstance(feed.spec, HistoricalBars):
+            feed.requested(None, self._clock())  # asked now: silence counts from here
             self.spawn(self._fetch_bars(feed, feed.spec))
             return
         try:
@@ -142,7 +143,6 @@ class FeedRegistry:
             if not whole:
                 self._log.warning("{}: outage longer than {}: a gap stays before the replayed "
                                   "bars", feed_name(spec), spec.duration)  # fmt: skip
-        feed.requested(None, self._clock())
         try:
             with in_lane(Lane.STREAMS):
                 fetched = await self.adapter.fetch_bars(spec, duration)

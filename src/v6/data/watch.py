@@ -53,7 +53,8 @@ class FeedWatch:
         self._wall_clock = wall_clock
         self._log = log
         self._max_resubscribes = max_resubscribes
-        self._competing_retry = competing_retry
+        #: Seconds before a feed refused for a competing session (10197) is asked for again.
+        self.competing_retry = competing_retry
         self._reconnect = reconnect
         self._task: asyncio.Task[None] | None = None
         self._live = False  # a session is live: feeds are watched
@@ -123,7 +124,7 @@ class FeedWatch:
                     await self._wake.wait()
 
     def _due(self, feed: Feed, now: float) -> float:
-        due = feed.due(self._competing_retry)
+        due = feed.due(self.competing_retry)
         if due == math.inf:
             return due
         if not self._may_judge(feed):
@@ -162,7 +163,7 @@ class FeedWatch:
 
     def _act(self, feed: Feed, now: float) -> None:
         action = judge(feed, now, max_resubscribes=self._max_resubscribes,
-                       competing_retry=self._competing_retry)  # fmt: skip
+                       competing_retry=self.competing_retry)  # fmt: skip
         name = f"{feed.spec.kind} {feed_name(feed.spec)}"
         if action is FeedAction.RESUBSCRIBE:
             level = "WARNING" if feed.failures == 0 else "DEBUG"  # once per silent episode
