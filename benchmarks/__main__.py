@@ -40,6 +40,7 @@ SCENARIOS = (
     "reconcile",
     "readiness",
     "pacing",
+    "live_data",
 )
 THROUGHPUT_TITLE = "8. Gateway throughput"
 

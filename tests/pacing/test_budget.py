@@ -187,20 +187,9 @@ def test_every_window_is_a_little_longer_than_ibs() -> None:
 
 def test_a_late_send_does_not_push_every_later_slot() -> None:
     budget = Budget(PacingLimits(messages_per_second=11), message_guard=0.0, urgent_reserve=1,
-                    bulk_reserve=0,
-                    burst=1)  # fmt: skip
-    budget.spend(Cost(Lane.BULK), 0.0)
+                    bulk_reserve=0, burst=3)  # fmt: skip
+    for _ in range(3):  # the burst
+        budget.spend(Cost(Lane.BULK), 0.0)
     assert budget.earliest(Cost(Lane.BULK), 0.0) == pytest.approx(0.1)
     budget.spend(Cost(Lane.BULK), 0.13)  # its timer fired 30 ms late
-    assert budget.earliest(Cost(Lane.BULK), 0.13) == pytest.approx(0.2)  # the grid, not 0.23
-
-
-def test_bulk_leaves_room_for_a_burst_of_orders() -> None:
-    budget = Budget(PacingLimits(messages_per_second=50), message_guard=0.0, burst=100)
-    for _ in range(40):  # 50 - 10 left to the other lanes
-        assert budget.earliest(Cost(Lane.BULK), 0.0) == 0.0
-        budget.spend(Cost(Lane.BULK), 0.0)
-    assert budget.earliest(Cost(Lane.BULK), 0.0) == 1.0
-    for _ in range(10):  # a burst of orders still goes at once
-        assert budget.earliest(Cost(Lane.URGENT), 0.0) == 0.0
-        budget.spend(Cost(Lane.URGENT), 0.0)
+    assert budget.earliest(Cost(Lane.BULK), 0.13) == pytest.approx(0.2)  # not 0.23

@@ -9,8 +9,8 @@ The message window is kept honestly. IB counts messages when they arrive, this b
 are sent, and a message that waits on its way (behind a burst the receiver is still reading)
 stays in IB's window longer: so the window here is ``message_guard`` seconds longer than IB's
 second (every other window ``window_guard`` seconds longer than IB's), and the STREAMS and BULK
-lanes, which can saturate it, go in bursts of at most ``burst`` messages and are then spread
-evenly (one message per window / rate): a large burst is
+lanes, which can saturate it, go in bursts of at most ``burst`` messages and are otherwise spread
+evenly at the rate they may use (a token bucket): a large burst is
 read by its receiver over several turns, so its last messages are counted late, and the next
 window's first messages then meet them in IB's count (seen on the fake gateway with bursts of 25
 and more). URGENT and SYNC go as bursts within the window (an order; a connect's start-up sync of
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from v6.connection.lanes import Lane
-from v6.pacing.windows import KeyedLogs, SlidingLog
+from v6.pacing.windows import KeyedLogs, SlidingLog, TokenBucket
 from v6.protocol.pacing import MESSAGE_WINDOW, HistoricalQuery, PacingLimits
 
 #: Seconds added to IB's one-second message window (see the module docstring).
@@ -77,10 +77,8 @@ class Budget:
         #: Messages each lane may have in the window.
         self._limits = {Lane.URGENT: full, Lane.SYNC: other, Lane.STREAMS: other,
                         Lane.BULK: max(1, min(other, full - bulk_reserve))}  # fmt: skip
-        #: STREAMS and BULK, past their burst: one message per spacing.
-        self._spacing = {lane: seconds / limit for lane, limit in self._limits.items()}
-        self._burst = min(burst, other)
-        self._last_spread = -math.inf
+        #: STREAMS and BULK: bursts of ``burst``, then spread at the rate they may use.
+        self._spread = TokenBucket(min(burst, other), other / seconds)
         identical = limits.scaled_identical_window
         self._identical = (
             None if identical is None
@@ -116,8 +114,8 @@ class Budget:
         if self._messages is None:
             return at
         limit = self._limits[lane]
-        if lane >= Lane.STREAMS and self._messages.used(now) >= self._burst:
-            at = max(at, self._last_spread + self._spacing[lane])
+        if lane >= Lane.STREAMS:
+            at = max(at, self._spread.earliest(now))
         return max(at, self._messages.earliest(now, 1, limit))
 
     def _historical_slot(self, query: HistoricalQuery, now: float) -> float:
@@ -143,10 +141,7 @@ class Budget:
         if self._messages is not None:
             self._messages.add(now)
             if cost.lane >= Lane.STREAMS:
-                # on the spacing grid: a timer that fires late does not push every later slot
-                spacing = self._spacing[cost.lane]
-                due = self._last_spread + spacing
-                self._last_spread = due if 0 <= now - due < spacing else now
+                self._spread.take(now)
         if cost.ends is not None:
             self.ended(cost.ends)
         query = cost.historical

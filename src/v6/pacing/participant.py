@@ -97,6 +97,7 @@ class RequestPacing:
         slot = scheduler.next_slot()
         return {"pacing": {
             "queued": scheduler.queued(),
+            "sent": {lane.name.lower(): stats.sent[lane] for lane in Lane},
             "waited": sum(stats.waited.values()),
             "wait_seconds": round(stats.wait_seconds, 6),
             "longest_wait_seconds": round(stats.longest_wait, 6),

@@ -86,3 +86,29 @@ class KeyedLogs(Generic[K]):
             for gone in [k for k, log in self._logs.items() if log.used(now) == 0]:
                 del self._logs[gone]
 
+
+
+class TokenBucket:
+    """Bursts of up to ``capacity``, refilled at ``rate`` per second: a stream beyond its burst
+    is spread evenly, and a late timer does not push later sends back (the tokens it missed are
+    still there)."""
+
+    __slots__ = ("_at", "_tokens", "capacity", "rate")
+
+    def __init__(self, capacity: int, rate: float) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self._tokens = float(capacity)
+        self._at = 0.0
+
+    def _refilled(self, now: float) -> float:
+        return min(self.capacity, self._tokens + max(0.0, now - self._at) * self.rate)
+
+    def earliest(self, now: float) -> float:
+        """The earliest time >= ``now`` at which a token is there."""
+        tokens = self._refilled(now)
+        return now if tokens >= 1 else now + (1 - tokens) / self.rate
+
+    def take(self, now: float) -> None:
+        self._tokens = self._refilled(now) - 1
+        self._at = max(self._at, now)
