@@ -17,6 +17,8 @@ FAULTS = [
     "1100 then 1101",
     "client id in use (326)",
     "fill during an outage",
+    "farm flap (2103 -> 2104)",
+    "silent stream",
 ]
 
 
@@ -36,7 +38,7 @@ async def test_demo_recovers_from_every_fault() -> None:
     assert report.ok
     assert started
     assert health_labels[0] == "after connecting"
-    assert len(health_labels) == 7
+    assert len(health_labels) == 9
     assert report.live_order_filled  # the market order before the faults, told once
 
     rows = {row.fault: row for row in report.rows}
@@ -61,6 +63,10 @@ async def test_demo_recovers_from_every_fault() -> None:
     assert fill.verified
     assert "on_fill calls [1]" in fill.note  # once, for the one execution made while down
     assert "Filled 10/10, same object: True" in fill.note
+    assert "no reconnect" in rows["farm flap (2103 -> 2104)"].note
+    silent = rows["silent stream"]
+    assert silent.detected_ms is not None  # found by staleness: stale_after after its last tick
+    assert silent.detected_ms <= timings.stale_after * 1000 * 1.5
     assert report.seconds < 60
 
 

@@ -1,8 +1,9 @@
-"""The fault demo behind ``v6-ib demo`` (``make demo``): five faults, each measured.
+"""The fault demo behind ``v6-ib demo`` (``make demo``): eight faults, each measured.
 
 :func:`run_demo` starts a :class:`~v6.testing.FakeGateway` on a free port of 127.0.0.1 and a
-supervised :class:`~v6.connection.IBConnectionManager` with short intervals, subscribes to a
-market-data stream (re-requested through ``add_resubscribe``), then injects, one after the other:
+supervised :class:`~v6.manager.IBConnectionManager` with short intervals, subscribes to a
+market-data stream through ``manager.data`` (the strategy's own ``Ticker``, replayed by the
+manager), then injects, one after the other:
 
 1. **stall**: the gateway stops answering, sockets open (a frozen TWS): found by the heartbeat;
 2. **drop**: every socket closed with a FIN;
@@ -13,7 +14,11 @@ market-data stream (re-requested through ``add_resubscribe``), then injects, one
 6. **fill during an outage**: a resting limit order is working when the gateway goes down; it
    fills at "IB" while the gateway is down (``gw.fill_order``); after the reconnect the
    application's own ``Trade`` reads Filled and ``on_fill`` has been called exactly once for it,
-   before the manager reported CONNECTED.
+   before the manager reported CONNECTED;
+7. **farm flap**: the market-data farm breaks (2103) and comes back (2104): no reconnect; the
+   manager asks for the stream again and the same ``Ticker`` ticks;
+8. **silent stream**: the gateway silences the stream, everything else answered: after
+   ``stale_after`` the manager asks for it again alone, and the same ``Ticker`` ticks.
 
 Before the faults, a market order is placed and filled live, to show the ordinary path.
 
@@ -25,6 +30,9 @@ Every figure is measured from timestamps recorded by the manager's hooks (``on_s
 * *recovered after*: from the end of the fault (unstall, restart, 1101; the injection itself for
   drop and client id) to the manager's next CONNECTED;
 * *ticks resumed*: from the same point to the first tick after the stream was re-requested.
+
+Every check also verifies that the ticks come to the strategy's own ``Ticker`` object (the one
+``manager.data.market_data`` returned at the start), never to a new one.
 
 Each fault is one :class:`~v6.testing.scenario.Step` measured on the scenario harness's
 :class:`~v6.testing.scenario.Timeline` (:mod:`v6.testing.scenario`, shared with the fault matrix
@@ -41,7 +49,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-from ib_async import IB, Fill, LimitOrder, MarketOrder, Stock, Trade
+from ib_async import IB, Fill, LimitOrder, MarketOrder, Stock, Ticker, Trade
 from loguru import logger
 
 from v6.connection import CircuitBreaker, ConnectionState
@@ -55,10 +63,13 @@ from v6.testing.demo_report import (
     describe,
     row_of,
 )
+from v6.testing.gateway import ALWAYS_OPEN
 from v6.testing.scenario import (
+    Detector,
     Kind,
     Step,
     Timeline,
+    condition,
     entered,
     error,
     left_live,
@@ -107,23 +118,34 @@ class _Scenario:
         self._detach: list[Callable[[], None]] = []
         #: exec id -> on_fill calls for it, and the Trade each call carried
         self.fills: dict[str, list[Trade]] = {}
+        self.own_ticks = 0  # updates of the strategy's own Ticker
 
     def attach(self) -> None:
         self._detach.append(self.timeline.attach(self.manager))
-        self.manager.add_resubscribe(self.subscribe)
         self.manager.on_fill(self._on_fill)
+        #: The strategy's own Ticker: the manager replays the stream onto it, never a new one.
+        self.ticker = self.manager.data.market_data(DEMO_CONTRACT)
+        self.ticker.updateEvent += self._on_tick
 
     def detach(self) -> None:
-        self.manager.remove_listener(self.subscribe)
+        self.ticker.updateEvent -= self._on_tick
         for detach in self._detach:
             detach()
 
-    def subscribe(self) -> None:
-        """(Re)request the stream; after 1101 the old request is cancelled first."""
-        ib = self.manager.ib
-        if ib.ticker(DEMO_CONTRACT) is not None:
-            ib.cancelMktData(DEMO_CONTRACT)
-        ib.reqMktData(DEMO_CONTRACT)
+    def _on_tick(self, ticker: Ticker) -> None:
+        self.own_ticks += 1
+
+    def own_ticker_ticks(self) -> Detector:
+        """The first tick of the strategy's own Ticker after ``since``: the stream back on the
+        object the strategy holds (an entry of the timeline's, checked against the object)."""
+        seen = self.own_ticks
+
+        def detect(timeline: Timeline, since: float) -> float | None:
+            if self.own_ticks == seen:
+                return None
+            return timeline.at(Kind.TICK, since)
+
+        return detect
 
     def _on_fill(self, trade: Trade, fill: Fill) -> None:
         self.fills.setdefault(fill.execution.execId, []).append(trade)
@@ -175,10 +197,11 @@ class _Scenario:
         return ticking is not None
 
     async def measure(self, step: Step) -> FaultResult:
-        """One step, ticks resuming after the re-requested stream counted as its end."""
-        measured = await measure(
-            replace(step, resume=ticks_after_resubscribe), self.timeline, self.t.fault_timeout
-        )
+        """One step; unless it says otherwise, ticks resuming after the re-requested stream
+        count as its end."""
+        if step.resume is None:
+            step = replace(step, resume=ticks_after_resubscribe)
+        measured = await measure(step, self.timeline, self.t.fault_timeout)
         if measured.detected is None:
             logger.error("{}: not detected within {}s", step.name, self.t.fault_timeout)
         return row_of(measured)
@@ -333,6 +356,44 @@ class _Scenario:
         note = f"on_fill calls {calls}; the held Trade: {status}, same object: {same}"
         return replace(row, note=note, verified=verified)
 
+    async def farm_flap(self) -> FaultResult:
+        logger.info("-- fault: the market-data farm breaks for {}s (2103, then 2104)",
+                    self.t.farm_hold)  # fmt: skip
+        feed = self.manager.data.feeds[0]
+        resubscribes = feed.resubscribes
+        row = await self.measure(
+            Step(
+                "farm flap (2103 -> 2104)",
+                inject=lambda: self.gw.farm_flap("usfarm", self.t.farm_hold),
+                detect=error(2103),
+                hold=self.t.farm_hold,
+                clear=_nothing,  # the farm comes back by itself after farm_hold
+                recover=error(2104),
+                resume=self.own_ticker_ticks(),
+            )
+        )
+        asked = feed.resubscribes - resubscribes
+        return replace(row, note=f"no reconnect; the strategy's Ticker asked for again x{asked}")
+
+    async def silent_stream(self) -> FaultResult:
+        feed = self.manager.data.feeds[0]
+        asked = feed.resubscribes
+        assert feed.req_id is not None
+        logger.info("-- fault: the gateway silences the stream (request {}); probes answered",
+                    feed.req_id)  # fmt: skip
+        row = await self.measure(
+            Step(
+                "silent stream",
+                inject=lambda: self.gw.silence_stream(feed.req_id or 0),
+                detect=condition(lambda: feed.resubscribes > asked),
+                clear=lambda: self.gw.silence_stream(feed.req_id or 0, on=False),
+                recover=condition(lambda: True),
+                resume=self.own_ticker_ticks(),
+            )
+        )
+        note = f"stale_after {self.t.stale_after:g}s; asked for again alone"
+        return replace(row, lasted_ms=None, note=note)
+
     def steps(self) -> list[Callable[[], Awaitable[FaultResult]]]:
         """The demo's faults, in order."""
         return [
@@ -342,6 +403,8 @@ class _Scenario:
             self.cut_off,
             self.client_id_in_use,
             self.fill_during_outage,
+            self.farm_flap,
+            self.silent_stream,
         ]
 
     async def run(self) -> list[FaultResult]:
@@ -366,7 +429,7 @@ async def run_demo(
     on_start: OnStart | None = None,
     on_health: OnHealth | None = None,
 ) -> DemoReport:
-    """Run the five faults against an embedded fake gateway; return the measured rows.
+    """Run the eight faults against an embedded fake gateway; return the measured rows.
 
     ``on_start(manager, gateway)`` is called once both run (the CLI starts its status line
     there); ``on_health(label, health)`` at each key point with ``connection_health()``.
@@ -374,7 +437,8 @@ async def run_demo(
     """
     t = timings or DemoTimings()
     started = time.monotonic()
-    async with FakeGateway(port=0, tick_rate=t.tick_rate) as gateway:
+    # open around the clock: the staleness of the demo's stream is judged at any hour
+    async with FakeGateway(port=0, tick_rate=t.tick_rate, market_hours=ALWAYS_OPEN) as gateway:
         manager = IBConnectionManager(
             host=gateway.host,
             port=gateway.port,
@@ -385,6 +449,7 @@ async def run_demo(
             heartbeat_timeout=t.heartbeat_timeout,
             connect_timeout=t.connect_timeout,
             circuit_breaker=CircuitBreaker(timeout=t.breaker_timeout),
+            stale_after=t.stale_after,
         )
         scenario = _Scenario(gateway, manager, t, on_health)
         scenario.attach()
@@ -394,7 +459,6 @@ async def run_demo(
             if on_start is not None:
                 on_start(manager, gateway)
             await manager.wait_connected(timeout=t.fault_timeout)
-            scenario.subscribe()
             await scenario.report_health("after connecting")
             live_order_filled = await scenario.live_order()
             if not live_order_filled:

@@ -25,6 +25,10 @@ class DemoTimings:
     stall_hold: float = 1.0
     outage_hold: float = 1.5
     cut_off_hold: float = 0.5
+    #: A data farm stays broken this long (fault 7).
+    farm_hold: float = 0.5
+    #: The demo's subscription is judged stale after this long without data (fault 8).
+    stale_after: float = 1.0
     #: Not scaled: the least backoff time left when the intruder takes the manager's id (fault 5),
     #: so that the intruder's handshake surely lands first.
     staging_window: float = 0.25
