@@ -204,6 +204,7 @@ class HttpServer:
     def __init__(self, close: bool) -> None:
         self.close = close
         self.server: asyncio.Server | None = None
+        self.handlers: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> int:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -214,14 +215,19 @@ class HttpServer:
         assert self.server is not None
         self.server.close()
         await self.server.wait_closed()
+        await asyncio.gather(*self.handlers)  # each ends once its client has gone
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
         await reader.read(100)
         writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
         await writer.drain()
         if not self.close:
             await reader.read()  # until the client goes
         writer.close()
+        await writer.wait_closed()
 
 
 @pytest.mark.parametrize("close", [True, False])

@@ -115,3 +115,22 @@ async def test_a_closed_sockets_waiting_messages_are_dropped() -> None:
     clock.now += 1.0
     offer(scheduler, sent, "next session", Cost(Lane.STREAMS))
     assert sent == ["b0", "b1", "next session"]
+
+
+async def test_the_short_way_spends_the_same_budget_as_go() -> None:
+    scheduler, clock, sent = make()  # 4 per second for SYNC, 5 for URGENT
+    assert [scheduler.go_plain(Lane.SYNC) for _ in range(5)] == [True] * 4 + [False]
+    assert scheduler.go_plain(Lane.URGENT)  # the reserve
+    assert not scheduler.go_plain(Lane.URGENT)
+    assert scheduler.stats.sent[Lane.SYNC] == 4
+    clock.now += 1.0
+    offer(scheduler, sent, "b0", Cost(Lane.BULK))
+    offer(scheduler, sent, "b1", Cost(Lane.BULK))
+    offer(scheduler, sent, "b2", Cost(Lane.BULK))  # waits for its token
+    assert not scheduler.go_plain(Lane.SYNC)  # something waits: the long way, in its turn
+    clock.now += 1.0
+    scheduler.pump()
+    assert sent == ["b0", "b1", "b2"]
+    scheduler.budget.pause(until=clock.now + 1.0)  # an error 100
+    assert not scheduler.go_plain(Lane.SYNC)
+    assert scheduler.go_plain(Lane.URGENT)

@@ -9,9 +9,9 @@ Waits and attempts go through :class:`~v6.connection.restarts.Restarts`: a wait 
 gateway's readiness and ends early when it answers again, and an attempt after a failure starts
 only once the gateway answers the API hello (see that module for the rules).
 
-:class:`ConnectPlans` runs plans one at a time (issue 11's race rules): each as its own task
-(:data:`CONNECT_TASK_NAME`), so :meth:`ConnectPlans.stop` can end it without cancelling the
-callers, who get :class:`~v6.errors.ConnectAborted` instead; each stop is counted, so a caller
+:class:`ConnectPlans` runs plans one at a time (issue 11's race rules), each in its caller's task (a
+task of its own costs loop turns on every connect): :meth:`ConnectPlans.stop` cancels it there
+and the caller gets :class:`~v6.errors.ConnectAborted` instead; each stop is counted, so a caller
 that waited for the lock, or woke up connected, across a stop is aborted too.
 """
 
@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, assert_never
 
 from v6.connection.health import ConnectionStats
 from v6.connection.link import Link
-from v6.connection.listeners import cancel_and_wait
 from v6.connection.planner import Decision, GiveUp, ReconnectPlanner, Sleep, TryNow
 from v6.connection.restarts import Restarts
 from v6.connection.restarts import SleepFunc as SleepFunc
@@ -36,9 +35,6 @@ from v6.errors import ConnectAborted
 
 if TYPE_CHECKING:
     from loguru import Logger
-
-#: The name of the task that runs one connect plan (stop() cancels it).
-CONNECT_TASK_NAME = "v6-ib-connect"
 
 Plan = Callable[[], Coroutine[Any, Any, None]]
 Classify = Callable[[BaseException], Verdict]
@@ -146,12 +142,21 @@ class Connector:
             self._log.warning("Client id {} in use; next is {}", tried, self._planner.client_id)
 
 
+class _Running:
+    """The plan under way: the task it runs in, and when it is over."""
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.over: asyncio.Future[None] = task.get_loop().create_future()
+        self.aborted = False  # stop() cancelled it
+
+
 class ConnectPlans:
     """Runs connect plans one at a time; :meth:`stop` ends the one under way (and supervision)."""
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
-        self._plan: asyncio.Task[None] | None = None  # the connect plan under way
+        self._plan: _Running | None = None  # the connect plan under way
         self._stops = 0  # stop() calls so far: a connect waiting since before one is aborted
         self._stopping = 0  # stop() calls under way
 
@@ -162,29 +167,34 @@ class ConnectPlans:
 
     @property
     def running(self) -> bool:
-        return self._plan is not None and not self._plan.done()
+        return self._plan is not None
 
     async def run(self, plan: Plan, *, needed: Callable[[], bool]) -> None:
-        """Run ``plan()`` as its own task unless ``needed()`` (asked under the lock) says no;
-        concurrent callers share it. A cancelled caller cancels the plan too."""
+        """Run ``plan()`` in the caller's task unless ``needed()`` (asked under the lock) says
+        no; concurrent callers wait for it. A cancelled caller cancels the plan too."""
         stops = self._stops
         async with self._lock:
             if self._stops != stops:
                 raise ConnectAborted("stopped while waiting to connect")
             if not needed():
                 return
-            task = asyncio.create_task(plan(), name=CONNECT_TASK_NAME)
-            self._plan = task
+            task = asyncio.current_task()
+            assert task is not None  # awaited, so inside a task
+            cancelling = task.cancelling()
+            running = self._plan = _Running(task)
             try:
-                await task
+                await plan()
             except asyncio.CancelledError:
-                caller = asyncio.current_task()
-                if task.cancelled() and caller is not None and not caller.cancelling():
+                # stop()'s cancel becomes ConnectAborted; the caller's own cancel stays one
+                if running.aborted and task.uncancel() <= cancelling:
                     raise ConnectAborted("stopped while connecting") from None
                 raise
             finally:
-                if self._plan is task:
-                    self._plan = None
+                self._plan = None
+                running.over.set_result(None)
+            if running.aborted and task.cancelling() > cancelling:
+                task.uncancel()  # the plan finished without seeing stop()'s cancel
+                raise ConnectAborted("stopped while connecting")
             if self._stops != stops:  # connected, then stop() closed it before we woke
                 raise ConnectAborted("stopped just after connecting")
 
@@ -196,7 +206,10 @@ class ConnectPlans:
         try:
             while supervisor.running or self.running:
                 await supervisor.stop()
-                if self._plan is not None and not self._plan.done():
-                    await cancel_and_wait(self._plan)
+                running = self._plan
+                if running is not None:
+                    running.aborted = True
+                    running.task.cancel()
+                    await asyncio.shield(running.over)
         finally:
             self._stopping -= 1

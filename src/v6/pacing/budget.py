@@ -74,9 +74,8 @@ class Budget:
         self._messages = None if rate is None else SlidingLog(rate, seconds)
         full = rate or 1  # (no rate: no message log, and these go unread)
         other = max(1, full - urgent_reserve)
-        #: Messages each lane may have in the window.
-        self._limits = {Lane.URGENT: full, Lane.SYNC: other, Lane.STREAMS: other,
-                        Lane.BULK: max(1, min(other, full - bulk_reserve))}  # fmt: skip
+        #: Messages each lane may have in the window (by lane: a tuple, read per message).
+        self._limits = (full, other, other, max(1, min(other, full - bulk_reserve)))
         #: STREAMS and BULK: bursts of ``burst``, then spread at the rate they may use.
         self._spread = TokenBucket(min(burst, other), other / seconds)
         identical = limits.scaled_identical_window
@@ -117,6 +116,19 @@ class Budget:
         if lane >= Lane.STREAMS:
             at = max(at, self._spread.earliest(now))
         return max(at, self._messages.earliest(now, 1, limit))
+
+    def take_message(self, lane: Lane, now: float) -> bool:
+        """A message of URGENT or SYNC that spends the message rate alone: spent now (True)
+        if :meth:`message_slot` is ``now`` (False: nothing spent)."""
+        if lane is not Lane.URGENT and now < self.paused_until:
+            return False
+        log = self._messages
+        if log is None:
+            return True
+        if log.earliest(now, 1, self._limits[lane]) > now:
+            return False
+        log.add(now)
+        return True
 
     def _historical_slot(self, query: HistoricalQuery, now: float) -> float:
         cap = self.limits.open_historical

@@ -82,7 +82,7 @@ _READ: Final = frozenset({
     M.REQ_HISTORICAL_DATA, M.REQ_MKT_DATA, M.CANCEL_MKT_DATA, M.CANCEL_HISTORICAL_DATA,
     M.REQ_REAL_TIME_BARS, *_LINE_HOLDERS, *_REQ_ID_FIELD,
 })  # fmt: skip
-_PLAIN: Final = {lane: Cost(lane) for lane in Lane}
+_PLAIN: Final = tuple(Cost(lane) for lane in Lane)  # by lane
 
 
 def lane_of(msg_id: int) -> Lane:
@@ -175,7 +175,11 @@ class IbAsyncPacing:
             fields = tuple(msg.split("\0")[:-1])
             cost = cost_of(Message(msg_id, fields), self._client.serverVersion())
         else:
-            cost = _PLAIN[lane_of(msg_id)]
+            lane = lane_of(msg_id)
+            if lane <= Lane.SYNC and self._scheduler.go_plain(lane):
+                self._send_msg(msg)  # an order, a cancel, the start-up sync: the short way
+                return
+            cost = _PLAIN[lane]
         if self._scheduler.go(cost):
             self._send(cost, msg)
         else:

@@ -98,7 +98,7 @@ class RequestPacing:
         return {"pacing": {
             "queued": scheduler.queued(),
             "sent": {lane.name.lower(): stats.sent[lane] for lane in Lane},
-            "waited": sum(stats.waited.values()),
+            "waited": sum(stats.waited),
             "wait_seconds": round(stats.wait_seconds, 6),
             "longest_wait_seconds": round(stats.longest_wait, 6),
             "next_slot_in_seconds": None if slot is None else round(slot - self._clock(), 6),

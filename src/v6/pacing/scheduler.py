@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -41,8 +41,8 @@ class Waiting:
 class SchedulerStats:
     """Counters since the scheduler was made (read by health and metrics)."""
 
-    sent: Counter[Lane] = field(default_factory=Counter)
-    waited: Counter[Lane] = field(default_factory=Counter)  # messages that had to wait
+    sent: list[int] = field(default_factory=lambda: [0] * len(Lane))  # by lane
+    waited: list[int] = field(default_factory=lambda: [0] * len(Lane))  # had to wait, by lane
     wait_seconds: float = 0.0  # total time messages waited
     longest_wait: float = 0.0
     withdrawn: int = 0  # waiting requests withdrawn by their cancel
@@ -75,6 +75,15 @@ class Scheduler:
             send()
         else:
             self.hold(cost, send)
+
+    def go_plain(self, lane: Lane) -> bool:
+        """:meth:`go` for a message that spends the message rate alone, in URGENT or SYNC
+        (an order, the start-up sync): the short way while nothing waits. False: ask
+        :meth:`go`."""
+        if self._waiting or not self.budget.take_message(lane, self._clock()):
+            return False
+        self.stats.sent[lane] += 1
+        return True
 
     def go(self, cost: Cost) -> bool:
         """True: the message may go now, and is counted as sent (the caller sends it). False:
