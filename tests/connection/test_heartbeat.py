@@ -109,6 +109,23 @@ async def test_an_unanswered_request_is_probed_at_once(fake_manager: Factory) ->
     assert "after a request" in (manager.last_error or "")
 
 
+async def test_a_stall_is_declared_at_the_timeout_counted_from_the_request(
+    fake_manager: Factory,
+) -> None:
+    """The probe gets only what is left of the request's timeout, not a fresh one."""
+    link = FakeLink()
+    manager = fake_manager(link, heartbeat_interval=60.0, heartbeat_timeout=1.0)
+    await manager.start_heartbeat()
+    await manager.wait_connected(timeout=1)
+    link.answering = False
+    now = time.monotonic()
+    link.awaiting_reply_since = now - 0.9  # unanswered for 0.9 s of its 1 s already
+    link.on_request()
+    await wait_until(lambda: manager.stats.probes_failed == 1, timeout=2)
+    assert time.monotonic() - now < 0.6  # 0.1 s left, not a fresh 1 s
+    assert "no message for 1" in (manager.last_error or "")
+
+
 async def test_a_quiet_connection_without_requests_waits_for_the_interval(
     fake_manager: Factory,
 ) -> None:

@@ -23,6 +23,7 @@ from v6.testing import FakeGateway
 
 T = TIME_UNIT
 HOST = "127.0.0.1"
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 async def assert_no_session_left(gw: FakeGateway) -> None:
@@ -67,6 +68,26 @@ async def test_accept_without_answer_is_not_ready(gateway: FakeGateway) -> None:
     assert result.outcome.accepted
     assert not result.ready
     assert 4 * T <= elapsed < 40 * T  # bounded by the timeout, not by the gateway
+    await assert_no_session_left(gateway)
+
+
+async def test_a_slow_tcp_connect_leaves_the_hello_only_the_rest_of_the_timeout(
+    gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connect = asyncio.open_connection
+
+    async def slow_connect(host: str, port: int) -> Streams:
+        await asyncio.sleep(10 * T)  # a far host: the SYN's answer takes its time
+        return await connect(host, port)
+
+    monkeypatch.setattr(asyncio, "open_connection", slow_connect)
+    gateway.handshake_fault("silent")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result = await probe_readiness(HOST, gateway.port, timeout=12 * T)
+    elapsed = loop.time() - started
+    assert result.outcome is ProbeOutcome.SILENT
+    assert 12 * T <= elapsed < 18 * T  # the total timeout, not 10 T + a fresh 12 T for the hello
     await assert_no_session_left(gateway)
 
 

@@ -108,6 +108,20 @@ async def test_an_answer_that_says_nothing_new_keeps_the_backoff(
     assert link.connects == [1, 1]
 
 
+async def test_a_failed_attempt_after_an_answer_keeps_its_backoff(
+    fake_manager: Factory, clock: FakeClock
+) -> None:
+    unanswered = ConnectTimeout("start-up sync unanswered")
+    link = FakeLink(REFUSED, unanswered)  # the attempt the answer let in fails too
+    probe = ScriptedProbe(R, A)  # seen down, then it answers the hello from then on
+    manager, sleeper = probing(fake_manager, link, probe, clock, retry_delay=3.0, max_delay=60.0)
+    await manager.connect()
+    # the first wait ends at the answer; the next one is the doubled backoff in full, although
+    # every probe in it answers: the answer was already spent on the failed attempt
+    assert sleeper.slept == [1.0, 1.0] + [1.0] * 6
+    assert link.connects == [1, 1, 1]  # no API session beyond the backoff's
+
+
 async def test_attempts_after_a_failure_start_only_when_the_gateway_answers(
     fake_manager: Factory, clock: FakeClock
 ) -> None:
@@ -265,8 +279,8 @@ async def test_ibc_is_held_back_inside_a_window(fake_manager: Factory, clock: Fa
     )
     manager.restarts.ibc_send = ibc
     await manager.start()
-    await wait_until(lambda: manager.restarts.probes[S] >= 20, timeout=2)
-    assert sent == []  # stuck for 20 s, but inside the window
+    await wait_until(lambda: manager.restarts.ibc.stuck_for() >= 10.0, timeout=5)
+    assert sent == []  # stuck for twice ibc_restart_after, but inside the window
     wall.now = INSIDE + timedelta(minutes=16)
     probes = manager.restarts.probes[S]
     await wait_until(lambda: manager.restarts.probes[S] >= probes + 2, timeout=2)
