@@ -103,6 +103,22 @@ async def test_callers_waiting_behind_a_stopped_connect_are_aborted_too(
     await assert_stopped_and_gone(manager, gateway)
 
 
+@pytest.mark.parametrize("stops", [2, 3])
+async def test_concurrent_stops_abort_a_connect_once(
+    make_manager: Factory, gateway: FakeGateway, stops: int
+) -> None:
+    """Each stop() of several under way at once used to cancel the caller's task again: the
+    caller got CancelledError, not ConnectAborted (found by the property test below)."""
+    gateway.set_latency(10 * T)
+    manager = make_manager()
+    connecting = asyncio.create_task(manager.connect())
+    await asyncio.sleep(2 * T)
+    await asyncio.gather(*(manager.stop() for _ in range(stops)))
+    with pytest.raises(ConnectAborted):
+        await connecting
+    await assert_stopped_and_gone(manager, gateway)
+
+
 async def test_connect_waiting_on_supervision_fails_when_stopped(
     make_manager: Factory, gateway: FakeGateway
 ) -> None:

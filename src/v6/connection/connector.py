@@ -208,8 +208,9 @@ class ConnectPlans:
                 await supervisor.stop()
                 running = self._plan
                 if running is not None:
-                    running.aborted = True
-                    running.task.cancel()
+                    if not running.aborted:  # once: every cancel would need its uncancel
+                        running.aborted = True
+                        running.task.cancel()
                     await asyncio.shield(running.over)
         finally:
             self._stopping -= 1
