@@ -13,7 +13,7 @@ import pytest
 from ib_async import IB
 
 from tests.helpers import T, fast_settings, wait_until
-from v6.connection.link import IbAsyncLink, map_connect_error
+from v6.connection.link import IbAsyncLink, _Attempt, map_connect_error
 from v6.connection.settings import ConnectionSettings
 from v6.errors import (
     ClientIdInUse,
@@ -132,3 +132,32 @@ def test_ib_async_lines_drop_to_info_only_while_failures_are_expected(
         ("ib_async.wrapper", "INFO", "1100 in a window", "test_link.py"),
         ("ib_async.ib", "CRITICAL", "still critical", "test_link.py"),
     ]
+
+
+@pytest.mark.parametrize("swallowed_as", ["result", "other error"])
+async def test_a_326_whose_cancel_is_swallowed_still_fails_and_leaves_no_cancel(
+    swallowed_as: str,
+) -> None:
+    """The attempt cancels its caller's task at a 326; 3.11's wait_for can swallow that cancel
+    (a result arrived with it) and ib_async can turn it into another error. The attempt must
+    still fail with the 326 and take its cancel back: a caller left "cancelling" misread a
+    later stop() and got CancelledError (found by the race property test)."""
+    ib = IB()
+    answered = asyncio.get_running_loop().create_future()
+
+    async def connect_async() -> None:
+        try:
+            await answered
+        except asyncio.CancelledError:
+            if swallowed_as == "other error":
+                raise ConnectionError("API connection failed") from None
+            return  # as wait_for does when the awaited result came with the cancel
+
+    task = asyncio.current_task()
+    assert task is not None
+    attempt = _Attempt(ib, 7)
+    asyncio.get_running_loop().call_soon(ib.errorEvent.emit, -1, 326, "in use", None)
+    with pytest.raises(ClientIdInUse):
+        await attempt.run(connect_async())
+    assert task.cancelling() == 0
+    await asyncio.sleep(0)  # and no cancel is still on its way

@@ -285,10 +285,26 @@ class _Attempt:
             if self._error is not None and task.uncancel() <= self._cancelling:
                 raise self._error from None
             raise
+        except Exception as exc:
+            if self._error is None:
+                raise
+            self._withdraw_cancel(task)
+            raise self._error from exc
+        else:
+            if self._error is not None:  # failed, though connectAsync returned
+                self._withdraw_cancel(task)
+                raise self._error
         finally:
             self._task = None
             self._ib.errorEvent -= self._on_error
             self._conn.disconnected -= self._on_socket_closed
+
+    def _withdraw_cancel(self, task: asyncio.Task[Any]) -> None:
+        """Our cancel reached the coroutine and was swallowed on its way (3.11's wait_for
+        returns a result that arrived with it; ib_async may turn it into another error): take
+        it back, or the caller's task stays "cancelling" and a later stop() is misread."""
+        if task.cancelling() > self._cancelling:
+            task.uncancel()
 
     def _fail(self, error: Exception) -> None:
         if self._task is not None and self._error is None:

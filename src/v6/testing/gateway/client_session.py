@@ -83,11 +83,13 @@ class ClientSession(asyncio.BufferedProtocol):
         self.writable.set()
         self.messages_received = 0
         self.closed = self.loop.create_future()
+        ctx.accepting += 1  # made by the listener for an accepted socket: connection_made next
 
     # ---- asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        self.ctx.accepting -= 1
         self.transport = self.outbox.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)

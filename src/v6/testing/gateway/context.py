@@ -5,6 +5,7 @@ only through it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 
@@ -18,6 +19,9 @@ from v6.testing.gateway.config import GatewaySettings
 from v6.testing.gateway.faults import Fault, Faults, StreamOwner
 from v6.testing.gateway.streams import LiveStream
 from v6.testing.gateway.trading import encode_event, position_updates
+
+#: Loop turns stop() gives the sockets accepted before it to reach their session (~3 each).
+_SETTLE_TURNS = 100
 
 
 class GatewayContext:
@@ -38,6 +42,10 @@ class GatewayContext:
         self.counts: Counter[int] = Counter()
         self.frames_dropped = 0
         self.accept_times: list[float] = []
+        #: False from the start of stop(): a socket accepted meanwhile is closed at once.
+        self.listening = False
+        #: Sockets accepted whose session has not started yet (connection_made to come).
+        self.accepting = 0
 
     def client_states(self) -> list[ClientState]:
         """The application's state of every API-ready client (one login: IB's pacing rules
@@ -89,6 +97,9 @@ class GatewayContext:
                 on_accept(now)
             except Exception:
                 logger.exception("fake gateway: on_accept callback failed")
+        if not self.listening:
+            logger.info("fake gateway: {} accepted while stopping: closed", session.peer)
+            return False
         if len(self.sessions) >= self.settings.max_clients and not self._evict_a_handshake():
             logger.warning("fake gateway: {} refused: {} clients already connected",
                            session.peer, self.settings.max_clients)  # fmt: skip
@@ -96,6 +107,21 @@ class GatewayContext:
         self.sessions.add(session)
         logger.info("fake gateway: client connected from {}", session.peer)
         return True
+
+    async def stop_accepting(self, server: asyncio.Server) -> None:
+        """No new socket from now on, and the ones accepted already reach their session, which
+        closes them (not listening). Before ``server.close()``: on Python 3.11 a socket accepted
+        just before it is leaked (its transport cannot attach to a closed server)."""
+        self.listening = False
+        loop = self.require_loop()
+        for sock in server.sockets:
+            with contextlib.suppress(NotImplementedError):  # not a selector loop
+                loop.remove_reader(sock.fileno())
+        for _ in range(_SETTLE_TURNS):  # a few loop turns each: a bound, not a wait
+            if not self.accepting:
+                break
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)  # their close() completes on the next turn
 
     def _evict_a_handshake(self) -> bool:
         """Close the oldest socket still in its handshake, to make room; False if none is."""

@@ -228,6 +228,7 @@ class FakeGateway(TradingControls, DataControls):
         ctx.loop = asyncio.get_running_loop()
         ctx.faults.rebind()  # start() may follow a new event loop
         settings = ctx.settings
+        ctx.listening = True
         self._server = await self._listen(ctx.loop, settings.host, settings.port)
         settings.port = self._server.sockets[0].getsockname()[1]
         self._start_market()
@@ -236,6 +237,9 @@ class FakeGateway(TradingControls, DataControls):
     async def stop(self) -> None:
         """Stop listening (connections are refused) and close every client socket."""
         server, self._server = self._server, None
+        self._ctx.listening = False
+        if server is not None:
+            await self._ctx.stop_accepting(server)
         await self._stop_market()
         if server is not None:
             server.close()
