@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from ib_async import Stock
 
-from tests.helpers import T, fast_settings, wait_until
+from tests.helpers import T, wait_until
 from tests.orders.trading import reconnected
 from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
@@ -27,15 +27,6 @@ async def gateway() -> AsyncIterator[FakeGateway]:
     async with FakeGateway(port=0, tick_rate=40, market_hours=ALWAYS_OPEN, accounts=[ACCOUNT],
                            realtime_bar_interval=T, pnl_interval=T) as gw:  # fmt: skip
         yield gw
-
-
-@pytest.fixture
-async def manager(gateway: FakeGateway) -> AsyncIterator[IBConnectionManager]:
-    made = IBConnectionManager(port=gateway.port, stale_after=None, **fast_settings())
-    await made.start()
-    await made.wait_connected(timeout=40 * T)
-    yield made
-    await made.stop()
 
 
 async def updated(event: Any, count: int = 2) -> None:

@@ -25,15 +25,6 @@ async def gateway() -> AsyncIterator[FakeGateway]:
         yield gw
 
 
-@pytest.fixture
-async def manager(gateway: FakeGateway) -> AsyncIterator[IBConnectionManager]:
-    made = IBConnectionManager(port=gateway.port, stale_after=None, **fast_settings())
-    await made.start()
-    await made.wait_connected(timeout=40 * T)
-    yield made
-    await made.stop()
-
-
 async def ticks_after(ticker: Ticker, count: int = 3) -> None:
     """``count`` more updates reach the application's own Ticker."""
     seen: list[int] = []

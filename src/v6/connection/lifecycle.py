@@ -2,7 +2,8 @@
 
 The connection (:class:`~v6.connection.keeper.Connection`) knows no participant by name: order
 tracking, the request scheduler and live subscriptions each implement :class:`Participant`, and
-the manager (:mod:`v6.manager`) joins them to the connection. The connection calls them, in the
+the manager (:mod:`v6.manager`) joins them to the connection (:class:`QuietParticipant` gives
+a participant a no-op for each moment it does not act on). The connection calls them, in the
 order they joined, at these moments of each connect plan and session:
 
 1. :meth:`~Participant.before_connect`: a connect plan starts (a file closed by ``stop()`` may
@@ -105,6 +106,41 @@ class Participant(Protocol):
     def may_rotate_client_id(self) -> bool: ...
 
     def health(self) -> Mapping[str, Any]: ...
+
+
+class QuietParticipant:
+    """A :class:`Participant` that ignores every moment and owns nothing: a participant
+    subclasses it and writes only the moments it acts on."""
+
+    def before_connect(self) -> None:
+        return None
+
+    def handshake(self, session: SessionStart) -> None:
+        return None
+
+    def before_live(self, reconnect: bool) -> None:
+        return None
+
+    def live(self, reconnect: bool) -> None:
+        return None
+
+    def data_lost(self) -> None:
+        return None
+
+    def system_message(self, code: int, text: str) -> None:
+        return None
+
+    def lost(self, reason: str) -> None:
+        return None
+
+    async def stopped(self) -> None:
+        return None
+
+    def may_rotate_client_id(self) -> bool:
+        return True
+
+    def health(self) -> Mapping[str, Any]:
+        return {}
 
 
 class Participants:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ib_async import IB, BarDataList, Contract, PnL, PnLSingle, RealTimeBarList, Ticker
 
-from v6.connection.lifecycle import ConnectionView, SessionStart
+from v6.connection.lifecycle import ConnectionView, QuietParticipant
 from v6.data.feeds import (
     DEFAULT_COMPETING_RETRY,
     DEFAULT_MAX_RESUBSCRIBES,
@@ -58,7 +58,7 @@ MANAGER_DEFAULT: Final = _ManagerDefault()
 Stale = float | None | _ManagerDefault
 
 
-class LiveData:
+class LiveData(QuietParticipant):
     """The subscriptions of one manager (see the module docstring)."""
 
     def __init__(
@@ -177,15 +177,6 @@ class LiveData:
 
     # ------------------------------------------------------------------ the lifecycle seam
 
-    def before_connect(self) -> None:
-        pass
-
-    def handshake(self, session: SessionStart) -> None:
-        pass
-
-    def before_live(self, reconnect: bool) -> None:
-        pass
-
     def live(self, reconnect: bool) -> None:
         """Replay every subscription after a reconnect; at the first connect, request the ones
         registered before it."""
@@ -211,9 +202,6 @@ class LiveData:
     async def stopped(self) -> None:
         self.registry.cancel_tasks()
         self.watch.stop()
-
-    def may_rotate_client_id(self) -> bool:
-        return True
 
     def health(self) -> Mapping[str, Any]:
         """``subscriptions``: one entry per feed; ``data``: what IB refused or cut."""

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from ib_async import IB
 
 from v6.connection.lanes import Lane, in_lane
-from v6.connection.lifecycle import ConnectionView, SessionStart
+from v6.connection.lifecycle import ConnectionView, QuietParticipant
 from v6.errors import RequestTimeout
 from v6.pacing.budget import Budget
 from v6.pacing.ib_adapter import IbAsyncPacing
@@ -32,7 +32,7 @@ from v6.protocol.pacing import PacingLimits
 T = TypeVar("T")
 
 
-class RequestPacing:
+class RequestPacing(QuietParticipant):
     """The scheduler, its adapter and the lifecycle seam (see the module docstring)."""
 
     def __init__(
@@ -59,33 +59,9 @@ class RequestPacing:
 
     # ------------------------------------------------------------------ the lifecycle seam
 
-    def before_connect(self) -> None:
-        pass
-
-    def handshake(self, session: SessionStart) -> None:
-        pass
-
-    def before_live(self, reconnect: bool) -> None:
-        pass
-
-    def live(self, reconnect: bool) -> None:
-        pass
-
-    def data_lost(self) -> None:
-        pass
-
-    def system_message(self, code: int, text: str) -> None:
-        pass
-
-    def lost(self, reason: str) -> None:
-        pass
-
     async def stopped(self) -> None:
         if self.adapter is not None:
             self.adapter.close()
-
-    def may_rotate_client_id(self) -> bool:
-        return True
 
     def health(self) -> Mapping[str, Any]:
         """``pacing``: queued per lane, waits, the next free slot, what each rule has spent,
