@@ -120,14 +120,10 @@ class Budget:
     def take_message(self, lane: Lane, now: float) -> bool:
         """A message of URGENT or SYNC that spends the message rate alone: spent now (True)
         if :meth:`message_slot` is ``now`` (False: nothing spent)."""
-        if lane is not Lane.URGENT and now < self.paused_until:
+        if self.message_slot(lane, now) > now:
             return False
-        log = self._messages
-        if log is None:
-            return True
-        if log.earliest(now, 1, self._limits[lane]) > now:
-            return False
-        log.add(now)
+        if self._messages is not None:
+            self._messages.add(now)  # (no token: URGENT and SYNC are not spread)
         return True
 
     def _historical_slot(self, query: HistoricalQuery, now: float) -> float:

@@ -109,10 +109,10 @@ class GatewayContext:
         return True
 
     async def stop_accepting(self, server: asyncio.Server) -> None:
-        """No new socket from now on, and the ones accepted already reach their session, which
-        closes them (not listening). Before ``server.close()``: on Python 3.11 a socket accepted
-        just before it is leaked (its transport cannot attach to a closed server)."""
-        self.listening = False
+        """No new socket from now on, and the ones accepted already reach their session,
+        which closes them (the caller has set ``listening`` False). Before
+        ``server.close()``: on Python 3.11 a socket accepted just before it is leaked (its
+        transport cannot attach to a closed server)."""
         loop = self.require_loop()
         for sock in server.sockets:
             with contextlib.suppress(NotImplementedError):  # not a selector loop
