@@ -155,7 +155,8 @@ async def test_a_326_whose_cancel_is_swallowed_still_fails_and_leaves_no_cancel(
 
     task = asyncio.current_task()
     assert task is not None
-    attempt = _Attempt(ib, 7)
+    link = IbAsyncLink(ib)
+    attempt = link._attempt = _Attempt(7)
     asyncio.get_running_loop().call_soon(ib.errorEvent.emit, -1, 326, "in use", None)
     with pytest.raises(ClientIdInUse):
         await attempt.run(connect_async())

@@ -115,10 +115,14 @@ class IbAsyncLink:
         self._requests_sent = 0
         self._awaiting_since: float | None = None
         self._received = 0  # numMsgRecv when a message last cleared _awaiting_since
+        self._attempt: _Attempt | None = None  # the connect under way
         self._hook_send()
         ib.updateEvent += self._on_update
         ib.disconnectedEvent += self._on_disconnected
         ib.errorEvent += self._on_error
+        # ib_async keeps one socket object for the life of its client: watched once, here,
+        # not subscribed and unsubscribed per attempt (eventkit's lists are linear scans)
+        ib.client.conn.disconnected += self._on_socket_closed
         ib.client.apiStart += lambda: self.on_handshake()
         # ib_async opens an account-summary subscription on every 1102 and never cancels it;
         # TWS allows two, so the third 1102 would earn error 322. The manager keeps
@@ -174,7 +178,7 @@ class IbAsyncLink:
     async def connect(self, client_id: int, settings: ConnectionSettings) -> None:
         await self._finish_closing(settings.connect_timeout)
         self._awaiting_since, self._received = None, 0
-        attempt = _Attempt(self.ib, client_id)
+        attempt = self._attempt = _Attempt(client_id)
         try:
             async with asyncio.timeout(settings.connect_timeout):
                 await attempt.run(
@@ -194,6 +198,8 @@ class IbAsyncLink:
             if mapped is exc:
                 raise
             raise mapped from exc
+        finally:
+            self._attempt = None
 
     def close(self) -> None:
         self._closing = True
@@ -236,6 +242,12 @@ class IbAsyncLink:
     def _on_error(self, req_id: int, code: int, text: str, contract: object) -> None:
         if req_id == SYSTEM_REQ_ID:
             self.on_system_message(code, text)
+        if code == ErrorCode.CLIENT_ID_IN_USE and self._attempt is not None:
+            self._attempt.client_id_in_use()
+
+    def _on_socket_closed(self, msg: str) -> None:
+        if self._attempt is not None:
+            self._attempt.socket_closed(msg)
 
 
 class _ExpectedFailures(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -259,16 +271,15 @@ class _ExpectedFailures(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 class _Attempt:
     """One connectAsync, with the failures ib_async would only notice at its timeout: TWS error
-    326 (client id in use) and the gateway closing the socket during the handshake.
+    326 (client id in use) and the gateway closing the socket during the handshake (the link
+    tells it of both).
 
     It runs in the caller's task (a task of its own costs loop turns on every connect): such a
     failure cancels that task, and :meth:`run` turns the cancellation into the failure, as
     ``asyncio.timeout`` turns its own into ``TimeoutError``."""
 
-    def __init__(self, ib: IB, client_id: int) -> None:
-        self._ib = ib
+    def __init__(self, client_id: int) -> None:
         self._client_id = client_id
-        self._conn: Any = ib.client.conn  # ib_async's Connection is untyped
         self._task: asyncio.Task[Any] | None = None  # set while run() awaits
         self._cancelling = 0
         self._error: Exception | None = None
@@ -277,8 +288,6 @@ class _Attempt:
         self._task = task = asyncio.current_task()
         assert task is not None  # awaited, so inside a task
         self._cancelling = task.cancelling()
-        self._ib.errorEvent += self._on_error
-        self._conn.disconnected += self._on_socket_closed
         try:
             await connecting
         except asyncio.CancelledError:
@@ -296,8 +305,6 @@ class _Attempt:
                 raise self._error
         finally:
             self._task = None
-            self._ib.errorEvent -= self._on_error
-            self._conn.disconnected -= self._on_socket_closed
 
     def _withdraw_cancel(self, task: asyncio.Task[Any]) -> None:
         """Our cancel reached the coroutine and was swallowed on its way (3.11's wait_for
@@ -311,11 +318,10 @@ class _Attempt:
             self._error = error
             self._task.cancel()  # connectAsync closes its socket as it unwinds
 
-    def _on_error(self, req_id: int, code: int, text: str, contract: object) -> None:
-        if code == ErrorCode.CLIENT_ID_IN_USE:
-            self._fail(ClientIdInUse(self._client_id))
+    def client_id_in_use(self) -> None:
+        self._fail(ClientIdInUse(self._client_id))
 
-    def _on_socket_closed(self, msg: str) -> None:
+    def socket_closed(self, msg: str) -> None:
         self._fail(HandshakeFailed(f"gateway closed the connection before API ready {msg}"))
 
 

@@ -23,6 +23,10 @@ class ConnectionState(Enum):
     CIRCUIT_OPEN = "circuit_open"  # the breaker refuses attempts until its timeout elapses
     STOPPED = "stopped"  # the user disconnected or stopped supervision
 
+    # Members are singletons compared by identity: hashed by identity too, in C (Enum's own
+    # __hash__ is a Python call, paid at every `in LIVE_STATES`).
+    __hash__ = object.__hash__
+
 
 S = ConnectionState
 TRANSITIONS: dict[ConnectionState, frozenset[ConnectionState]] = {
@@ -72,7 +76,7 @@ class StateHolder:
         self._expected = expected  # True: a move into `new` is expected now (maintenance): INFO
         self.live = asyncio.Event()
         self._log = log
-        self._who = who
+        self._who = _Label(who)
         self._on_change = on_change
 
     def move(self, new: ConnectionState, reason: str) -> None:
@@ -86,5 +90,17 @@ class StateHolder:
         else:
             self.live.clear()
         level = "INFO" if new in _ROUTINE or self._expected(new) else "WARNING"
-        self._log.log(level, "{} {} -> {}: {}", self._who(), old.name, new.name, reason)
+        self._log.log(level, "{} {.name} -> {.name}: {}", self._who, old, new, reason)
         self._on_change(old, new, reason)
+
+
+class _Label:
+    """Formats as ``who()``: built only when a log handler takes the line."""
+
+    __slots__ = ("_who",)
+
+    def __init__(self, who: Callable[[], str]) -> None:
+        self._who = who
+
+    def __format__(self, spec: str) -> str:
+        return format(self._who(), spec)

@@ -88,6 +88,8 @@ class FillDelivery:
     def go_live(self) -> None:
         """The session is live: hand out what waited for it, in order."""
         self.live = True
+        if not (self._waiting or self._live_waiting or self._commissions):
+            return
         waiting, self._waiting = self._waiting, []
         live, self._live_waiting = self._live_waiting, []
         commissions, self._commissions = self._commissions, []

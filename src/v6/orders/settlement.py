@@ -123,11 +123,15 @@ class Settlement:
         tracker = self._tracker
         started = tracker.clock()
         placed, holders = self._placed()
+        fills = tracker.port.fills()
+        if not (placed or fills or self._open or self._completed or self._held_off):
+            self._nothing_to_settle(started)  # the usual connect: no order held or reported
+            return
         report = GatewayReport(
             session=tracker.session,
             open_orders=self._open,
             completed_orders=self._completed,
-            executions=[reported_execution(f.execution) for f in tracker.port.fills()],
+            executions=[reported_execution(f.execution) for f in fills],
         )
         result = reconcile(placed, report, tracker.journal)
         self._take_off()
@@ -153,6 +157,14 @@ class Settlement:
                 "Reconciled: {} fill(s) recovered, {} order(s) never received, {} ended away",
                 len(result.fills), len(result.absent), len(result.vanished),
             )  # fmt: skip
+
+    def _nothing_to_settle(self, started: float) -> None:
+        """What :meth:`reconcile` does when nothing is held or reported, without its passes."""
+        tracker = self._tracker
+        tracker.clear_orphans()
+        if tracker.delivery.live:  # a resync: hand out what a live fill left waiting
+            tracker.delivery.go_live()
+        self.last_seconds = tracker.clock() - started
 
     def _decide(
         self, recovered: Sequence[RecoveredFill], holders: dict[str, Trade]
