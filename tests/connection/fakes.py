@@ -33,7 +33,6 @@ class FakeLink:
         self.probes = 0
         self.answering = True
         self.connected = False
-        self.decoded = 0
         #: (code, text) system messages "TWS" sends during every successful handshake.
         self.handshake_messages: list[tuple[int, str]] = []
 
@@ -41,17 +40,12 @@ class FakeLink:
     def is_connected(self) -> bool:
         return self.connected
 
-    @property
-    def messages_decoded(self) -> int:
-        return self.decoded if self.connected else 0
-
     async def connect(self, client_id: int, settings: ConnectionSettings) -> None:
         self.connects.append(client_id)
         await asyncio.sleep(0)
         outcome = self.outcomes.pop(0) if self.outcomes else None
         if outcome is not None:
             raise outcome
-        self.decoded = 0
         self.awaiting_reply_since = None
         self.endpoint = Endpoint("127.0.0.1", 4002, client_id)
         self.on_handshake()
@@ -73,8 +67,7 @@ class FakeLink:
 
     # ---------------------------------------------------------------- the gateway's side
 
-    def receive(self, messages: int = 1) -> None:
-        self.decoded += messages
+    def receive(self) -> None:
         self.awaiting_reply_since = None  # any message ends the wait for a reply
         self.on_data()
 

@@ -159,6 +159,31 @@ async def test_a_326_whose_cancel_is_swallowed_still_fails_and_leaves_no_cancel(
     attempt = link._attempt = _Attempt(7)
     asyncio.get_running_loop().call_soon(ib.errorEvent.emit, -1, 326, "in use", None)
     with pytest.raises(ClientIdInUse):
-        await attempt.run(connect_async())
+        await attempt.run(connect_async(), 10.0)
     assert task.cancelling() == 0
     await asyncio.sleep(0)  # and no cancel is still on its way
+
+
+async def test_an_attempt_past_its_timeout_fails_with_timeout_error_and_no_cancel_left() -> None:
+    """The attempt bounds connectAsync as a whole (ib_async bounds each step): at the timeout
+    the awaited connect is cancelled, TimeoutError is raised (ConnectTimeout, mapped), and the
+    caller's task is not left cancelling."""
+    ib = IB()
+    unwound = False
+
+    async def connect_async() -> None:
+        nonlocal unwound
+        try:
+            await asyncio.get_running_loop().create_future()  # never answered
+        finally:
+            unwound = True
+
+    task = asyncio.current_task()
+    assert task is not None
+    attempt = IbAsyncLink(ib)._attempt = _Attempt(7)
+    with pytest.raises(TimeoutError):
+        await attempt.run(connect_async(), 0.01)
+    assert unwound
+    assert task.cancelling() == 0
+    await asyncio.sleep(0.02)  # and the timer is gone with the attempt: nothing fires later
+    assert task.cancelling() == 0

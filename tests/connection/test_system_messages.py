@@ -21,12 +21,12 @@ from v6.protocol.codes import SYSTEM_MESSAGES
         (2110, CutOff(2110, SYSTEM_MESSAGES[2110])),
         (1101, Restored(1101, SYSTEM_MESSAGES[1101], data_lost=True)),
         (1102, Restored(1102, SYSTEM_MESSAGES[1102], data_lost=False)),
-        (2103, FarmStatus("market_data:usfarm", ok=False)),
-        (2104, FarmStatus("market_data:usfarm", ok=True)),
-        (2105, FarmStatus("historical_data:ushmds", ok=False)),
-        (2106, FarmStatus("historical_data:ushmds", ok=True)),
-        (2157, FarmStatus("sec_def:secdefnj", ok=False)),
-        (2158, FarmStatus("sec_def:secdefnj", ok=True)),
+        (2103, FarmStatus("market_data", "usfarm", ok=False)),
+        (2104, FarmStatus("market_data", "usfarm", ok=True)),
+        (2105, FarmStatus("historical_data", "ushmds", ok=False)),
+        (2106, FarmStatus("historical_data", "ushmds", ok=True)),
+        (2157, FarmStatus("sec_def", "secdefnj", ok=False)),
+        (2158, FarmStatus("sec_def", "secdefnj", ok=True)),
     ],
 )
 def test_tws_own_texts(code: int, effect: object) -> None:
@@ -51,16 +51,18 @@ def test_other_codes_are_ignored(code: int) -> None:
 )
 def test_malformed_farm_texts_never_raise_and_stay_short(text: str, key: str) -> None:
     effect = interpret(2103, text)
-    assert effect == FarmStatus(key, ok=False)
+    assert isinstance(effect, FarmStatus)
+    assert (effect.key, effect.ok) == (key, False)
 
 
 def test_farms_are_bounded_and_keep_the_latest_news() -> None:
     farms = Farms(cap=3)
     for name in ("a", "b", "c"):
-        farms.update(FarmStatus(name, ok=True))
-    farms.update(FarmStatus("a", ok=False))  # refreshed: now the newest
-    farms.update(FarmStatus("d", ok=True))  # evicts the oldest, "b"
-    assert dict(farms) == {"c": "ok", "a": "broken", "d": "ok"}
+        farms.update(FarmStatus("market_data", name, ok=True))
+    farms.update(FarmStatus("market_data", "a", ok=False))  # refreshed: now the newest
+    farms.update(FarmStatus("market_data", "d", ok=True))  # evicts the oldest, "b"
+    assert dict(farms) == {
+        "market_data:c": "ok", "market_data:a": "broken", "market_data:d": "ok"}  # fmt: skip
     for n in range(1000):
-        farms.update(FarmStatus(f"flood{n}", ok=True))
+        farms.update(FarmStatus("market_data", f"flood{n}", ok=True))
     assert len(farms) == 3

@@ -11,7 +11,7 @@ from ib_async import Stock
 
 from v6.data.feeds import Feed, FeedAction, FeedState, judge
 from v6.data.gaps import gap_duration, merge_bars
-from v6.data.responses import Episodes, Response, read_farm_notice, response_to
+from v6.data.responses import Episodes, Response, response_to
 from v6.data.specs import MarketData
 
 RETRY = 900.0
@@ -114,13 +114,6 @@ def test_each_ib_message_gets_its_response() -> None:
     assert response_to(101) is Response.REFUSED
     assert response_to(200) is Response.REFUSED
     assert response_to(10167) is Response.NONE  # delayed data: a warning
-    broken = read_farm_notice(2103, "Market data farm connection is broken:usfarm")
-    assert broken is not None
-    assert (broken.family, broken.name, broken.ok) == ("market_data", "usfarm", False)
-    ok = read_farm_notice(2106, "HMDS data farm connection is OK:ushmds")
-    assert ok is not None
-    assert (ok.family, ok.ok) == ("historical_data", True)
-    assert read_farm_notice(2158, "Sec-def data farm connection is OK:secdefnj") is None
 
 
 def test_a_burst_is_one_episode() -> None:

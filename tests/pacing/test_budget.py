@@ -32,6 +32,17 @@ def test_a_sliding_log_says_when_the_oldest_unit_leaves() -> None:
     assert log.used(12.0) == 0
 
 
+def test_take_adds_a_unit_exactly_when_earliest_says_now() -> None:
+    taker, asker = SlidingLog(3, 10.0), SlidingLog(3, 10.0)
+    for t in (0.0, 1.0, 2.0, 3.0, 9.9, 10.0, 10.5, 11.0, 11.5, 25.0):
+        for limit in (2, 3):
+            fits = asker.earliest(t, 1, limit) == t
+            if fits:
+                asker.add(t)
+            assert taker.take(t, limit) is fits
+            assert taker.used(t) == asker.used(t)
+
+
 def test_a_weight_above_the_limit_waits_for_an_empty_window() -> None:
     log = SlidingLog(2, 10.0)
     log.add(0.0)

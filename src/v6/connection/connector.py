@@ -79,27 +79,24 @@ class Connector:
         # A plan's first attempt goes out as before (after a loss too: a dropped socket says
         # little about the gateway); attempts after a failure wait for a readiness answer.
         self._check_ready = False
-        while not await self._obey(self._planner.next(), settings):
-            pass
-
-    async def _obey(self, decision: Decision, settings: ConnectionSettings) -> bool:
-        """Carry out one decision; True once connected."""
-        match decision:
-            case TryNow(client_id, reason):
-                if self._check_ready and not await self._gateway_ready(settings):
-                    return False
-                self._set_state(ConnectionState.CONNECTING, reason)
-                return await self._try(client_id, settings)
-            case Sleep(seconds, reason, state):
-                self._set_state(state, reason)
-                if await self._restarts.wait(seconds):
-                    self._planner.gateway_ready()
-                return False
-            case GiveUp(error, reason, state):
-                self._set_state(state, reason)
-                raise error
-            case _:
-                assert_never(decision)
+        connected = False
+        while not connected:  # each decision carried out here (one frame less per resume)
+            decision: Decision = self._planner.next()
+            match decision:
+                case TryNow(client_id, reason):
+                    if self._check_ready and not await self._gateway_ready(settings):
+                        continue
+                    self._set_state(ConnectionState.CONNECTING, reason)
+                    connected = await self._try(client_id, settings)
+                case Sleep(seconds, reason, state):
+                    self._set_state(state, reason)
+                    if await self._restarts.wait(seconds):
+                        self._planner.gateway_ready()
+                case GiveUp(error, reason, state):
+                    self._set_state(state, reason)
+                    raise error
+                case _:
+                    assert_never(decision)
 
     async def _gateway_ready(self, settings: ConnectionSettings) -> bool:
         """True if the attempt may start; else the probe's answer stands in for its failure."""

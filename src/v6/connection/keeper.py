@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -249,12 +249,14 @@ class Connection:
 
     # ------------------------------------------------------------------ connecting
 
-    async def _connect(self, *, max_retries: int | None, after_loss: bool = False) -> None:
-        """Run one plan until connected (or it gives up); concurrent callers share it.
-
-        The plan runs as its own task so that stop() can end it without cancelling the caller,
-        who gets :class:`ConnectAborted` instead."""
-        await self._plans.run(lambda: self._run_plan(max_retries, after_loss), needed=self._needed)
+    def _connect(self, *, max_retries: int | None, after_loss: bool = False) -> Awaitable[None]:
+        """Run one plan until connected (or it gives up); concurrent callers share it. The plan
+        runs in the caller's task: stop() cancels it there, and the caller gets
+        :class:`ConnectAborted` instead. (Not a coroutine of its own: one frame less to pass
+        each time the connect resumes.)"""
+        return self._plans.run(
+            lambda: self._run_plan(max_retries, after_loss), needed=self._needed
+        )
 
     def _needed(self) -> bool:
         """Whether a plan must run (asked under the plans' lock)."""
@@ -313,12 +315,8 @@ class Connection:
         self.participants.handshake(SessionStart(self._sessions, self._link.endpoint))
 
     def _on_data(self) -> None:
-        """Proof of life is a decoded message, not a byte: after a garbage length prefix
-        ib_async buffers every later byte unparsed, and a stream of those proves nothing."""
-        session = self._session
-        decoded = self._link.messages_decoded
-        if session is not None and decoded != session.messages_decoded:
-            session.messages_decoded = decoded
+        """A decoded message (see :class:`Link`): proof of life, while a session is on."""
+        if self._connector.session is not None:
             self._heartbeat.alive()
 
     def _on_link_lost(self, reason: str) -> None:
@@ -330,6 +328,10 @@ class Connection:
         if session is None:
             return
         effect = interpret(code, text)
+        if isinstance(effect, FarmStatus):  # the usual one: several in every handshake
+            session.farms.update(effect)
+            self.participants.farm(effect)
+            return
         if isinstance(effect, CutOff) and self._states.current is ConnectionState.CONNECTED:
             session.degraded_since = self._clock()
             self._states.move(ConnectionState.DEGRADED, f"TWS {code}: {text}")
@@ -342,8 +344,6 @@ class Connection:
             if effect.data_lost and self._states.current in LIVE_STATES:
                 self.hooks.resubscribe.fire()
                 self.participants.data_lost()
-        elif isinstance(effect, FarmStatus):
-            session.farms.update(effect)
         self.participants.system_message(code, text)
 
     def _lost(self, reason: str, *, by_user: bool = False) -> None:

@@ -15,7 +15,9 @@ order they joined, at these moments of each connect plan and session:
    state whole (reconciliation). An exception fails the attempt;
 4. :meth:`~Participant.live`: the state is CONNECTED, just before the application's hooks run;
 5. :meth:`~Participant.data_lost`: TWS said 1101 (reconnected to IB, data lost) on a live
-   session; :meth:`~Participant.system_message`: every TWS system message (request id -1);
+   session; :meth:`~Participant.farm`: a data farm notice (2103-2106, 2157, 2158, read once
+   into a :class:`~v6.connection.system_messages.FarmStatus`; every handshake brings several);
+   :meth:`~Participant.system_message`: every other TWS system message (request id -1);
 6. :meth:`~Participant.lost`: a live session ended (socket closed, stall, teardown);
 7. :meth:`~Participant.stopped`: the user stopped the manager (awaited: end tasks, close files).
 
@@ -31,7 +33,7 @@ reaches the reconnect loop, as a user's hook. What a participant may read of the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
     from v6.connection.settings import ConnectionSettings
     from v6.connection.state import ConnectionState
+    from v6.connection.system_messages import FarmStatus
 
 
 class Endpoint(NamedTuple):
@@ -97,6 +100,8 @@ class Participant(Protocol):
 
     def data_lost(self) -> None: ...
 
+    def farm(self, status: FarmStatus) -> None: ...
+
     def system_message(self, code: int, text: str) -> None: ...
 
     def lost(self, reason: str) -> None: ...
@@ -127,6 +132,9 @@ class QuietParticipant:
     def data_lost(self) -> None:
         return None
 
+    def farm(self, status: FarmStatus) -> None:
+        return None
+
     def system_message(self, code: int, text: str) -> None:
         return None
 
@@ -144,45 +152,50 @@ class QuietParticipant:
 
 
 class Participants:
-    """The joined participants, called in the order they joined."""
+    """The joined participants, called in the order they joined; at each moment only the ones
+    that act on it (a :class:`QuietParticipant`'s inherited no-ops are never called: every
+    connect passes these moments, and every handshake brings several system messages)."""
 
     def __init__(self, log: Logger) -> None:
         self._log = log
         self._members: list[Participant] = []
+        self._acting: dict[str, list[Callable[..., Any]]] = {name: [] for name in _MOMENTS}
 
     def __iter__(self) -> Iterator[Participant]:
         return iter(self._members)
 
     def join(self, participant: Participant) -> None:
         self._members.append(participant)
+        for name, acting in self._acting.items():
+            if getattr(type(participant), name, None) is not getattr(QuietParticipant, name):
+                acting.append(getattr(participant, name))
 
     def before_connect(self) -> None:
-        for p in self._members:
-            p.before_connect()
+        for act in self._acting["before_connect"]:
+            act()
 
     def handshake(self, session: SessionStart) -> None:
-        for p in self._members:
-            p.handshake(session)
+        for act in self._acting["handshake"]:
+            act(session)
 
     def before_live(self, reconnect: bool) -> None:
-        for p in self._members:
-            p.before_live(reconnect)
+        for act in self._acting["before_live"]:
+            act(reconnect)
 
     def live(self, reconnect: bool) -> None:
-        for p in self._members:
-            self._notify(p.live, reconnect)
+        self._notify("live", reconnect)
 
     def data_lost(self) -> None:
-        for p in self._members:
-            self._notify(p.data_lost)
+        self._notify("data_lost")
+
+    def farm(self, status: FarmStatus) -> None:
+        self._notify("farm", status)
 
     def system_message(self, code: int, text: str) -> None:
-        for p in self._members:
-            self._notify(p.system_message, code, text)
+        self._notify("system_message", code, text)
 
     def lost(self, reason: str) -> None:
-        for p in self._members:
-            self._notify(p.lost, reason)
+        self._notify("lost", reason)
 
     async def stopped(self) -> None:
         for p in self._members:
@@ -204,8 +217,15 @@ class Participants:
             fields.update(theirs)
         return {"healthy": healthy, **fields}
 
-    def _notify(self, moment: Any, *args: Any) -> None:
-        try:
-            moment(*args)
-        except Exception:
-            self._log.exception("{!r} raised; ignored", moment)
+    def _notify(self, moment: str, *args: Any) -> None:
+        """A notification: a participant's failure is logged, never raised."""
+        for act in self._acting[moment]:
+            try:
+                act(*args)
+            except Exception:
+                self._log.exception("{!r} raised; ignored", act)
+
+
+#: The moments :class:`Participants` calls only on the participants that act on them.
+_MOMENTS = ("before_connect", "handshake", "before_live", "live", "data_lost", "farm",
+            "system_message", "lost")  # fmt: skip

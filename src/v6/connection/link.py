@@ -2,11 +2,11 @@
 its internals (each participant package has its own adapter for what it needs).
 
 :class:`Link` is what the connection needs of a connection to TWS: connect with a client id,
-close, know whether it is up and where (its endpoint), count decoded messages (proof of life) and
-requests sent, say since when a request has gone without any message back, probe, and five
-callbacks (``on_lost``, ``on_data``, ``on_system_message``, ``on_request``, ``on_handshake``) and
-one question (``failures_expected``). :class:`IbAsyncLink` implements it on an ``ib_async.IB``;
-tests may pass their own link to the manager to run supervision without sockets.
+close, know whether it is up and where (its endpoint), count requests sent, say since when a
+request has gone without any message back, probe, and five callbacks (``on_lost``,
+``on_data``, ``on_system_message``, ``on_request``, ``on_handshake``) and one question
+(``failures_expected``). :class:`IbAsyncLink` implements it on an ``ib_async.IB``; tests may
+pass their own link to the manager to run supervision without sockets.
 
 Errors are mapped here, once, into :mod:`v6.errors` (as httpcore maps at its transport
 boundary); an error this module cannot name (a host name that does not resolve, a programming
@@ -49,7 +49,7 @@ class Link(Protocol):
     """One API connection to TWS / IB Gateway, as the manager sees it.
 
     ``on_lost(reason)``: the socket closed and this link did not close it. ``on_data()``: a read
-    from the network was handled (compare :attr:`messages_decoded` to see if it held a message).
+    from the network held at least one decoded message (proof of life; bytes alone are not).
     ``on_system_message(code, text)``: TWS sent a message with request id -1. ``on_request()``:
     a request went out while none was waiting (:attr:`awaiting_reply_since` was None).
     ``on_handshake()``: an API session started (before its start-up sync is decoded).
@@ -81,11 +81,6 @@ class Link(Protocol):
 
     @property
     def is_connected(self) -> bool: ...
-
-    @property
-    def messages_decoded(self) -> int:
-        """Messages decoded in this connection (0 when not connected)."""
-        ...
 
     async def connect(self, client_id: int, settings: ConnectionSettings) -> None:
         """Connect, handshake and sync within ``settings.connect_timeout``, or raise (closed)."""
@@ -168,30 +163,25 @@ class IbAsyncLink:
 
         client.send = counted_send
 
-    @property
-    def messages_decoded(self) -> int:
-        client: Any = self.ib.client
-        # the counter connectionStats() reports, read without building the stats tuple (this
-        # runs on every read from the socket)
-        return int(client._numMsgRecv) if client.isReady() else 0
-
     async def connect(self, client_id: int, settings: ConnectionSettings) -> None:
-        await self._finish_closing(settings.connect_timeout)
+        conn: Any = self.ib.client.conn
+        if conn.isConnected():
+            await self._finish_closing(settings.connect_timeout)
         self._awaiting_since, self._received = None, 0
         attempt = self._attempt = _Attempt(client_id)
         try:
-            async with asyncio.timeout(settings.connect_timeout):
-                await attempt.run(
-                    self.ib.connectAsync(
-                        settings.host,
-                        settings.port,
-                        clientId=client_id,
-                        timeout=settings.connect_timeout,
-                        readonly=settings.readonly,
-                        account=settings.account,
-                        raiseSyncErrors=True,
-                    )
-                )
+            await attempt.run(
+                self.ib.connectAsync(
+                    settings.host,
+                    settings.port,
+                    clientId=client_id,
+                    timeout=settings.connect_timeout,
+                    readonly=settings.readonly,
+                    account=settings.account,
+                    raiseSyncErrors=True,
+                ),
+                settings.connect_timeout,
+            )
         except BaseException as exc:
             self.close()
             mapped = map_connect_error(exc, settings)
@@ -222,18 +212,21 @@ class IbAsyncLink:
     async def _finish_closing(self, timeout: float) -> None:
         """The previous socket may still be closing: let it finish before the next connect."""
         conn: Any = self.ib.client.conn
-        if conn.isConnected():
-            conn.disconnect()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await conn.disconnected
+        conn.disconnect()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await conn.disconnected
 
     def _on_update(self) -> None:
-        if self.ib.client.isReady():
-            received = self.messages_decoded
+        """Proof of life is a decoded message, not a byte: after a garbage length prefix
+        ib_async buffers every later byte unparsed, and a stream of those proves nothing."""
+        client: Any = self.ib.client
+        if client.isReady():
+            # the counter connectionStats() reports, read without building its stats tuple
+            received = client._numMsgRecv
             if received != self._received:  # a message, not only bytes: the wait is over
                 self._received, self._awaiting_since = received, None
-            self.on_data()
+                self.on_data()
 
     def _on_disconnected(self) -> None:
         if not self._closing:
@@ -270,13 +263,14 @@ class _ExpectedFailures(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 class _Attempt:
-    """One connectAsync, with the failures ib_async would only notice at its timeout: TWS error
-    326 (client id in use) and the gateway closing the socket during the handshake (the link
-    tells it of both).
+    """One connectAsync within a timeout (ib_async's bounds each of its steps, not the whole),
+    with the failures ib_async would only notice at its timeout: TWS error 326 (client id in
+    use) and the gateway closing the socket during the handshake (the link tells it of both).
 
-    It runs in the caller's task (a task of its own costs loop turns on every connect): such a
-    failure cancels that task, and :meth:`run` turns the cancellation into the failure, as
-    ``asyncio.timeout`` turns its own into ``TimeoutError``."""
+    It runs in the caller's task (a task of its own costs loop turns on every connect): a
+    failure or the timeout cancels that task, and :meth:`run` turns the cancellation into the
+    failure (``TimeoutError`` for the timeout), as ``asyncio.timeout`` does with one timer less
+    to build on every connect."""
 
     def __init__(self, client_id: int) -> None:
         self._client_id = client_id
@@ -284,10 +278,11 @@ class _Attempt:
         self._cancelling = 0
         self._error: Exception | None = None
 
-    async def run(self, connecting: Coroutine[Any, Any, Any]) -> None:
+    async def run(self, connecting: Coroutine[Any, Any, Any], timeout: float) -> None:
         self._task = task = asyncio.current_task()
         assert task is not None  # awaited, so inside a task
         self._cancelling = task.cancelling()
+        deadline = task.get_loop().call_later(timeout, self._timed_out)
         try:
             await connecting
         except asyncio.CancelledError:
@@ -304,6 +299,7 @@ class _Attempt:
                 self._withdraw_cancel(task)
                 raise self._error
         finally:
+            deadline.cancel()
             self._task = None
 
     def _withdraw_cancel(self, task: asyncio.Task[Any]) -> None:
@@ -317,6 +313,9 @@ class _Attempt:
         if self._task is not None and self._error is None:
             self._error = error
             self._task.cancel()  # connectAsync closes its socket as it unwinds
+
+    def _timed_out(self) -> None:
+        self._fail(TimeoutError())
 
     def client_id_in_use(self) -> None:
         self._fail(ClientIdInUse(self._client_id))

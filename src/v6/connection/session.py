@@ -13,8 +13,6 @@ from v6.connection.system_messages import Farms
 
 @dataclass
 class Session:
-    #: ib_async's count of decoded messages at the last proof of life (see IBConnectionManager).
-    messages_decoded: int = 0
     #: clock() of the first cut-off notice (1100 / 2110) still unresolved, else None.
     degraded_since: float | None = None
     farms: Farms = field(default_factory=Farms)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from v6.protocol.codes import CUT_OFF, FARM_CODES, RESTORED, ErrorCode
 
@@ -39,10 +39,18 @@ class Restored:
     data_lost: bool
 
 
-@dataclass(frozen=True)
-class FarmStatus:
-    key: str  # "<kind>:<farm>", e.g. "market_data:usfarm"
+class FarmStatus(NamedTuple):
+    """A farm notice, read once for the connection and every participant (every handshake
+    brings several: a tuple is the cheapest value to build)."""
+
+    kind: str  # a FARM_CODES kind: "market_data", "historical_data", "sec_def"
+    farm: str  # the farm's name, e.g. "usfarm"
     ok: bool
+
+    @property
+    def key(self) -> str:
+        """``"<kind>:<farm>"``, e.g. ``"market_data:usfarm"``."""
+        return f"{self.kind}:{self.farm}"
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,7 @@ def interpret(code: int, text: str) -> Effect:
     if code in FARM_CODES:
         kind, ok = FARM_CODES[code]
         farm = text.rpartition(":")[2].strip()[:MAX_FARM_NAME] or "?"
-        return FarmStatus(f"{kind}:{farm}", ok)
+        return FarmStatus(kind, farm, ok)
     return IGNORE
 
 
@@ -75,10 +83,11 @@ class Farms(Mapping[str, str]):
         self._status: dict[str, str] = {}
 
     def update(self, status: FarmStatus) -> None:
-        self._status.pop(status.key, None)  # re-inserted last: the most recent news is kept
+        key = status.key
+        self._status.pop(key, None)  # re-inserted last: the most recent news is kept
         if len(self._status) >= self._cap:
             del self._status[next(iter(self._status))]
-        self._status[status.key] = "ok" if status.ok else "broken"
+        self._status[key] = "ok" if status.ok else "broken"
 
     def __getitem__(self, key: str) -> str:
         return self._status[key]

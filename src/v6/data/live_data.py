@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ib_async import IB, BarDataList, Contract, PnL, PnLSingle, RealTimeBarList, Ticker
 
 from v6.connection.lifecycle import ConnectionView, QuietParticipant
+from v6.connection.system_messages import FarmStatus
 from v6.data.feeds import (
     DEFAULT_COMPETING_RETRY,
     DEFAULT_MAX_RESUBSCRIBES,
@@ -29,7 +30,7 @@ from v6.data.feeds import (
     FeedState,
 )
 from v6.data.registry import FeedRegistry
-from v6.data.responses import read_farm_notice
+from v6.data.responses import STREAM_FAMILIES
 from v6.data.specs import (
     HistoricalBars,
     MarketData,
@@ -190,10 +191,9 @@ class LiveData(QuietParticipant):
         for feed in list(feeds):
             self.registry.resubscribe(feed)
 
-    def system_message(self, code: int, text: str) -> None:
-        notice = read_farm_notice(code, text)
-        if notice is not None:
-            self.watch.farm(notice)
+    def farm(self, status: FarmStatus) -> None:
+        if status.kind in STREAM_FAMILIES:  # a sec-def farm serves look-ups, no stream
+            self.watch.farm(status)
 
     def lost(self, reason: str) -> None:
         self.registry.session_lost()

@@ -21,11 +21,10 @@ IB says                  the registry
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from v6.protocol.codes import FARM_CODES, ErrorCode
+from v6.protocol.codes import ErrorCode
 
 #: The farm families streams depend on (a sec-def farm serves look-ups, no stream).
 STREAM_FAMILIES: Final = frozenset({"market_data", "historical_data"})
@@ -51,22 +50,6 @@ def response_to(code: int) -> Response:
     if code == ErrorCode.MAX_TICKERS or code in REFUSALS:
         return Response.REFUSED
     return Response.NONE
-
-
-@dataclass(frozen=True)
-class FarmNotice:
-    family: str
-    name: str
-    ok: bool
-
-
-def read_farm_notice(code: int, text: str) -> FarmNotice | None:
-    """A farm notice for a family of streams (sec-def farms concern none), or None."""
-    entry = FARM_CODES.get(code)
-    if entry is None or entry[0] not in STREAM_FAMILIES:
-        return None
-    name = text.rsplit(":", 1)[-1].strip() if ":" in text else ""
-    return FarmNotice(entry[0], name, entry[1])
 
 
 class Episodes:

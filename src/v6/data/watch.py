@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from v6.connection.lanes import Lane, in_lane
 from v6.connection.state import ConnectionState
+from v6.connection.system_messages import FarmStatus
 from v6.data.feeds import Feed, FeedAction, FeedState, judge
 from v6.data.hours import LiquidHours, parse_liquid_hours
 from v6.data.registry import FeedRegistry
-from v6.data.responses import FarmNotice
 from v6.data.specs import FARM_FAMILY, contract_of, feed_name
 
 if TYPE_CHECKING:
@@ -83,25 +83,26 @@ class FeedWatch:
 
     # ----------------------------------------------------------------------- farms
 
-    def farm(self, notice: FarmNotice) -> None:
+    def farm(self, notice: FarmStatus) -> None:
+        """A farm of a stream family (market data, historical data) broke or is OK again."""
         now = self._clock()
-        down = self._down[notice.family]
+        down = self._down[notice.kind]
         if not notice.ok:
-            if notice.name not in down:
-                down[notice.name] = now
+            if notice.farm not in down:
+                down[notice.farm] = now
                 self._registry.farm_flaps += 1
-                self._log.info("Data farm {} broken: its {} feeds wait for it", notice.name,
-                               notice.family)  # fmt: skip
+                self._log.info("Data farm {} broken: its {} feeds wait for it", notice.farm,
+                               notice.kind)  # fmt: skip
             return
-        broke = down.pop(notice.name, None)
+        broke = down.pop(notice.farm, None)
         if broke is None:
             return
         silent = [
             feed for feed in self._registry.feeds
-            if FARM_FAMILY.get(feed.spec.kind) == notice.family and feed.last_update < broke
+            if FARM_FAMILY.get(feed.spec.kind) == notice.kind and feed.last_update < broke
         ]  # fmt: skip
         self._log.info("Data farm {} OK again: re-requesting {} feed(s) silent since it broke",
-                       notice.name, len(silent))  # fmt: skip
+                       notice.farm, len(silent))  # fmt: skip
         for feed in silent:
             self._registry.resubscribe(feed)
         self.changed()

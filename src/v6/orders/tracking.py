@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from ib_async import IB, CommissionReport, Fill, Trade
 
 from v6.connection.keeper import CALLBACK_GRACE
-from v6.connection.lifecycle import ConnectionView, SessionStart
+from v6.connection.lifecycle import ConnectionView, QuietParticipant, SessionStart
 from v6.connection.listeners import ListenerRegistry, Listeners
 from v6.connection.state import ConnectionState
 from v6.orders.handlers import FillHandlers
@@ -58,7 +58,7 @@ FillHook = Callable[[Trade, Fill], Any]
 CommissionHook = Callable[[Trade, Fill, CommissionReport], Any]
 
 
-class OrderTracking:
+class OrderTracking(QuietParticipant):
     """The journal, the tracker, the order gate and the fill / commission listeners of one IB."""
 
     def __init__(

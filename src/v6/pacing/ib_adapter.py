@@ -5,7 +5,8 @@ internals.
   it): :class:`IbAsyncPacing` replaces it with one that reads the message the way the fake
   gateway does (:func:`v6.protocol.requests.parse_request`), prices it (:func:`cost_of`) and
   offers it to the :class:`~v6.pacing.scheduler.Scheduler`, which sends it now or later. ib_async's
-  own flat throttle (45 per second) is switched off: the scheduler replaces it.
+  own flat throttle (45 per second) is switched off: the scheduler replaces it, and writes the
+  framed message to ib_async's socket itself.
 * IB's answers that end a paced request reach the scheduler: ``historicalDataEnd`` (a historical
   request without keepUpToDate is complete), an error for a request id, the socket closing.
 * A pacing violation that still arrives for a paced request (162 / 420 "pacing violation",
@@ -18,6 +19,7 @@ internals.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final
@@ -83,6 +85,13 @@ _READ: Final = frozenset({
     M.REQ_REAL_TIME_BARS, *_LINE_HOLDERS, *_REQ_ID_FIELD,
 })  # fmt: skip
 _PLAIN: Final = tuple(Cost(lane) for lane in Lane)  # by lane
+#: The messages that may take the scheduler's short way (URGENT or SYNC, no rule reads their
+#: fields), by the text of their id as ib_async writes it: orders and the start-up sync are read
+#: no further than that.
+_SHORT_WAY: Final[dict[str, Lane]] = {
+    str(int(msg_id)): lane for msg_id, lane in _LANES.items()
+    if lane <= Lane.SYNC and msg_id not in _READ
+}  # fmt: skip
 
 
 def lane_of(msg_id: int) -> Lane:
@@ -145,7 +154,7 @@ class IbAsyncPacing:
     def install(self) -> None:
         client, wrapper = self._client, self._wrapper
         client.MaxRequests = 0  # the scheduler paces instead of ib_async's flat window
-        self._send_msg: Callable[[str | None], None] = client.sendMsg
+        self._flush: Callable[[None], None] = client.sendMsg  # its throttle's queue, if any
         client.sendMsg = self._offer
         self._original_error = wrapper.error
         wrapper.error = self._error
@@ -163,9 +172,17 @@ class IbAsyncPacing:
 
     def _offer(self, msg: str | None) -> None:
         if not msg:
-            self._send_msg(msg)
+            self._flush(None)
             return
         head = msg[: msg.find("\0")]
+        lane = _SHORT_WAY.get(head)
+        if (
+            lane is not None
+            and (lane is Lane.URGENT or marked_lane() is None)
+            and self._scheduler.go_plain(lane)
+        ):
+            self._send_msg(msg)  # an order, a cancel, the start-up sync: the short way
+            return
         try:
             msg_id = int(head)
         except ValueError:
@@ -175,11 +192,7 @@ class IbAsyncPacing:
             fields = tuple(msg.split("\0")[:-1])
             cost = cost_of(Message(msg_id, fields), self._client.serverVersion())
         else:
-            lane = lane_of(msg_id)
-            if lane <= Lane.SYNC and self._scheduler.go_plain(lane):
-                self._send_msg(msg)  # an order, a cancel, the start-up sync: the short way
-                return
-            cost = _PLAIN[lane]
+            cost = _PLAIN[lane_of(msg_id)]
         if self._scheduler.go(cost):
             self._send(cost, msg)
         else:
@@ -191,6 +204,15 @@ class IbAsyncPacing:
         if cost.ends is not None:
             self._forget(cost.ends)
         self._send_msg(msg)
+
+    def _send_msg(self, msg: str) -> None:
+        """What ib_async's ``sendMsg`` does with its throttle off (``MaxRequests`` 0): frame,
+        write, and its debug line; without its throttle's bookkeeping, which the scheduler
+        replaces (two throttles in series would cost every message twice)."""
+        client = self._client
+        client.conn.sendMsg(client._prefix(msg.encode()))
+        if client._logger.isEnabledFor(logging.DEBUG):
+            client._logger.debug(">>> %s", msg[:-1].replace("\0", ","))
 
     # ------------------------------------------------------------------- incoming
 
