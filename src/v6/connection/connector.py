@@ -144,8 +144,18 @@ class _Running:
 
     def __init__(self, task: asyncio.Task[Any]) -> None:
         self.task = task
-        self.over: asyncio.Future[None] = task.get_loop().create_future()
         self.aborted = False  # stop() cancelled it
+        self._over: asyncio.Future[None] | None = None  # made only if stop() waits for it
+
+    def over(self) -> asyncio.Future[None]:
+        """Done once the plan is over."""
+        if self._over is None:
+            self._over = self.task.get_loop().create_future()
+        return self._over
+
+    def end(self) -> None:
+        if self._over is not None:
+            self._over.set_result(None)
 
 
 class ConnectPlans:
@@ -188,7 +198,7 @@ class ConnectPlans:
                 raise
             finally:
                 self._plan = None
-                running.over.set_result(None)
+                running.end()
             if running.aborted and task.cancelling() > cancelling:
                 task.uncancel()  # the plan finished without seeing stop()'s cancel
                 raise ConnectAborted("stopped while connecting")
@@ -208,6 +218,6 @@ class ConnectPlans:
                     if not running.aborted:  # once: every cancel would need its uncancel
                         running.aborted = True
                         running.task.cancel()
-                    await asyncio.shield(running.over)
+                    await asyncio.shield(running.over())
         finally:
             self._stopping -= 1

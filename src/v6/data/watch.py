@@ -85,16 +85,16 @@ class FeedWatch:
 
     def farm(self, notice: FarmStatus) -> None:
         """A farm of a stream family (market data, historical data) broke or is OK again."""
-        now = self._clock()
-        down = self._down[notice.kind]
         if not notice.ok:
+            down = self._down[notice.kind]
             if notice.farm not in down:
-                down[notice.farm] = now
+                down[notice.farm] = self._clock()
                 self._registry.farm_flaps += 1
                 self._log.info("Data farm {} broken: its {} feeds wait for it", notice.farm,
                                notice.kind)  # fmt: skip
             return
-        broke = down.pop(notice.farm, None)
+        was_down = self._down.get(notice.kind)  # (every handshake's farms say OK: none was)
+        broke = None if was_down is None else was_down.pop(notice.farm, None)
         if broke is None:
             return
         silent = [

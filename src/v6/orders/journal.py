@@ -405,6 +405,9 @@ class Journal:
         """Sent and not known to be done, oldest first."""
         return sorted(self._orders.values(), key=lambda order: order.sent_at)
 
+    def has_orders(self) -> bool:
+        return bool(self._orders)
+
     def pending_orders(self) -> list[JournalOrder]:
         """Sent and never acknowledged (UNKNOWN), oldest first."""
         return [order for order in self.orders() if not order.acknowledged]

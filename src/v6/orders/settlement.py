@@ -122,11 +122,12 @@ class Settlement:
     def reconcile(self) -> None:
         tracker = self._tracker
         started = tracker.clock()
-        placed, holders = self._placed()
         fills = tracker.port.fills()
-        if not (placed or fills or self._open or self._completed or self._held_off):
+        if not (tracker.registry or tracker.journal.has_orders() or fills or self._open
+                or self._completed or self._held_off):  # fmt: skip
             self._nothing_to_settle(started)  # the usual connect: no order held or reported
             return
+        placed, holders = self._placed()
         report = GatewayReport(
             session=tracker.session,
             open_orders=self._open,

@@ -174,7 +174,8 @@ class FillTracker:
             self._log.warning("nextValidId {} went backwards: ids continue from {}",
                               port.next_valid_id(), self.allocator.next_id())  # fmt: skip
         port.raise_next_order_id(self.allocator.next_id())
-        port.restore((held.trade for held in self.registry), self.delivery.replaced.values())
+        if self.registry or self.delivery.replaced:
+            port.restore((held.trade for held in self.registry), self.delivery.replaced.values())
 
     def placed(self, trade: Trade) -> None:
         """The order gate sent a new order."""
