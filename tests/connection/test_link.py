@@ -13,7 +13,7 @@ import pytest
 from ib_async import IB
 
 from tests.helpers import T, fast_settings, wait_until
-from v6.connection.link import IbAsyncLink, _Attempt, map_connect_error
+from v6.connection.link import IbAsyncLink, map_connect_error
 from v6.connection.settings import ConnectionSettings
 from v6.errors import (
     ClientIdInUse,
@@ -134,6 +134,12 @@ def test_ib_async_lines_drop_to_info_only_while_failures_are_expected(
     ]
 
 
+def _settings(connect_timeout: float = 10.0) -> ConnectionSettings:
+    return ConnectionSettings.from_arguments(
+        "127.0.0.1", 4002, 7, 0, 1.0, connect_timeout=connect_timeout
+    )
+
+
 @pytest.mark.parametrize("swallowed_as", ["result", "other error"])
 async def test_a_326_whose_cancel_is_swallowed_still_fails_and_leaves_no_cancel(
     swallowed_as: str,
@@ -145,7 +151,7 @@ async def test_a_326_whose_cancel_is_swallowed_still_fails_and_leaves_no_cancel(
     ib = IB()
     answered = asyncio.get_running_loop().create_future()
 
-    async def connect_async() -> None:
+    async def connect_async(*args: object, **kwargs: object) -> None:
         try:
             await answered
         except asyncio.CancelledError:
@@ -153,36 +159,36 @@ async def test_a_326_whose_cancel_is_swallowed_still_fails_and_leaves_no_cancel(
                 raise ConnectionError("API connection failed") from None
             return  # as wait_for does when the awaited result came with the cancel
 
+    ib.connectAsync = connect_async  # type: ignore[method-assign,assignment]
     task = asyncio.current_task()
     assert task is not None
     link = IbAsyncLink(ib)
-    attempt = link._attempt = _Attempt(7)
     asyncio.get_running_loop().call_soon(ib.errorEvent.emit, -1, 326, "in use", None)
     with pytest.raises(ClientIdInUse):
-        await attempt.run(connect_async(), 10.0)
+        await link.connect(7, _settings())
     assert task.cancelling() == 0
     await asyncio.sleep(0)  # and no cancel is still on its way
 
 
-async def test_an_attempt_past_its_timeout_fails_with_timeout_error_and_no_cancel_left() -> None:
-    """The attempt bounds connectAsync as a whole (ib_async bounds each step): at the timeout
-    the awaited connect is cancelled, TimeoutError is raised (ConnectTimeout, mapped), and the
-    caller's task is not left cancelling."""
+async def test_an_attempt_past_its_timeout_fails_with_connect_timeout_and_no_cancel_left() -> None:
+    """The link bounds connectAsync as a whole (ib_async bounds each step): at the timeout the
+    awaited connect is cancelled, ConnectTimeout is raised, and the caller's task is not left
+    cancelling."""
     ib = IB()
     unwound = False
 
-    async def connect_async() -> None:
+    async def connect_async(*args: object, **kwargs: object) -> None:
         nonlocal unwound
         try:
             await asyncio.get_running_loop().create_future()  # never answered
         finally:
             unwound = True
 
+    ib.connectAsync = connect_async  # type: ignore[method-assign,assignment]
     task = asyncio.current_task()
     assert task is not None
-    attempt = IbAsyncLink(ib)._attempt = _Attempt(7)
-    with pytest.raises(TimeoutError):
-        await attempt.run(connect_async(), 0.01)
+    with pytest.raises(ConnectTimeout):
+        await IbAsyncLink(ib).connect(7, _settings(connect_timeout=0.01))
     assert unwound
     assert task.cancelling() == 0
     await asyncio.sleep(0.02)  # and the timer is gone with the attempt: nothing fires later

@@ -79,15 +79,26 @@ class Connector:
         # A plan's first attempt goes out as before (after a loss too: a dropped socket says
         # little about the gateway); attempts after a failure wait for a readiness answer.
         self._check_ready = False
-        connected = False
-        while not connected:  # each decision carried out here (one frame less per resume)
+        while True:  # each step carried out here, not in a coroutine of its own: the connect
+            # resumes several times per attempt, through every frame of its await chain
             decision: Decision = self._planner.next()
             match decision:
                 case TryNow(client_id, reason):
                     if self._check_ready and not await self._gateway_ready(settings):
                         continue
                     self._set_state(ConnectionState.CONNECTING, reason)
-                    connected = await self._try(client_id, settings)
+                    self._attempt_starts()
+                    try:
+                        await self._link.connect(client_id, settings)
+                    except asyncio.CancelledError:
+                        self._attempt_abandoned()
+                        raise
+                    except Exception as exc:
+                        self.session = None
+                        self._failed(exc)
+                        continue
+                    self._attempt_succeeded()
+                    return
                 case Sleep(seconds, reason, state):
                     self._set_state(state, reason)
                     if await self._restarts.wait(seconds):
@@ -107,24 +118,19 @@ class Connector:
         self._failed(result.as_error(f"{settings.host}:{settings.port}"))
         return False
 
-    async def _try(self, client_id: int, settings: ConnectionSettings) -> bool:
+    def _attempt_starts(self) -> None:
         self._restarts.attempted()
         self._check_ready = True
         self.session = Session()
-        try:
-            await self._link.connect(client_id, settings)
-        except asyncio.CancelledError:
-            self.session = None
-            self._planner.abandoned()
-            raise
-        except Exception as exc:
-            self.session = None
-            self._failed(exc)
-            return False
+
+    def _attempt_abandoned(self) -> None:
+        self.session = None
+        self._planner.abandoned()
+
+    def _attempt_succeeded(self) -> None:
         self._planner.succeeded()
         self._check_ready = False
         self._stats.count_attempt("ok")
-        return True
 
     def _failed(self, exc: Exception) -> None:
         verdict = self._classify(exc)

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ib_async import IB
@@ -168,27 +168,30 @@ class IbAsyncLink:
         if conn.isConnected():
             await self._finish_closing(settings.connect_timeout)
         self._awaiting_since, self._received = None, 0
-        attempt = self._attempt = _Attempt(client_id)
+        task = asyncio.current_task()
+        assert task is not None  # awaited, so inside a task
+        attempt = self._attempt = _Attempt(client_id, task)
+        deadline = task.get_loop().call_later(settings.connect_timeout, attempt.timed_out)
         try:
-            await attempt.run(
-                self.ib.connectAsync(
-                    settings.host,
-                    settings.port,
-                    clientId=client_id,
-                    timeout=settings.connect_timeout,
-                    readonly=settings.readonly,
-                    account=settings.account,
-                    raiseSyncErrors=True,
-                ),
-                settings.connect_timeout,
+            await self.ib.connectAsync(
+                settings.host,
+                settings.port,
+                clientId=client_id,
+                timeout=settings.connect_timeout,
+                readonly=settings.readonly,
+                account=settings.account,
+                raiseSyncErrors=True,
             )
+            attempt.check()
         except BaseException as exc:
+            error = attempt.error_for(exc)  # first: the attempt is over before close() runs
             self.close()
-            mapped = map_connect_error(exc, settings)
+            mapped = map_connect_error(error, settings)
             if mapped is exc:
                 raise
-            raise mapped from exc
+            raise mapped from (None if isinstance(exc, asyncio.CancelledError) else exc)
         finally:
+            deadline.cancel()
             self._attempt = None
 
     def close(self) -> None:
@@ -267,54 +270,45 @@ class _Attempt:
     with the failures ib_async would only notice at its timeout: TWS error 326 (client id in
     use) and the gateway closing the socket during the handshake (the link tells it of both).
 
-    It runs in the caller's task (a task of its own costs loop turns on every connect): a
-    failure or the timeout cancels that task, and :meth:`run` turns the cancellation into the
-    failure (``TimeoutError`` for the timeout), as ``asyncio.timeout`` does with one timer less
-    to build on every connect."""
+    The connect runs in the caller's task (a task of its own costs loop turns on every
+    connect): a failure or the timeout cancels that task, and :meth:`error_for` turns the
+    cancellation into the failure (``TimeoutError`` for the timeout), as ``asyncio.timeout``
+    does, with one timer less to build on every connect."""
 
-    def __init__(self, client_id: int) -> None:
+    def __init__(self, client_id: int, task: asyncio.Task[Any]) -> None:
         self._client_id = client_id
-        self._task: asyncio.Task[Any] | None = None  # set while run() awaits
-        self._cancelling = 0
-        self._error: Exception | None = None
-
-    async def run(self, connecting: Coroutine[Any, Any, Any], timeout: float) -> None:
-        self._task = task = asyncio.current_task()
-        assert task is not None  # awaited, so inside a task
+        self._task = task
         self._cancelling = task.cancelling()
-        deadline = task.get_loop().call_later(timeout, self._timed_out)
-        try:
-            await connecting
-        except asyncio.CancelledError:
-            if self._error is not None and task.uncancel() <= self._cancelling:
-                raise self._error from None
-            raise
-        except Exception as exc:
-            if self._error is None:
-                raise
-            self._withdraw_cancel(task)
-            raise self._error from exc
-        else:
-            if self._error is not None:  # failed, though connectAsync returned
-                self._withdraw_cancel(task)
-                raise self._error
-        finally:
-            deadline.cancel()
-            self._task = None
+        self._error: Exception | None = None
+        self._over = False
 
-    def _withdraw_cancel(self, task: asyncio.Task[Any]) -> None:
-        """Our cancel reached the coroutine and was swallowed on its way (3.11's wait_for
-        returns a result that arrived with it; ib_async may turn it into another error): take
-        it back, or the caller's task stays "cancelling" and a later stop() is misread."""
-        if task.cancelling() > self._cancelling:
-            task.uncancel()
+    def check(self) -> None:
+        """connectAsync returned: raise the failure that came with its result, if any."""
+        self._over = True
+        if self._error is not None:
+            raise self._error
+
+    def error_for(self, exc: BaseException) -> BaseException:
+        """What the attempt raises for ``exc``, which ended it: its own failure if it cancelled
+        the task for one (a cancel of the caller's stays one)."""
+        self._over = True
+        if self._error is None:
+            return exc
+        if isinstance(exc, asyncio.CancelledError):
+            return self._error if self._task.uncancel() <= self._cancelling else exc
+        # Our cancel reached the coroutine and was swallowed on its way (3.11's wait_for
+        # returns a result that arrived with it; ib_async may turn it into another error):
+        # take it back, or the caller's task stays "cancelling" and a later stop() is misread.
+        if self._task.cancelling() > self._cancelling:
+            self._task.uncancel()
+        return self._error
 
     def _fail(self, error: Exception) -> None:
-        if self._task is not None and self._error is None:
+        if not self._over and self._error is None:
             self._error = error
             self._task.cancel()  # connectAsync closes its socket as it unwinds
 
-    def _timed_out(self) -> None:
+    def timed_out(self) -> None:
         self._fail(TimeoutError())
 
     def client_id_in_use(self) -> None:
