@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from loguru import logger
 
+from v6.connection.backoff import ExponentialBackoff
 from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
 from v6.testing.scenario import wait_true
@@ -85,6 +88,18 @@ def fast_settings(**overrides: Any) -> dict[str, Any]:
     }
     options.update(overrides)
     return options
+
+
+@dataclass(frozen=True)
+class HeldBackReconnect(ExponentialBackoff):
+    """A backoff whose first reconnect after a loss waits ``first`` seconds: room for a test to
+    put another session (a stale one) on the client id before the manager comes back, instead of
+    racing it."""
+
+    first: float = 5 * T
+
+    def first_reconnect_delay(self, rng: random.Random) -> float:
+        return self.first
 
 
 def manager_tasks() -> list[asyncio.Task[Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from ib_async import IB, Stock
 
-from tests.helpers import T, assert_no_leaks, manager_tasks, wait_until
+from tests.helpers import HeldBackReconnect, T, assert_no_leaks, manager_tasks, wait_until
 from v6.connection import ConnectionState
 from v6.manager import IBConnectionManager
 from v6.testing import FakeGateway
@@ -190,7 +190,7 @@ async def test_raw_ib_async_does_exhaust_them(gateway: FakeGateway) -> None:
 async def test_supervised_326_rotates_client_ids(
     make_manager: Factory, gateway: FakeGateway
 ) -> None:
-    manager = make_manager(client_id=[11, 12])
+    manager = make_manager(client_id=[11, 12], backoff=HeldBackReconnect(T, 4 * T, 0.0))
     await manager.start()
     await manager.wait_connected(timeout=40 * T)
     await gateway.drop_all()

@@ -11,7 +11,7 @@ import pytest
 from ib_async import IB, MarketOrder, Stock
 
 from tests.faults.harness import RUNS, Harness, T
-from tests.helpers import fast_settings, wait_until
+from tests.helpers import HeldBackReconnect, fast_settings, wait_until
 from tests.orders.trading import AAPL_ID, App, held_state, reconnected
 from v6.connection import ConnectionState
 from v6.errors import NotConnected
@@ -292,9 +292,9 @@ async def test_process_restart_with_journal(
 @pytest.mark.fault("326 with working orders")
 async def test_326_with_working_orders(harness: Harness, run: int) -> None:
     h = harness
-    app = await start(h, client_id=[21, 22])
+    app = await start(h, client_id=[21, 22], backoff=HeldBackReconnect(T, 4 * T, 0.0))
     trade = await app.working()
-    await h.gateway.drop_all()
+    await h.gateway.drop_all()  # the manager is back after 5 T: the stale session is first
     await wait_until(lambda: 21 not in h.gateway.client_ids, timeout=20 * T)
     stale = IB()
     h.holders.append(stale)

@@ -12,7 +12,7 @@ only once the gateway answers the API hello (see that module for the rules).
 :class:`ConnectPlans` runs plans one at a time (issue 11's race rules), each in its caller's task (a
 task of its own costs loop turns on every connect): :meth:`ConnectPlans.stop` cancels it there
 and the caller gets :class:`~v6.errors.ConnectAborted` instead; each stop is counted, so a caller
-that waited for the lock, or woke up connected, across a stop is aborted too.
+that waited for another plan, or woke up connected, across a stop is aborted too.
 """
 
 from __future__ import annotations
@@ -168,8 +168,7 @@ class ConnectPlans:
     """Runs connect plans one at a time; :meth:`stop` ends the one under way (and supervision)."""
 
     def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self._plan: _Running | None = None  # the connect plan under way
+        self._plan: _Running | None = None  # the connect plan under way (at most one)
         self._stops = 0  # stop() calls so far: a connect waiting since before one is aborted
         self._stopping = 0  # stop() calls under way
 
@@ -183,33 +182,36 @@ class ConnectPlans:
         return self._plan is not None
 
     async def run(self, plan: Plan, *, needed: Callable[[], bool]) -> None:
-        """Run ``plan()`` in the caller's task unless ``needed()`` (asked under the lock) says
-        no; concurrent callers wait for it. A cancelled caller cancels the plan too."""
+        """Run ``plan()`` in the caller's task unless ``needed()`` (asked once no other plan
+        runs) says no; concurrent callers wait for the plan under way, then ask. A cancelled
+        caller cancels the plan too. (The plan under way is the lock: an ``asyncio.Lock``
+        would cost every connect four calls into asyncio for a wait that is rare.)"""
         stops = self._stops
-        async with self._lock:
-            if self._stops != stops:
-                raise ConnectAborted("stopped while waiting to connect")
-            if not needed():
-                return
-            task = asyncio.current_task()
-            assert task is not None  # awaited, so inside a task
-            cancelling = task.cancelling()
-            running = self._plan = _Running(task)
-            try:
-                await plan()
-            except asyncio.CancelledError:
-                # stop()'s cancel becomes ConnectAborted; the caller's own cancel stays one
-                if running.aborted and task.uncancel() <= cancelling:
-                    raise ConnectAborted("stopped while connecting") from None
-                raise
-            finally:
-                self._plan = None
-                running.end()
-            if running.aborted and task.cancelling() > cancelling:
-                task.uncancel()  # the plan finished without seeing stop()'s cancel
-                raise ConnectAborted("stopped while connecting")
-            if self._stops != stops:  # connected, then stop() closed it before we woke
-                raise ConnectAborted("stopped just after connecting")
+        while self._plan is not None:
+            await asyncio.shield(self._plan.over())
+        if self._stops != stops:
+            raise ConnectAborted("stopped while waiting to connect")
+        if not needed():
+            return
+        task = asyncio.current_task()
+        assert task is not None  # awaited, so inside a task
+        cancelling = task.cancelling()
+        running = self._plan = _Running(task)  # no await since the loop's last check
+        try:
+            await plan()
+        except asyncio.CancelledError:
+            # stop()'s cancel becomes ConnectAborted; the caller's own cancel stays one
+            if running.aborted and task.uncancel() <= cancelling:
+                raise ConnectAborted("stopped while connecting") from None
+            raise
+        finally:
+            self._plan = None
+            running.end()
+        if running.aborted and task.cancelling() > cancelling:
+            task.uncancel()  # the plan finished without seeing stop()'s cancel
+            raise ConnectAborted("stopped while connecting")
+        if self._stops != stops:  # connected, then stop() closed it before we woke
+            raise ConnectAborted("stopped just after connecting")
 
     async def stop(self, supervisor: Supervisor) -> None:
         """Stop supervision and the plan under way, until neither runs (either may restart the

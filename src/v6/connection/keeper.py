@@ -259,7 +259,7 @@ class Connection:
         )
 
     def _needed(self) -> bool:
-        """Whether a plan must run (asked under the plans' lock)."""
+        """Whether a plan must run (asked once no other plan runs)."""
         if self.is_connected:
             return False
         if self._states.current in LIVE_STATES:  # socket died, close event not yet handled

@@ -149,19 +149,25 @@ class IbAsyncLink:
         return self._awaiting_since
 
     def _hook_send(self) -> None:
-        """Count every request: ib_async's Client.send is the one door all of them go through
-        (reqCurrentTime, placeOrder, reqMktData ...; the hello is written below it)."""
-        client: Any = self.ib.client
-        send = client.send
+        """Count every request as it is written: ib_async's socket's ``sendMsg`` is the one door
+        all of them go through (reqCurrentTime, placeOrder, reqMktData ..., the hello too), and
+        whoever paces them. It is replaced by its own three lines plus the count, not wrapped:
+        a frame less for every message sent."""
+        conn: Any = self.ib.client.conn
 
-        def counted_send(*fields: Any, **options: Any) -> None:
-            send(*fields, **options)  # raises ConnectionError when not connected: not sent
+        def counted_write(msg: bytes) -> None:
+            transport = conn.transport
+            if not transport:
+                return  # (ib_async's own sendMsg drops it too)
+            transport.write(msg)
+            conn.numBytesSent += len(msg)
+            conn.numMsgSent += 1
             self._requests_sent += 1
             if self._awaiting_since is None:
                 self._awaiting_since = self._clock()
                 self.on_request()
 
-        client.send = counted_send
+        conn.sendMsg = counted_write
 
     async def connect(self, client_id: int, settings: ConnectionSettings) -> None:
         conn: Any = self.ib.client.conn
@@ -177,7 +183,10 @@ class IbAsyncLink:
                 settings.host,
                 settings.port,
                 clientId=client_id,
-                timeout=settings.connect_timeout,
+                # One deadline for the whole attempt (above), not ib_async's per step: its
+                # socket, handshake and sync requests would each arm a timer of their own
+                # and, on 3.11, wrap each awaitable in a task.
+                timeout=None,
                 readonly=settings.readonly,
                 account=settings.account,
                 raiseSyncErrors=True,
