@@ -5,7 +5,10 @@ Each pair runs both (the order alternates) with a fresh object and a fresh clien
 connect call is timed (construction and disconnect are not), each on a collected heap
 (``gc.collect()`` after construction): an application builds its manager once, long before a
 reconnect, so neither side's clock pays for the other's garbage. Both end "API ready and
-start-up sync done": ``connectAsync`` is exactly what the manager awaits inside one attempt.
+start-up sync done": ``connectAsync`` is what the manager awaits inside one attempt, bounded by
+the manager's one deadline for the whole attempt, where the raw side passes ``timeout`` to
+ib_async as its documentation says (ib_async then bounds each step on its own: on Python 3.11
+every one of them arms a timer and wraps its awaitable in a task).
 """
 
 from __future__ import annotations
@@ -93,6 +96,12 @@ async def measure(trials: int, warmup: int) -> Result:
             "per connect.",
             "Both connect to the same in-process FakeGateway, so both figures include the "
             "gateway's share of the event loop; the ratio is what the manager adds.",
+            "The raw side is `connectAsync(timeout=10)`, as ib_async documents it: each of "
+            "its steps (socket, handshake, each start-up request) gets its own timeout, on "
+            "Python 3.11 a timer and a task each. The manager bounds the whole attempt with one "
+            "timer of its own and gives ib_async `timeout=None`; with ib_async's per-step "
+            "timeouts as well (ib_async given `timeout=10` inside the same deadline), the same "
+            "code measured 1.086x to 1.099x in three runs.",
         ],
     }
 

@@ -94,7 +94,6 @@ class Connector:
                         self._attempt_abandoned()
                         raise
                     except Exception as exc:
-                        self.session = None
                         self._failed(exc)
                         continue
                     self._attempt_succeeded()
@@ -133,6 +132,8 @@ class Connector:
         self._stats.count_attempt("ok")
 
     def _failed(self, exc: Exception) -> None:
+        """An attempt failed (or the readiness probe answered for one)."""
+        self.session = None
         verdict = self._classify(exc)
         error = f"{type(exc).__name__}: {exc}"
         self._note_error(error)

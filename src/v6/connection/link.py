@@ -275,14 +275,15 @@ class _ExpectedFailures(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 class _Attempt:
-    """One connectAsync within a timeout (ib_async's bounds each of its steps, not the whole),
-    with the failures ib_async would only notice at its timeout: TWS error 326 (client id in
-    use) and the gateway closing the socket during the handshake (the link tells it of both).
+    """One connectAsync, ended by the link's one deadline for the whole attempt (ib_async is
+    given no timeout of its own) or by the failures ib_async would not notice: TWS error 326
+    (client id in use) and the gateway closing the socket during the handshake (the link tells
+    it of both).
 
     The connect runs in the caller's task (a task of its own costs loop turns on every
-    connect): a failure or the timeout cancels that task, and :meth:`error_for` turns the
-    cancellation into the failure (``TimeoutError`` for the timeout), as ``asyncio.timeout``
-    does, with one timer less to build on every connect."""
+    connect): a failure or the deadline cancels that task, and :meth:`error_for` turns the
+    cancellation into the failure (``TimeoutError`` for the deadline), as ``asyncio.timeout``
+    does."""
 
     def __init__(self, client_id: int, task: asyncio.Task[Any]) -> None:
         self._client_id = client_id
