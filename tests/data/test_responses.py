@@ -12,6 +12,7 @@ from ib_async import Stock, Ticker
 
 from tests.helpers import T, fast_settings, log_lines, wait_until
 from tests.orders.trading import reconnected
+from v6.connection.system_messages import FarmStatus
 from v6.data.feeds import FeedState
 from v6.manager import IBConnectionManager
 from v6.protocol.pacing import PacingLimits
@@ -191,3 +192,14 @@ async def test_a_closed_market_is_not_an_alarm(gateway: FakeGateway, make: Make)
     await wait_until(lambda: manager.stats.probes_sent >= probes + 3 * STALE / (2 * T),
                      timeout=100 * T)  # fmt: skip  three stale_after spans, silent
     assert manager.data.feeds[0].resubscribes == 0
+
+
+async def test_only_a_stream_familys_farm_notice_reaches_the_watch() -> None:
+    """A sec-def farm serves look-ups, no stream: its notice marks nothing down (the farm
+    notices' parsing is in tests/connection/test_system_messages.py)."""
+    manager = IBConnectionManager(port=1, stale_after=None)
+    manager.data.farm(FarmStatus("sec_def", "secdefnj", ok=False))
+    assert manager.data.registry.farm_flaps == 0
+    manager.data.farm(FarmStatus("market_data", "usfarm", ok=False))
+    assert manager.data.registry.farm_flaps == 1
+    await manager.stop()
